@@ -1,0 +1,15 @@
+from rest_framework.permissions import DjangoModelPermissions
+
+
+class ModelPermissions(DjangoModelPermissions):
+    """Model permissions that also guard reads: listing patients needs `view_patient`.
+
+    Roles are Django groups holding these permissions, so a technologist can be
+    given view rights on the worklist without the right to book.
+    """
+
+    perms_map = {
+        **DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }

@@ -1,0 +1,220 @@
+"""Settings for the RIS, read from the environment.
+
+With nothing set the service runs embedded: an SQLite file under RIS_DATA_DIR and
+Celery tasks executed in-process. DATABASE_URL and CELERY_BROKER_URL switch to
+PostgreSQL and Redis. See README.md for the full table.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG")
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it to a long random value, e.g. "
+            "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or set DEBUG=1 for a local trial."
+        )
+    SECRET_KEY = "insecure-debug-only-key-never-used-without-DEBUG"  # noqa: S105
+
+DATA_DIR = Path(env_str("RIS_DATA_DIR", "var")).resolve()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+if DEBUG:
+    ALLOWED_HOSTS.append("testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "worklist",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ris.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "ris.wsgi.application"
+
+
+def database_settings() -> dict:
+    url = env_str("DATABASE_URL")
+    if url:
+        config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
+        config["CONN_HEALTH_CHECKS"] = True
+        return config
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # Embedded default: WAL lets the web server and the DICOM listener read while one
+    # writes; IMMEDIATE transactions take the write lock up front, so two writers queue
+    # on the busy timeout instead of failing with 'database is locked'.
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "ris.sqlite3",
+        "OPTIONS": {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+
+
+DATABASES = {"default": database_settings()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+LOGIN_URL = "admin:login"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("RIS_SESSION_SECONDS", 8 * 3600)
+SESSION_COOKIE_SECURE = env_bool("RIS_SECURE_COOKIES", not DEBUG and bool(CSRF_TRUSTED_ORIGINS))
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["ris.permissions.ModelPermissions"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "ris.pagination.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "ris.exceptions.exception_handler",
+    "DATETIME_INPUT_FORMATS": ["iso-8601"],
+    "DATE_INPUT_FORMATS": ["%Y-%m-%d"],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RIS API",
+    "DESCRIPTION": "Book imaging exams and follow them through the modality worklist.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Celery: with no broker, tasks run in-process (eagerly) so nothing else must run.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Processes and ports (see the contract).
+RIS_HTTP_HOST = env_str("RIS_HTTP_HOST", "127.0.0.1")
+RIS_HTTP_PORT = env_int("RIS_HTTP_PORT", 8000)
+RIS_HTTP_THREADS = env_int("RIS_HTTP_THREADS", 8)
+RIS_DICOM_HOST = env_str("RIS_DICOM_HOST", "127.0.0.1")
+RIS_DICOM_PORT = env_int("RIS_DICOM_PORT", 11112)
+RIS_AE_TITLE = env_str("RIS_AE_TITLE", "RIS")
+RIS_DICOM_MAX_PDU = env_int("RIS_DICOM_MAX_PDU", 65536)
+RIS_DICOM_ACSE_TIMEOUT = env_int("RIS_DICOM_ACSE_TIMEOUT", 30)
+RIS_DICOM_DIMSE_TIMEOUT = env_int("RIS_DICOM_DIMSE_TIMEOUT", 30)
+RIS_DICOM_NETWORK_TIMEOUT = env_int("RIS_DICOM_NETWORK_TIMEOUT", 60)
+RIS_RECONCILE_QUIET_SECONDS = env_int("RIS_RECONCILE_QUIET_SECONDS", 30)
+
+# Identifiers generated when an order arrives without them.
+RIS_ACCESSION_PATTERN = env_str("RIS_ACCESSION_PATTERN", "{date:%Y}{seq:06d}")
+RIS_UID_ROOT = env_str("RIS_UID_ROOT")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("RIS_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "pynetdicom": {"level": env_str("RIS_DICOM_LOG_LEVEL", "WARNING")},
+        "waitress.queue": {"level": "WARNING"},
+    },
+}

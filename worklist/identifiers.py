@@ -1,0 +1,71 @@
+"""Identifiers the RIS issues when an order arrives without them.
+
+Accession numbers follow RIS_ACCESSION_PATTERN (str.format with `seq` and `date`),
+requested procedure and step IDs are prefixed counters, Study Instance UIDs are
+generated under RIS_UID_ROOT (or pydicom's root when none is configured).
+"""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import F
+from django.utils import timezone
+from pydicom.uid import generate_uid
+
+from .models import IdentifierCounter, Order, RequestedProcedure, ScheduledProcedureStep
+
+SH_MAX = 16
+
+
+def next_value(name: str) -> int:
+    """Next value of a named counter; the row stays locked until the transaction ends."""
+    updated = IdentifierCounter.objects.filter(name=name).update(value=F("value") + 1)
+    if not updated:
+        IdentifierCounter.objects.get_or_create(name=name)
+        IdentifierCounter.objects.filter(name=name).update(value=F("value") + 1)
+    return IdentifierCounter.objects.values_list("value", flat=True).get(name=name)
+
+
+def _unused(name: str, render, taken) -> str:
+    for _ in range(1000):
+        candidate = render(next_value(name))
+        if len(candidate) > SH_MAX:
+            raise ImproperlyConfigured(
+                f"Generated {name} {candidate!r} exceeds {SH_MAX} characters"
+            )
+        if not taken(candidate):
+            return candidate
+    raise RuntimeError(f"No free {name} found after 1000 attempts")
+
+
+def new_accession_number() -> str:
+    pattern = settings.RIS_ACCESSION_PATTERN
+    today = timezone.localdate()
+    return _unused(
+        "accession_number",
+        lambda seq: pattern.format(seq=seq, date=today),
+        lambda value: Order.objects.filter(accession_number=value).exists(),
+    )
+
+
+def new_requested_procedure_id() -> str:
+    return _unused(
+        "requested_procedure_id",
+        lambda seq: f"RP{seq:08d}",
+        lambda value: RequestedProcedure.objects.filter(requested_procedure_id=value).exists(),
+    )
+
+
+def new_scheduled_procedure_step_id() -> str:
+    return _unused(
+        "scheduled_procedure_step_id",
+        lambda seq: f"SPS{seq:08d}",
+        lambda value: ScheduledProcedureStep.objects.filter(
+            scheduled_procedure_step_id=value
+        ).exists(),
+    )
+
+
+def new_study_instance_uid() -> str:
+    root = settings.RIS_UID_ROOT
+    prefix = f"{root.rstrip('.')}." if root else None
+    return generate_uid(prefix=prefix) if prefix else generate_uid()

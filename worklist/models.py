@@ -1,0 +1,351 @@
+"""The Modality Worklist information model (PS3.4 Annex K, PS3.3 C.30, IHE SWF).
+
+Patient 1-n Order (imaging service request) 1-n RequestedProcedure 1-n
+ScheduledProcedureStep, each step booked on a Station. Field names follow the
+DICOM keywords they carry, in snake_case, so the mapping to a C-FIND response
+exists once and reads plainly.
+"""
+
+import unicodedata
+from datetime import timedelta
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from . import vr
+
+
+def name_search_key(person_name: str) -> str:
+    """Case- and accent-folded alphabetic component group of a PN, for indexed matching."""
+    alphabetic = person_name.split("=")[0]
+    decomposed = unicodedata.normalize("NFKD", alphabetic)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.upper()
+
+
+class Sex(models.TextChoices):
+    MALE = "M", "Male"
+    FEMALE = "F", "Female"
+    OTHER = "O", "Other"
+
+
+class Priority(models.TextChoices):
+    STAT = "STAT"
+    HIGH = "HIGH"
+    ROUTINE = "ROUTINE"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+
+class PregnancyStatus(models.IntegerChoices):
+    NOT_PREGNANT = 1, "Not pregnant"
+    POSSIBLY_PREGNANT = 2, "Possibly pregnant"
+    DEFINITELY_PREGNANT = 3, "Definitely pregnant"
+    UNKNOWN = 4, "Unknown"
+
+
+class StepStatus(models.TextChoices):
+    SCHEDULED = "SCHEDULED"
+    IN_PROGRESS = "IN PROGRESS"
+    COMPLETED = "COMPLETED"
+    DISCONTINUED = "DISCONTINUED"
+
+
+class OrderStatus(models.TextChoices):
+    SCHEDULED = "SCHEDULED"
+    IN_PROGRESS = "IN PROGRESS"
+    COMPLETED = "COMPLETED"
+    DISCONTINUED = "DISCONTINUED"
+    CANCELLED = "CANCELLED"
+
+
+# Steps in these states hold their slot on the station's calendar.
+OCCUPYING_STEP_STATUSES = (StepStatus.SCHEDULED, StepStatus.IN_PROGRESS)
+
+
+class Patient(models.Model):
+    patient_id = models.CharField(max_length=64, validators=[vr.validate_lo])
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True, validators=[vr.validate_lo])
+    patient_name = models.CharField(
+        max_length=194,
+        validators=[vr.validate_pn],
+        help_text="DICOM PN: Family^Given^Middle^Prefix^Suffix, "
+        "then =ideographic and =phonetic groups when known.",
+    )
+    patient_name_search = models.CharField(max_length=64, editable=False, db_index=True)
+    patient_birth_date = models.DateField(null=True, blank=True)
+    patient_sex = models.CharField(max_length=1, blank=True, choices=Sex.choices)
+    other_patient_ids = models.CharField(max_length=64, blank=True, validators=[vr.validate_lo])
+    medical_alerts = models.CharField(max_length=64, blank=True, validators=[vr.validate_lo])
+    allergies = models.CharField(max_length=64, blank=True, validators=[vr.validate_lo])
+    pregnancy_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, choices=PregnancyStatus.choices
+    )
+    patient_weight = models.DecimalField(
+        "patient weight (kg)",
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    patient_size = models.DecimalField(
+        "patient size (m)",
+        max_digits=4,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    additional_patient_history = models.TextField(blank=True, validators=[vr.validate_lt])
+    special_needs = models.CharField(max_length=64, blank=True, validators=[vr.validate_lo])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient_id", "issuer_of_patient_id"], name="patient_id_issuer_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["patient_birth_date"])]
+        ordering = ["patient_name_search", "patient_id"]
+
+    def __str__(self) -> str:
+        issuer = f" ({self.issuer_of_patient_id})" if self.issuer_of_patient_id else ""
+        return f"{self.patient_id}{issuer}"
+
+    def save(self, *args, **kwargs):
+        self.patient_name_search = name_search_key(self.patient_name)[:64]
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "patient_name_search"}
+        super().save(*args, **kwargs)
+
+
+class Procedure(models.Model):
+    """An entry of the procedure catalogue: what the UI offers and what fills defaults."""
+
+    code_value = models.CharField(max_length=16, validators=[vr.validate_sh])
+    coding_scheme_designator = models.CharField(max_length=16, validators=[vr.validate_sh])
+    coding_scheme_version = models.CharField(max_length=16, blank=True, validators=[vr.validate_sh])
+    code_meaning = models.CharField(max_length=64, validators=[vr.validate_lo])
+    modality = models.CharField(max_length=16, validators=[vr.validate_cs])
+    duration_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code_value", "coding_scheme_designator"], name="procedure_code_unique"
+            )
+        ]
+        ordering = ["modality", "code_meaning"]
+
+    def __str__(self) -> str:
+        return f"{self.code_meaning} ({self.coding_scheme_designator} {self.code_value})"
+
+    def as_code_item(self) -> dict:
+        item = {
+            "code_value": self.code_value,
+            "coding_scheme_designator": self.coding_scheme_designator,
+            "code_meaning": self.code_meaning,
+        }
+        if self.coding_scheme_version:
+            item["coding_scheme_version"] = self.coding_scheme_version
+        return item
+
+
+class Station(models.Model):
+    """A room and its modality: what the calendar books against.
+
+    Its AE title is also the calling AE title of the modality in that room.
+    """
+
+    scheduled_station_ae_title = models.CharField(
+        "AE title", max_length=16, unique=True, validators=[vr.validate_ae]
+    )
+    scheduled_station_name = models.CharField(
+        "station name", max_length=16, blank=True, validators=[vr.validate_sh]
+    )
+    modality = models.CharField(max_length=16, validators=[vr.validate_cs])
+    scheduled_procedure_step_location = models.CharField(
+        "location", max_length=16, blank=True, validators=[vr.validate_sh]
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["modality", "scheduled_station_ae_title"]
+
+    def __str__(self) -> str:
+        return self.scheduled_station_ae_title
+
+
+class OpeningHours(models.Model):
+    """One opening interval of a station on a weekday, in local time.
+
+    A station without any interval is open around the clock. `closes` of 00:00 means
+    midnight at the end of the day.
+    """
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0
+        TUESDAY = 1
+        WEDNESDAY = 2
+        THURSDAY = 3
+        FRIDAY = 4
+        SATURDAY = 5
+        SUNDAY = 6
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="opening_hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        ordering = ["station", "weekday", "opens"]
+        verbose_name_plural = "opening hours"
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+class Order(models.Model):
+    """An imaging service request."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="orders")
+    accession_number = models.CharField(max_length=16, unique=True, validators=[vr.validate_sh])
+    referring_physician_name = models.CharField(
+        max_length=194, blank=True, validators=[vr.validate_pn]
+    )
+    requesting_physician = models.CharField(max_length=194, blank=True, validators=[vr.validate_pn])
+    requesting_service = models.CharField(max_length=64, blank=True, validators=[vr.validate_lo])
+    reason_for_the_requested_procedure = models.CharField(
+        max_length=64, blank=True, validators=[vr.validate_lo]
+    )
+    imaging_service_request_comments = models.TextField(blank=True, validators=[vr.validate_lt])
+    status = models.CharField(
+        max_length=16, choices=OrderStatus.choices, default=OrderStatus.SCHEDULED, db_index=True
+    )
+    cancel_reason = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.accession_number
+
+
+class RequestedProcedure(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="requested_procedures")
+    requested_procedure_id = models.CharField(max_length=16, validators=[vr.validate_sh])
+    requested_procedure_description = models.CharField(
+        max_length=64, blank=True, validators=[vr.validate_lo]
+    )
+    requested_procedure_code_sequence = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[vr.validate_code_sequence],
+        help_text="Code items as sent: code_value, coding_scheme_designator, code_meaning.",
+    )
+    procedure = models.ForeignKey(
+        Procedure,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Catalogue entry the code matched, if any.",
+    )
+    study_instance_uid = models.CharField(max_length=64, unique=True, validators=[vr.validate_ui])
+    requested_procedure_priority = models.CharField(
+        max_length=16, choices=Priority.choices, default=Priority.ROUTINE
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "requested_procedure_id"], name="requested_procedure_id_unique"
+            )
+        ]
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.requested_procedure_id
+
+
+class ScheduledProcedureStep(models.Model):
+    requested_procedure = models.ForeignKey(
+        RequestedProcedure, on_delete=models.CASCADE, related_name="scheduled_procedure_steps"
+    )
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="steps")
+    scheduled_procedure_step_id = models.CharField(
+        max_length=16, unique=True, validators=[vr.validate_sh]
+    )
+    modality = models.CharField(max_length=16, validators=[vr.validate_cs])
+    scheduled_station_name = models.CharField(
+        max_length=16, blank=True, validators=[vr.validate_sh]
+    )
+    scheduled_procedure_step_location = models.CharField(
+        max_length=16, blank=True, validators=[vr.validate_sh]
+    )
+    start = models.DateTimeField("scheduled start")
+    end = models.DateTimeField("scheduled end", editable=False)
+    duration_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+    )
+    scheduled_performing_physician_name = models.CharField(
+        max_length=194, blank=True, validators=[vr.validate_pn]
+    )
+    scheduled_procedure_step_description = models.CharField(
+        max_length=64, blank=True, validators=[vr.validate_lo]
+    )
+    scheduled_protocol_code_sequence = models.JSONField(
+        default=list, blank=True, validators=[vr.validate_code_sequence]
+    )
+    requested_contrast_agent = models.CharField(
+        max_length=64, blank=True, validators=[vr.validate_lo]
+    )
+    pre_medication = models.CharField(max_length=64, blank=True, validators=[vr.validate_lo])
+    comments_on_the_scheduled_procedure_step = models.TextField(
+        blank=True, validators=[vr.validate_lt]
+    )
+    scheduled_procedure_step_status = models.CharField(
+        max_length=16, choices=StepStatus.choices, default=StepStatus.SCHEDULED
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["start", "id"]
+        indexes = [
+            models.Index(fields=["station", "start"], name="sps_station_start"),
+            models.Index(fields=["modality", "start"], name="sps_modality_start"),
+            models.Index(
+                fields=["scheduled_procedure_step_status", "start"], name="sps_status_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.scheduled_procedure_step_id
+
+    def save(self, *args, **kwargs):
+        self.end = self.start + timedelta(minutes=self.duration_minutes)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "end"}
+        super().save(*args, **kwargs)
+
+    @property
+    def scheduled_station_ae_title(self) -> str:
+        return self.station.scheduled_station_ae_title
+
+
+class IdentifierCounter(models.Model):
+    """Monotonic counters behind generated accession numbers and procedure/step IDs."""
+
+    name = models.CharField(max_length=32, unique=True)
+    value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"

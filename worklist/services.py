@@ -1,0 +1,568 @@
+"""Booking rules: every write to orders, steps, patients and stations goes through here.
+
+Views, admin actions, the UI and DICOM handlers call these functions; none of them
+repeats a rule. Each function that writes runs in one transaction, so a refused
+booking leaves nothing behind.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from . import identifiers
+from .models import (
+    OCCUPYING_STEP_STATUSES,
+    OpeningHours,
+    Order,
+    OrderStatus,
+    Patient,
+    Procedure,
+    RequestedProcedure,
+    ScheduledProcedureStep,
+    Station,
+    StepStatus,
+)
+
+
+class Conflict(Exception):
+    """The request is well-formed but clashes with what is stored (HTTP 409)."""
+
+    def __init__(self, message: str, **details):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class Invalid(Exception):
+    """The request breaks a rule tied to its fields (HTTP 400). `errors` is keyed like
+    DRF's field errors, nested for the steps of an order."""
+
+    def __init__(self, errors: dict):
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _nest(path: tuple, leaf):
+    """("steps", 1, "field"), [msg] -> {"steps": [{}, {"field": [msg]}]}."""
+    result = leaf
+    for key in reversed(path):
+        result = [{} for _ in range(key)] + [result] if isinstance(key, int) else {key: result}
+    return result
+
+
+def _invalid(path: tuple, message: str) -> Invalid:
+    return Invalid(_nest(path, [message]))
+
+
+def _full_clean(instance, path: tuple = (), exclude=None) -> None:
+    """Model validation (the VR rules), with errors keyed under `path`."""
+    try:
+        instance.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        raise Invalid(_nest(path, exc.message_dict) if path else exc.message_dict) from exc
+
+
+# --- patients -------------------------------------------------------------
+
+PATIENT_IDENTITY = ("patient_id", "issuer_of_patient_id")
+PATIENT_DEMOGRAPHICS = ("patient_name", "patient_birth_date", "patient_sex")
+
+
+def _same_person_name(a: str, b: str) -> bool:
+    def canonical(name: str) -> str:
+        groups = [group.rstrip("^ ") for group in name.split("=")]
+        return "=".join(groups).rstrip("=")
+
+    return canonical(a) == canonical(b)
+
+
+def _differs(field_name: str, stored, sent) -> bool:
+    if field_name == "patient_name":
+        return not _same_person_name(stored, sent)
+    return stored != sent
+
+
+def patient_for_order(
+    *, patient_id: str, issuer_of_patient_id: str = "", **demographics
+) -> Patient:
+    """The known patient with this ID and issuer, or a new one.
+
+    Demographics sent for a known patient must agree with what is stored: a
+    difference is a Conflict, never a silent overwrite. Values missing on our side
+    are filled in.
+    """
+    patient = (
+        Patient.objects.select_for_update()
+        .filter(patient_id=patient_id, issuer_of_patient_id=issuer_of_patient_id)
+        .first()
+    )
+    if patient is None:
+        if not demographics.get("patient_name"):
+            raise _invalid(("patient", "patient_name"), "Required for a new patient.")
+        try:
+            return patient_create(
+                patient_id=patient_id, issuer_of_patient_id=issuer_of_patient_id, **demographics
+            )
+        except Invalid as exc:
+            raise Invalid({"patient": exc.errors}) from exc
+    differing = {}
+    filled = []
+    for name, sent in demographics.items():
+        if sent in ("", None):
+            continue
+        stored = getattr(patient, name)
+        if stored in ("", None):
+            setattr(patient, name, sent)
+            filled.append(name)
+        elif _differs(name, stored, sent):
+            differing[name] = {"stored": _plain(stored), "sent": _plain(sent)}
+    if differing:
+        raise Conflict(
+            "The patient is known with different demographics: "
+            + ", ".join(sorted(differing))
+            + ". Correct the patient record first.",
+            patient={"id": patient.pk, "differing_fields": differing},
+        )
+    if filled:
+        _full_clean(patient, ("patient",))
+        patient.save()
+    return patient
+
+
+def _plain(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+@transaction.atomic
+def patient_create(**fields) -> Patient:
+    patient = Patient(**fields)
+    _full_clean(patient)
+    patient.save()
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, **fields) -> Patient:
+    for name, value in fields.items():
+        setattr(patient, name, value)
+    _full_clean(patient)
+    patient.save()
+    return patient
+
+
+# --- stations ---------------------------------------------------------------
+
+
+def _validate_opening_hours(hours: list[dict]) -> None:
+    for index, interval in enumerate(hours):
+        opens, closes = interval["opens"], interval["closes"]
+        if closes != time(0) and closes <= opens:
+            raise _invalid(
+                ("opening_hours", index, "closes"),
+                "Must be after 'opens' (use 00:00 for midnight).",
+            )
+
+
+def _replace_opening_hours(station: Station, hours: list[dict]) -> None:
+    _validate_opening_hours(hours)
+    station.opening_hours.all().delete()
+    OpeningHours.objects.bulk_create(OpeningHours(station=station, **h) for h in hours)
+
+
+@transaction.atomic
+def station_create(*, opening_hours: list[dict] | None = None, **fields) -> Station:
+    station = Station(**fields)
+    _full_clean(station)
+    station.save()
+    _replace_opening_hours(station, opening_hours or [])
+    return station
+
+
+@transaction.atomic
+def station_update(
+    *, station: Station, opening_hours: list[dict] | None = None, **fields
+) -> Station:
+    for name, value in fields.items():
+        setattr(station, name, value)
+    _full_clean(station)
+    station.save()
+    if opening_hours is not None:
+        _replace_opening_hours(station, opening_hours)
+    return station
+
+
+def _interval_bounds(day, interval: OpeningHours, tz) -> tuple[datetime, datetime]:
+    opens = datetime.combine(day, interval.opens, tzinfo=tz)
+    close_day = day + timedelta(days=1) if interval.closes == time(0) else day
+    closes = datetime.combine(close_day, interval.closes, tzinfo=tz)
+    return opens.astimezone(UTC), closes.astimezone(UTC)
+
+
+def station_is_open(station: Station, start: datetime, end: datetime) -> bool:
+    """True when [start, end) lies inside one opening interval of the station, read in
+    local time. A station without opening hours is always open."""
+    hours = list(station.opening_hours.all())
+    if not hours:
+        return True
+    tz = timezone.get_default_timezone()
+    local_start = start.astimezone(tz)
+    start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+    for interval in hours:
+        if interval.weekday != local_start.weekday():
+            continue
+        opens, closes = _interval_bounds(local_start.date(), interval, tz)
+        if opens <= start_utc and end_utc <= closes:
+            return True
+    return False
+
+
+# --- booking ----------------------------------------------------------------
+
+
+@dataclass
+class StepBooking:
+    """One step to book, as validated input: where, when, and the DICOM details."""
+
+    scheduled_station_ae_title: str
+    start: datetime
+    duration_minutes: int | None = None
+    modality: str = ""
+    scheduled_procedure_step_id: str = ""
+    details: dict = field(default_factory=dict)
+
+
+def _lock_stations(ae_titles: list[str]) -> dict[str, Station]:
+    """Lock the stations about to be booked, in a fixed order, so two bookings of the
+    same room queue instead of both seeing a free slot."""
+    stations = (
+        Station.objects.select_for_update()
+        .filter(scheduled_station_ae_title__in=set(ae_titles))
+        .order_by("pk")
+    )
+    return {s.scheduled_station_ae_title: s for s in stations}
+
+
+def _check_slot(*, station: Station, start: datetime, end: datetime, path: tuple, exclude=None):
+    if not station_is_open(station, start, end):
+        raise _invalid(
+            (*path, "scheduled_procedure_step_start_datetime"),
+            f"Station {station.scheduled_station_ae_title} is closed at that time.",
+        )
+    clash = (
+        ScheduledProcedureStep.objects.filter(
+            station=station,
+            scheduled_procedure_step_status__in=OCCUPYING_STEP_STATUSES,
+            start__lt=end,
+            end__gt=start,
+        )
+        .exclude(pk=exclude)
+        .select_related("requested_procedure__order")
+        .first()
+    )
+    if clash:
+        raise Conflict(
+            f"Station {station.scheduled_station_ae_title} is already booked from "
+            f"{timezone.localtime(clash.start):%Y-%m-%d %H:%M} to "
+            f"{timezone.localtime(clash.end):%H:%M} by step {clash.scheduled_procedure_step_id}.",
+            conflicting_step={
+                "id": clash.pk,
+                "scheduled_procedure_step_id": clash.scheduled_procedure_step_id,
+                "accession_number": clash.requested_procedure.order.accession_number,
+                "scheduled_station_ae_title": station.scheduled_station_ae_title,
+                "start": clash.start.isoformat(),
+                "end": clash.end.isoformat(),
+            },
+        )
+
+
+def catalogue_entry(code_sequence: list[dict]) -> Procedure | None:
+    """The catalogue procedure matching the first code sent, if the catalogue has it."""
+    if not code_sequence:
+        return None
+    first = code_sequence[0]
+    return Procedure.objects.filter(
+        code_value=first["code_value"],
+        coding_scheme_designator=first["coding_scheme_designator"],
+    ).first()
+
+
+def _book_step(
+    *,
+    requested_procedure: RequestedProcedure,
+    booking: StepBooking,
+    station: Station,
+    procedure: Procedure | None,
+    path: tuple,
+) -> ScheduledProcedureStep:
+    duration = booking.duration_minutes or (procedure.duration_minutes if procedure else 15)
+    step = ScheduledProcedureStep(
+        requested_procedure=requested_procedure,
+        station=station,
+        scheduled_procedure_step_id=(
+            booking.scheduled_procedure_step_id or identifiers.new_scheduled_procedure_step_id()
+        ),
+        modality=booking.modality or (procedure.modality if procedure else station.modality),
+        scheduled_station_name=station.scheduled_station_name,
+        scheduled_procedure_step_location=station.scheduled_procedure_step_location,
+        start=booking.start,
+        duration_minutes=duration,
+        **booking.details,
+    )
+    step.end = step.start + timedelta(minutes=duration)
+    _check_slot(station=station, start=step.start, end=step.end, path=path)
+    _full_clean(step, path, exclude=["requested_procedure", "end"])
+    step.save()
+    return step
+
+
+@transaction.atomic
+def order_create(
+    *,
+    patient: dict,
+    steps: list[StepBooking],
+    accession_number: str = "",
+    requested_procedure_id: str = "",
+    requested_procedure_code_sequence: list[dict] | None = None,
+    requested_procedure_description: str = "",
+    requested_procedure_priority: str = "ROUTINE",
+    study_instance_uid: str = "",
+    **order_fields,
+) -> Order:
+    """Book an exam: patient matched or registered, order, requested procedure, and each
+    scheduled procedure step on a free slot of an open station."""
+    if not steps:
+        raise Invalid({"scheduled_procedure_steps": ["At least one step is required."]})
+    stations = _lock_stations([s.scheduled_station_ae_title for s in steps])
+    for index, booking in enumerate(steps):
+        if booking.scheduled_station_ae_title not in stations:
+            raise _invalid(
+                ("scheduled_procedure_steps", index, "scheduled_station_ae_title"),
+                f"No station with AE title {booking.scheduled_station_ae_title!r}.",
+            )
+    _check_unique(accession_number, requested_procedure_id, study_instance_uid, steps)
+    code_sequence = requested_procedure_code_sequence or []
+    procedure = catalogue_entry(code_sequence)
+
+    order = Order(
+        patient=patient_for_order(**patient),
+        accession_number=accession_number or identifiers.new_accession_number(),
+        **order_fields,
+    )
+    _full_clean(order, exclude=["patient"])
+    order.save()
+    requested = RequestedProcedure(
+        order=order,
+        requested_procedure_id=requested_procedure_id or identifiers.new_requested_procedure_id(),
+        requested_procedure_description=(
+            requested_procedure_description or (procedure.code_meaning if procedure else "")
+        ),
+        requested_procedure_code_sequence=code_sequence,
+        procedure=procedure,
+        study_instance_uid=study_instance_uid or identifiers.new_study_instance_uid(),
+        requested_procedure_priority=requested_procedure_priority,
+    )
+    _full_clean(requested, exclude=["order", "procedure"])
+    requested.save()
+    for index, booking in enumerate(steps):
+        _book_step(
+            requested_procedure=requested,
+            booking=booking,
+            station=stations[booking.scheduled_station_ae_title],
+            procedure=procedure,
+            path=("scheduled_procedure_steps", index),
+        )
+    return order
+
+
+def _check_unique(accession_number, requested_procedure_id, study_instance_uid, steps) -> None:
+    if accession_number and Order.objects.filter(accession_number=accession_number).exists():
+        raise Conflict(
+            f"Accession number {accession_number} is already used.",
+            accession_number=accession_number,
+        )
+    if (
+        study_instance_uid
+        and RequestedProcedure.objects.filter(study_instance_uid=study_instance_uid).exists()
+    ):
+        raise Conflict("Study Instance UID is already used.", study_instance_uid=study_instance_uid)
+    step_ids = [s.scheduled_procedure_step_id for s in steps if s.scheduled_procedure_step_id]
+    if len(step_ids) != len(set(step_ids)):
+        raise Invalid({"scheduled_procedure_steps": ["Scheduled procedure step IDs repeat."]})
+    taken = ScheduledProcedureStep.objects.filter(scheduled_procedure_step_id__in=step_ids)
+    for step in taken:
+        raise Conflict(
+            f"Scheduled procedure step ID {step.scheduled_procedure_step_id} is already used.",
+            scheduled_procedure_step_id=step.scheduled_procedure_step_id,
+        )
+
+
+ORDER_EDITABLE = {
+    "referring_physician_name",
+    "requesting_physician",
+    "requesting_service",
+    "reason_for_the_requested_procedure",
+    "imaging_service_request_comments",
+}
+PROCEDURE_EDITABLE = {
+    "requested_procedure_description",
+    "requested_procedure_code_sequence",
+    "requested_procedure_priority",
+}
+
+
+@transaction.atomic
+def order_update(*, order: Order, **fields) -> Order:
+    """Change the descriptive fields of an order that is not finished."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED, OrderStatus.DISCONTINUED):
+        raise Conflict(f"Order {order.accession_number} is {order.status} and cannot change.")
+    requested = order.requested_procedures.first()
+    for name, value in fields.items():
+        if name in ORDER_EDITABLE:
+            setattr(order, name, value)
+        elif name in PROCEDURE_EDITABLE:
+            setattr(requested, name, value)
+        else:
+            raise Invalid({name: ["This field cannot be changed."]})
+    if "requested_procedure_code_sequence" in fields:
+        requested.procedure = catalogue_entry(requested.requested_procedure_code_sequence)
+    _full_clean(order, exclude=["patient"])
+    order.save()
+    _full_clean(requested, exclude=["order", "procedure"])
+    requested.save()
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, reason: str = "") -> Order:
+    """Cancel an order: its scheduled steps are discontinued and leave the worklist.
+
+    An order whose exam has started or finished cannot be cancelled; cancelling twice
+    is harmless.
+    """
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status == OrderStatus.CANCELLED:
+        return order
+    if order.status != OrderStatus.SCHEDULED:
+        raise Conflict(f"Order {order.accession_number} is {order.status} and cannot be cancelled.")
+    if len(reason) > 64:
+        raise Invalid({"reason": ["At most 64 characters."]})
+    ScheduledProcedureStep.objects.filter(
+        requested_procedure__order=order,
+        scheduled_procedure_step_status=StepStatus.SCHEDULED,
+    ).update(scheduled_procedure_step_status=StepStatus.DISCONTINUED, updated_at=timezone.now())
+    order.status = OrderStatus.CANCELLED
+    order.cancel_reason = reason
+    order.save(update_fields=["status", "cancel_reason", "updated_at"])
+    return order
+
+
+def order_refresh_status(order: Order) -> None:
+    """Derive a (non-cancelled) order's status from its steps."""
+    if order.status == OrderStatus.CANCELLED:
+        return
+    statuses = set(
+        ScheduledProcedureStep.objects.filter(requested_procedure__order=order).values_list(
+            "scheduled_procedure_step_status", flat=True
+        )
+    )
+    if StepStatus.IN_PROGRESS in statuses:
+        status = OrderStatus.IN_PROGRESS
+    elif StepStatus.SCHEDULED in statuses:
+        status = OrderStatus.SCHEDULED
+    elif StepStatus.COMPLETED in statuses:
+        status = OrderStatus.COMPLETED
+    else:
+        status = OrderStatus.DISCONTINUED
+    if status != order.status:
+        order.status = status
+        order.save(update_fields=["status", "updated_at"])
+
+
+STEP_DESCRIPTIVE = {
+    "scheduled_performing_physician_name",
+    "scheduled_procedure_step_description",
+    "scheduled_protocol_code_sequence",
+    "requested_contrast_agent",
+    "pre_medication",
+    "comments_on_the_scheduled_procedure_step",
+    "modality",
+}
+
+
+@transaction.atomic
+def step_update(
+    *,
+    step: ScheduledProcedureStep,
+    scheduled_station_ae_title: str | None = None,
+    start: datetime | None = None,
+    duration_minutes: int | None = None,
+    scheduled_procedure_step_status: str | None = None,
+    **details,
+) -> ScheduledProcedureStep:
+    """Reschedule (new time, duration or room), discontinue, or edit a scheduled step.
+
+    A move is checked like a new booking: the room exists, is open, and is free.
+    """
+    ae_titles = [scheduled_station_ae_title] if scheduled_station_ae_title else []
+    stations = _lock_stations(ae_titles)
+    step = (
+        ScheduledProcedureStep.objects.select_for_update().select_related("station").get(pk=step.pk)
+    )
+    if step.scheduled_procedure_step_status != StepStatus.SCHEDULED:
+        raise Conflict(
+            f"Step {step.scheduled_procedure_step_id} is "
+            f"{step.scheduled_procedure_step_status} and cannot change."
+        )
+    unknown = set(details) - STEP_DESCRIPTIVE
+    if unknown:
+        raise Invalid({name: ["This field cannot be changed."] for name in unknown})
+    for name, value in details.items():
+        setattr(step, name, value)
+    if scheduled_procedure_step_status is not None:
+        return _step_discontinue(step, scheduled_procedure_step_status)
+    moved = _apply_move(step, stations, scheduled_station_ae_title, start, duration_minutes)
+    if moved:
+        _check_slot(station=step.station, start=step.start, end=step.end, path=(), exclude=step.pk)
+    _full_clean(step, exclude=["requested_procedure", "end"])
+    step.save()
+    return step
+
+
+def _apply_move(step, stations, ae_title, start, duration_minutes) -> bool:
+    if ae_title and ae_title not in stations:
+        raise Invalid({"scheduled_station_ae_title": [f"No station with AE title {ae_title!r}."]})
+    moved = False
+    if ae_title and stations[ae_title].pk != step.station_id:
+        station = stations[ae_title]
+        step.station = station
+        step.scheduled_station_name = station.scheduled_station_name
+        step.scheduled_procedure_step_location = station.scheduled_procedure_step_location
+        moved = True
+    if start is not None and start != step.start:
+        step.start = start
+        moved = True
+    if duration_minutes is not None and duration_minutes != step.duration_minutes:
+        step.duration_minutes = duration_minutes
+        moved = True
+    step.end = step.start + timedelta(minutes=step.duration_minutes)
+    return moved
+
+
+def _step_discontinue(step: ScheduledProcedureStep, status: str) -> ScheduledProcedureStep:
+    if status != StepStatus.DISCONTINUED:
+        raise Invalid(
+            {
+                "scheduled_procedure_step_status": [
+                    "Only DISCONTINUED can be set here; the modality reports the rest (MPPS)."
+                ]
+            }
+        )
+    step.scheduled_procedure_step_status = StepStatus.DISCONTINUED
+    _full_clean(step, exclude=["requested_procedure", "end"])
+    step.save()
+    order_refresh_status(step.requested_procedure.order)
+    return step

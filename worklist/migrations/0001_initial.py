@@ -2,8 +2,9 @@
 
 import django.core.validators
 import django.db.models.deletion
-import worklist.vr
 from django.db import migrations, models
+
+import worklist.vr
 
 
 class Migration(migrations.Migration):

@@ -238,6 +238,13 @@ class Order(models.Model):
     def __str__(self) -> str:
         return self.accession_number
 
+    @property
+    def requested_procedure(self) -> "RequestedProcedure | None":
+        """The order's requested procedure (the API books one per order); reads the
+        prefetched list when there is one."""
+        procedures = list(self.requested_procedures.all())
+        return procedures[0] if procedures else None
+
 
 class RequestedProcedure(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="requested_procedures")

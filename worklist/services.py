@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from ris.errors import Conflict, Invalid
+
 from . import identifiers
 from .models import (
     OCCUPYING_STEP_STATUSES,
@@ -25,24 +27,6 @@ from .models import (
     Station,
     StepStatus,
 )
-
-
-class Conflict(Exception):
-    """The request is well-formed but clashes with what is stored (HTTP 409)."""
-
-    def __init__(self, message: str, **details):
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
-
-class Invalid(Exception):
-    """The request breaks a rule tied to its fields (HTTP 400). `errors` is keyed like
-    DRF's field errors, nested for the steps of an order."""
-
-    def __init__(self, errors: dict):
-        super().__init__(errors)
-        self.errors = errors
 
 
 def _nest(path: tuple, leaf):
@@ -138,6 +122,9 @@ def _plain(value):
 
 @transaction.atomic
 def patient_create(**fields) -> Patient:
+    _check_patient_identity_free(
+        fields.get("patient_id", ""), fields.get("issuer_of_patient_id", "")
+    )
     patient = Patient(**fields)
     _full_clean(patient)
     patient.save()
@@ -146,11 +133,23 @@ def patient_create(**fields) -> Patient:
 
 @transaction.atomic
 def patient_update(*, patient: Patient, **fields) -> Patient:
+    if {"patient_id", "issuer_of_patient_id"} & set(fields):
+        _check_patient_identity_free(
+            fields.get("patient_id", patient.patient_id),
+            fields.get("issuer_of_patient_id", patient.issuer_of_patient_id),
+            exclude=patient.pk,
+        )
     for name, value in fields.items():
         setattr(patient, name, value)
     _full_clean(patient)
     patient.save()
     return patient
+
+
+def _check_patient_identity_free(patient_id: str, issuer: str, exclude=None) -> None:
+    taken = Patient.objects.filter(patient_id=patient_id, issuer_of_patient_id=issuer)
+    if taken.exclude(pk=exclude).exists():
+        raise Invalid({"patient_id": ["A patient with this patient ID and issuer already exists."]})
 
 
 # --- stations ---------------------------------------------------------------
@@ -305,11 +304,13 @@ def _book_step(
             booking.scheduled_procedure_step_id or identifiers.new_scheduled_procedure_step_id()
         ),
         modality=booking.modality or (procedure.modality if procedure else station.modality),
-        scheduled_station_name=station.scheduled_station_name,
-        scheduled_procedure_step_location=station.scheduled_procedure_step_location,
         start=booking.start,
         duration_minutes=duration,
         **booking.details,
+    )
+    step.scheduled_station_name = step.scheduled_station_name or station.scheduled_station_name
+    step.scheduled_procedure_step_location = (
+        step.scheduled_procedure_step_location or station.scheduled_procedure_step_location
     )
     step.end = step.start + timedelta(minutes=duration)
     _check_slot(station=station, start=step.start, end=step.end, path=path)
@@ -566,3 +567,15 @@ def _step_discontinue(step: ScheduledProcedureStep, status: str) -> ScheduledPro
     step.save()
     order_refresh_status(step.requested_procedure.order)
     return step
+
+
+# --- catalogue --------------------------------------------------------------
+
+
+@transaction.atomic
+def procedure_save(*, procedure: Procedure, **fields) -> Procedure:
+    for name, value in fields.items():
+        setattr(procedure, name, value)
+    _full_clean(procedure)
+    procedure.save()
+    return procedure

@@ -1,0 +1,18 @@
+from django.core.exceptions import ValidationError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import Conflict, Invalid
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus the service errors: Invalid -> 400, Conflict -> 409."""
+    if isinstance(exc, Conflict):
+        return Response({"detail": exc.message, **exc.details}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, Invalid):
+        return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ValidationError):
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,157 @@
+"""Admin for every model. Bookings are made through the booking service (API or UI),
+so the admin shows steps' slots read-only and cancels orders through the service."""
+
+from django.contrib import admin, messages
+
+from ris.errors import Conflict
+
+from . import services
+from .models import (
+    IdentifierCounter,
+    OpeningHours,
+    Order,
+    Patient,
+    Procedure,
+    RequestedProcedure,
+    ScheduledProcedureStep,
+    Station,
+)
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = ["patient_id", "issuer_of_patient_id", "patient_name", "patient_birth_date"]
+    search_fields = ["patient_id", "patient_name", "patient_name_search"]
+    list_filter = ["patient_sex", "issuer_of_patient_id"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(Procedure)
+class ProcedureAdmin(admin.ModelAdmin):
+    list_display = [
+        "code_value",
+        "coding_scheme_designator",
+        "code_meaning",
+        "modality",
+        "duration_minutes",
+        "active",
+    ]
+    list_filter = ["modality", "active", "coding_scheme_designator"]
+    search_fields = ["code_value", "code_meaning"]
+
+
+class OpeningHoursInline(admin.TabularInline):
+    model = OpeningHours
+    extra = 0
+
+
+@admin.register(Station)
+class StationAdmin(admin.ModelAdmin):
+    list_display = [
+        "scheduled_station_ae_title",
+        "scheduled_station_name",
+        "modality",
+        "scheduled_procedure_step_location",
+        "active",
+    ]
+    list_filter = ["modality", "active"]
+    search_fields = ["scheduled_station_ae_title", "scheduled_station_name"]
+    inlines = [OpeningHoursInline]
+
+
+SLOT_FIELDS = ["station", "start", "end", "duration_minutes", "scheduled_procedure_step_status"]
+
+
+class ScheduledProcedureStepInline(admin.StackedInline):
+    model = ScheduledProcedureStep
+    extra = 0
+    can_delete = False
+    readonly_fields = ["scheduled_procedure_step_id", *SLOT_FIELDS]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RequestedProcedure)
+class RequestedProcedureAdmin(admin.ModelAdmin):
+    list_display = [
+        "requested_procedure_id",
+        "order",
+        "requested_procedure_description",
+        "requested_procedure_priority",
+    ]
+    search_fields = ["requested_procedure_id", "study_instance_uid", "order__accession_number"]
+    readonly_fields = ["order", "study_instance_uid"]
+    inlines = [ScheduledProcedureStepInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class RequestedProcedureInline(admin.StackedInline):
+    model = RequestedProcedure
+    extra = 0
+    can_delete = False
+    readonly_fields = ["requested_procedure_id", "study_instance_uid"]
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["accession_number", "patient", "status", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["accession_number", "patient__patient_id", "patient__patient_name"]
+    readonly_fields = [
+        "patient",
+        "accession_number",
+        "status",
+        "cancel_reason",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [RequestedProcedureInline]
+    actions = ["cancel_orders"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Cancel selected orders", permissions=["change"])
+    def cancel_orders(self, request, queryset):
+        for order in queryset:
+            try:
+                services.order_cancel(order=order, reason="Cancelled in admin")
+            except Conflict as exc:
+                self.message_user(request, exc.message, level=messages.ERROR)
+
+
+@admin.register(ScheduledProcedureStep)
+class ScheduledProcedureStepAdmin(admin.ModelAdmin):
+    list_display = [
+        "scheduled_procedure_step_id",
+        "station",
+        "start",
+        "modality",
+        "scheduled_procedure_step_status",
+    ]
+    list_filter = ["scheduled_procedure_step_status", "modality", "station"]
+    search_fields = ["scheduled_procedure_step_id", "requested_procedure__order__accession_number"]
+    date_hierarchy = "start"
+    readonly_fields = ["requested_procedure", "scheduled_procedure_step_id", *SLOT_FIELDS]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IdentifierCounter)
+class IdentifierCounterAdmin(admin.ModelAdmin):
+    list_display = ["name", "value"]
+    readonly_fields = ["name"]

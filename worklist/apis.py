@@ -1,0 +1,129 @@
+"""REST endpoints: parse with a serializer, call a service or selector, shape the answer."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from ris.permissions import ChangePermission
+
+from . import selectors, serializers, services
+from .filters import OrderFilter, PatientFilter, StepFilter
+from .models import Procedure
+
+READ_CREATE_PATCH = ["get", "post", "patch", "head", "options"]
+
+
+class ReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    pass
+
+
+class StationViewSet(ReadViewSet):
+    queryset = selectors.station_list()
+    serializer_class = serializers.StationSerializer
+    http_method_names = READ_CREATE_PATCH
+    filterset_fields = ["scheduled_station_ae_title", "modality", "active"]
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        station = services.station_create(**serializer.validated_data)
+        return Response(self.get_serializer(station).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        serializer = self.get_serializer(self.get_object(), data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        station = services.station_update(station=self.get_object(), **serializer.validated_data)
+        return Response(self.get_serializer(selectors.station_list().get(pk=station.pk)).data)
+
+
+class ProcedureViewSet(ReadViewSet):
+    """The procedure catalogue: what the UI offers and what fills booking defaults."""
+
+    queryset = Procedure.objects.all()
+    serializer_class = serializers.ProcedureSerializer
+    http_method_names = READ_CREATE_PATCH
+    filterset_fields = ["modality", "active", "code_value", "coding_scheme_designator"]
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        procedure = services.procedure_save(procedure=Procedure(), **serializer.validated_data)
+        return Response(self.get_serializer(procedure).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        procedure = self.get_object()
+        serializer = self.get_serializer(procedure, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        procedure = services.procedure_save(procedure=procedure, **serializer.validated_data)
+        return Response(self.get_serializer(procedure).data)
+
+
+class PatientViewSet(ReadViewSet):
+    queryset = selectors.patient_list()
+    serializer_class = serializers.PatientSerializer
+    http_method_names = READ_CREATE_PATCH
+    filterset_class = PatientFilter
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        patient = services.patient_create(**serializer.validated_data)
+        return Response(self.get_serializer(patient).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        patient = self.get_object()
+        serializer = self.get_serializer(patient, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        patient = services.patient_update(patient=patient, **serializer.validated_data)
+        return Response(self.get_serializer(patient).data)
+
+
+class OrderViewSet(ReadViewSet):
+    queryset = selectors.order_list()
+    serializer_class = serializers.OrderSerializer
+    http_method_names = READ_CREATE_PATCH
+    filterset_class = OrderFilter
+
+    @extend_schema(
+        request=serializers.OrderCreateSerializer, responses={201: serializers.OrderSerializer}
+    )
+    def create(self, request):
+        serializer = serializers.OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = services.order_create(**serializer.service_arguments())
+        return Response(
+            serializers.OrderSerializer(selectors.order_get(order.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=serializers.OrderUpdateSerializer, responses=serializers.OrderSerializer)
+    def partial_update(self, request, pk=None):
+        serializer = serializers.OrderUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        order = services.order_update(order=self.get_object(), **serializer.validated_data)
+        return Response(serializers.OrderSerializer(selectors.order_get(order.pk)).data)
+
+    @extend_schema(request=serializers.OrderCancelSerializer, responses=serializers.OrderSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def cancel(self, request, pk=None):
+        serializer = serializers.OrderCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = services.order_cancel(order=self.get_object(), **serializer.validated_data)
+        return Response(serializers.OrderSerializer(selectors.order_get(order.pk)).data)
+
+
+class ProcedureStepViewSet(ReadViewSet):
+    queryset = selectors.step_list()
+    serializer_class = serializers.WorklistStepSerializer
+    http_method_names = ["get", "patch", "head", "options"]
+    filterset_class = StepFilter
+
+    @extend_schema(
+        request=serializers.StepUpdateSerializer, responses=serializers.WorklistStepSerializer
+    )
+    def partial_update(self, request, pk=None):
+        serializer = serializers.StepUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        step = services.step_update(step=self.get_object(), **serializer.service_arguments())
+        return Response(self.get_serializer(selectors.step_list().get(pk=step.pk)).data)

@@ -1,0 +1,371 @@
+"""JSON shapes of the REST API (see shared/CONTRACT.md): snake_case DICOM keywords.
+
+Write serializers only parse and check the VRs; the booking rules are applied by
+worklist.services, which the views call.
+"""
+
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+
+from . import vr
+from .models import (
+    OpeningHours,
+    Order,
+    OrderStatus,
+    Patient,
+    Priority,
+    Procedure,
+    ScheduledProcedureStep,
+    Sex,
+    Station,
+    StepStatus,
+)
+from .services import StepBooking
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo ('patient_birthdate') is a 400
+    instead of a value silently dropped."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(
+                set(data) - {name for name, f in self.fields.items() if not f.read_only}
+            )
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown or read-only field."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 date-time that must carry its UTC offset: a booking never guesses the zone."""
+
+    default_error_messages = {
+        "naive": "Include the UTC offset, e.g. 2026-11-25T09:00:00+01:00.",
+    }
+
+    def to_internal_value(self, value):
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        if parsed is not None and parsed.tzinfo is None:
+            self.fail("naive")
+        return super().to_internal_value(value)
+
+
+def text(validator, **kwargs):
+    kwargs.setdefault("required", False)
+    kwargs.setdefault("allow_blank", True)
+    kwargs.setdefault("default", "")
+    if kwargs["required"]:
+        kwargs.pop("default")
+    return serializers.CharField(validators=[validator], trim_whitespace=False, **kwargs)
+
+
+class CodeItemSerializer(StrictSerializer):
+    code_value = serializers.CharField(validators=[vr.validate_sh])
+    coding_scheme_designator = serializers.CharField(validators=[vr.validate_sh])
+    coding_scheme_version = serializers.CharField(
+        required=False, allow_blank=True, validators=[vr.validate_sh]
+    )
+    code_meaning = serializers.CharField(validators=[vr.validate_lo])
+
+    def to_internal_value(self, data):
+        item = dict(super().to_internal_value(data))
+        if not item.get("coding_scheme_version"):
+            item.pop("coding_scheme_version", None)
+        return item
+
+
+class OpeningHoursSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OpeningHours
+        fields = ["weekday", "opens", "closes"]
+
+
+class StationSerializer(serializers.ModelSerializer):
+    opening_hours = OpeningHoursSerializer(many=True, required=False)
+
+    class Meta:
+        model = Station
+        fields = [
+            "id",
+            "scheduled_station_ae_title",
+            "scheduled_station_name",
+            "modality",
+            "scheduled_procedure_step_location",
+            "active",
+            "opening_hours",
+        ]
+
+
+class ProcedureSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Procedure
+        fields = [
+            "id",
+            "code_value",
+            "coding_scheme_designator",
+            "coding_scheme_version",
+            "code_meaning",
+            "modality",
+            "duration_minutes",
+            "active",
+        ]
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "patient_id",
+            "issuer_of_patient_id",
+            "patient_name",
+            "patient_birth_date",
+            "patient_sex",
+            "other_patient_ids",
+            "medical_alerts",
+            "allergies",
+            "pregnancy_status",
+            "patient_weight",
+            "patient_size",
+            "additional_patient_history",
+            "special_needs",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        # Uniqueness of (patient_id, issuer) is checked by the service, naming patient_id.
+        validators: list = []
+
+
+class OrderPatientSerializer(StrictSerializer):
+    """The patient part of a booking: identity plus the demographics matched against
+    a known patient."""
+
+    patient_id = text(vr.validate_lo, required=True, allow_blank=False)
+    issuer_of_patient_id = text(vr.validate_lo)
+    patient_name = text(vr.validate_pn)
+    patient_birth_date = serializers.DateField(required=False, allow_null=True)
+    patient_sex = serializers.ChoiceField(choices=Sex.choices, required=False, allow_blank=True)
+
+
+STEP_DETAIL_FIELDS = (
+    "scheduled_station_name",
+    "scheduled_procedure_step_location",
+    "scheduled_performing_physician_name",
+    "scheduled_procedure_step_description",
+    "scheduled_protocol_code_sequence",
+    "requested_contrast_agent",
+    "pre_medication",
+    "comments_on_the_scheduled_procedure_step",
+)
+
+
+class StepBookingSerializer(StrictSerializer):
+    scheduled_procedure_step_id = text(vr.validate_sh)
+    modality = text(vr.validate_cs)
+    scheduled_station_ae_title = text(vr.validate_ae, required=True, allow_blank=False)
+    scheduled_station_name = text(vr.validate_sh)
+    scheduled_procedure_step_location = text(vr.validate_sh)
+    scheduled_procedure_step_start_datetime = AwareDateTimeField()
+    scheduled_procedure_step_duration_minutes = serializers.IntegerField(
+        required=False, min_value=1, max_value=24 * 60
+    )
+    scheduled_performing_physician_name = text(vr.validate_pn)
+    scheduled_procedure_step_description = text(vr.validate_lo)
+    scheduled_protocol_code_sequence = CodeItemSerializer(many=True, required=False)
+    requested_contrast_agent = text(vr.validate_lo)
+    pre_medication = text(vr.validate_lo)
+    comments_on_the_scheduled_procedure_step = text(vr.validate_lt)
+
+    def to_booking(self, data: dict) -> StepBooking:
+        details = {name: data[name] for name in STEP_DETAIL_FIELDS if name in data}
+        return StepBooking(
+            scheduled_station_ae_title=data["scheduled_station_ae_title"].strip(),
+            start=data["scheduled_procedure_step_start_datetime"],
+            duration_minutes=data.get("scheduled_procedure_step_duration_minutes"),
+            modality=data.get("modality", ""),
+            scheduled_procedure_step_id=data.get("scheduled_procedure_step_id", ""),
+            details=details,
+        )
+
+
+class OrderCreateSerializer(StrictSerializer):
+    patient = OrderPatientSerializer()
+    accession_number = text(vr.validate_sh)
+    referring_physician_name = text(vr.validate_pn)
+    requesting_physician = text(vr.validate_pn)
+    requesting_service = text(vr.validate_lo)
+    reason_for_the_requested_procedure = text(vr.validate_lo)
+    imaging_service_request_comments = text(vr.validate_lt)
+    requested_procedure_id = text(vr.validate_sh)
+    requested_procedure_description = text(vr.validate_lo)
+    requested_procedure_code_sequence = CodeItemSerializer(many=True, required=False)
+    requested_procedure_priority = serializers.ChoiceField(
+        choices=Priority.choices, default=Priority.ROUTINE
+    )
+    study_instance_uid = text(vr.validate_ui)
+    scheduled_procedure_steps = StepBookingSerializer(many=True, allow_empty=False)
+
+    def service_arguments(self) -> dict:
+        """validated_data shaped as worklist.services.order_create's keyword arguments."""
+        data = dict(self.validated_data)
+        step_serializer = self.fields["scheduled_procedure_steps"].child
+        data["steps"] = [
+            step_serializer.to_booking(step) for step in data.pop("scheduled_procedure_steps")
+        ]
+        data["patient"] = dict(data["patient"])
+        return data
+
+
+class OrderUpdateSerializer(StrictSerializer):
+    referring_physician_name = text(vr.validate_pn)
+    requesting_physician = text(vr.validate_pn)
+    requesting_service = text(vr.validate_lo)
+    reason_for_the_requested_procedure = text(vr.validate_lo)
+    imaging_service_request_comments = text(vr.validate_lt)
+    requested_procedure_description = text(vr.validate_lo)
+    requested_procedure_code_sequence = CodeItemSerializer(many=True, required=False)
+    requested_procedure_priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+
+
+class OrderCancelSerializer(StrictSerializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+
+
+class StepUpdateSerializer(StrictSerializer):
+    scheduled_station_ae_title = text(vr.validate_ae, allow_blank=False)
+    scheduled_procedure_step_start_datetime = AwareDateTimeField(required=False)
+    scheduled_procedure_step_duration_minutes = serializers.IntegerField(
+        required=False, min_value=1, max_value=24 * 60
+    )
+    scheduled_procedure_step_status = serializers.ChoiceField(
+        choices=StepStatus.choices, required=False
+    )
+    modality = text(vr.validate_cs, allow_blank=False)
+    scheduled_performing_physician_name = text(vr.validate_pn)
+    scheduled_procedure_step_description = text(vr.validate_lo)
+    scheduled_protocol_code_sequence = CodeItemSerializer(many=True, required=False)
+    requested_contrast_agent = text(vr.validate_lo)
+    pre_medication = text(vr.validate_lo)
+    comments_on_the_scheduled_procedure_step = text(vr.validate_lt)
+
+    RENAMED = {
+        "scheduled_procedure_step_start_datetime": "start",
+        "scheduled_procedure_step_duration_minutes": "duration_minutes",
+    }
+
+    def service_arguments(self) -> dict:
+        return {self.RENAMED.get(k, k): v for k, v in self.validated_data.items()}
+
+
+# --- read shapes ---------------------------------------------------------------
+
+
+class StepSerializer(serializers.ModelSerializer):
+    scheduled_station_ae_title = serializers.CharField(source="station.scheduled_station_ae_title")
+    scheduled_procedure_step_start_datetime = serializers.DateTimeField(source="start")
+    scheduled_procedure_step_end_datetime = serializers.DateTimeField(source="end")
+    scheduled_procedure_step_duration_minutes = serializers.IntegerField(source="duration_minutes")
+
+    class Meta:
+        model = ScheduledProcedureStep
+        fields = [
+            "id",
+            "scheduled_procedure_step_id",
+            "modality",
+            "scheduled_station_ae_title",
+            "scheduled_station_name",
+            "scheduled_procedure_step_location",
+            "scheduled_procedure_step_start_datetime",
+            "scheduled_procedure_step_end_datetime",
+            "scheduled_procedure_step_duration_minutes",
+            "scheduled_performing_physician_name",
+            "scheduled_procedure_step_description",
+            "scheduled_protocol_code_sequence",
+            "requested_contrast_agent",
+            "pre_medication",
+            "comments_on_the_scheduled_procedure_step",
+            "scheduled_procedure_step_status",
+        ]
+        read_only_fields = fields
+
+
+class WorklistStepSerializer(StepSerializer):
+    """A step with the order and patient it belongs to, as /api/procedure-steps/ lists it."""
+
+    order_id = serializers.IntegerField(source="requested_procedure.order_id")
+    accession_number = serializers.CharField(source="requested_procedure.order.accession_number")
+    requested_procedure_id = serializers.CharField(
+        source="requested_procedure.requested_procedure_id"
+    )
+    requested_procedure_description = serializers.CharField(
+        source="requested_procedure.requested_procedure_description"
+    )
+    study_instance_uid = serializers.CharField(source="requested_procedure.study_instance_uid")
+    patient_id = serializers.CharField(source="requested_procedure.order.patient.patient_id")
+    issuer_of_patient_id = serializers.CharField(
+        source="requested_procedure.order.patient.issuer_of_patient_id"
+    )
+    patient_name = serializers.CharField(source="requested_procedure.order.patient.patient_name")
+
+    class Meta(StepSerializer.Meta):
+        fields = [
+            *StepSerializer.Meta.fields,
+            "order_id",
+            "accession_number",
+            "requested_procedure_id",
+            "requested_procedure_description",
+            "study_instance_uid",
+            "patient_id",
+            "issuer_of_patient_id",
+            "patient_name",
+        ]
+        read_only_fields = fields
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    patient = PatientSerializer()
+    requested_procedure_id = serializers.CharField(
+        source="requested_procedure.requested_procedure_id"
+    )
+    requested_procedure_description = serializers.CharField(
+        source="requested_procedure.requested_procedure_description"
+    )
+    requested_procedure_code_sequence = serializers.JSONField(
+        source="requested_procedure.requested_procedure_code_sequence"
+    )
+    requested_procedure_priority = serializers.ChoiceField(
+        choices=Priority.choices, source="requested_procedure.requested_procedure_priority"
+    )
+    study_instance_uid = serializers.CharField(source="requested_procedure.study_instance_uid")
+    scheduled_procedure_steps = StepSerializer(
+        many=True, source="requested_procedure.scheduled_procedure_steps.all"
+    )
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "status",
+            "patient",
+            "accession_number",
+            "referring_physician_name",
+            "requesting_physician",
+            "requesting_service",
+            "reason_for_the_requested_procedure",
+            "imaging_service_request_comments",
+            "requested_procedure_id",
+            "requested_procedure_description",
+            "requested_procedure_code_sequence",
+            "requested_procedure_priority",
+            "study_instance_uid",
+            "scheduled_procedure_steps",
+            "cancel_reason",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields

@@ -22,3 +22,71 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def on_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def admin_user(django_user_model):
+    return django_user_model.objects.create_superuser("admin", "admin@example.org", "pw-admin-1")
+
+
+@pytest.fixture
+def api(admin_user):
+    """An API client authenticated with the admin's token, as an integration would be."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    token = Token.objects.create(user=admin_user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def station(db):
+    from worklist.services import station_create
+
+    return station_create(
+        scheduled_station_ae_title="CT1",
+        scheduled_station_name="CT Room 1",
+        modality="CT",
+        scheduled_procedure_step_location="Radiology B",
+    )
+
+
+def order_payload(**overrides):
+    """The booking request of the contract's example, with fields overridden."""
+    step = {
+        "scheduled_procedure_step_id": "SPS0001",
+        "modality": "CT",
+        "scheduled_station_ae_title": "CT1",
+        "scheduled_station_name": "CT Room 1",
+        "scheduled_procedure_step_location": "Radiology B",
+        "scheduled_procedure_step_start_datetime": "2026-11-25T09:00:00+01:00",
+        "scheduled_procedure_step_duration_minutes": 15,
+        "scheduled_performing_physician_name": "Jones^Ann",
+        "scheduled_procedure_step_description": "CT head",
+        "requested_contrast_agent": "",
+    }
+    step.update(overrides.pop("step", {}))
+    payload = {
+        "patient": {
+            "patient_id": "AV35674",
+            "issuer_of_patient_id": "HOSP",
+            "patient_name": "Vivaldi^Antonio",
+            "patient_birth_date": "1978-03-04",
+            "patient_sex": "M",
+        },
+        "accession_number": "A0001",
+        "referring_physician_name": "Smith^John",
+        "reason_for_the_requested_procedure": "Headache",
+        "requested_procedure_id": "RP0001",
+        "requested_procedure_description": "CT head without contrast",
+        "requested_procedure_code_sequence": [
+            {"code_value": "CTHEAD", "coding_scheme_designator": "LOCAL", "code_meaning": "CT head"}
+        ],
+        "requested_procedure_priority": "ROUTINE",
+        "scheduled_procedure_steps": [step],
+    }
+    payload["patient"].update(overrides.pop("patient", {}))
+    payload.update(overrides)
+    return payload

@@ -8,3 +8,5 @@ os.environ.setdefault("SECRET_KEY", "test-suite-only-secret")
 os.environ.setdefault("RIS_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 
 from ris.settings import *  # noqa: E402,F403
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

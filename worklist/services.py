@@ -30,10 +30,12 @@ from .models import (
 
 
 def _nest(path: tuple, leaf):
-    """("steps", 1, "field"), [msg] -> {"steps": [{}, {"field": [msg]}]}."""
+    """("scheduled_procedure_steps", 1, "field"), [msg] ->
+    {"scheduled_procedure_steps": {"1": {"field": [msg]}}}: the shape DRF gives errors
+    of list items, so every 400 of the API reads the same."""
     result = leaf
     for key in reversed(path):
-        result = [{} for _ in range(key)] + [result] if isinstance(key, int) else {key: result}
+        result = {str(key): result}
     return result
 
 

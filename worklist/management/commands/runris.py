@@ -1,0 +1,132 @@
+"""`python manage.py runris`: the whole RIS in one process, for a trial or a small site.
+
+Migrations, static files, the web server (waitress) and the DICOM listener, stopped
+cleanly by Ctrl-C or SIGTERM. Larger sites run the same pieces as separate processes
+(`runris --no-dicom`, `dicomserver`, `celery -A ris worker`).
+"""
+
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import waitress
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.core.servers.basehttp import get_internal_wsgi_application
+from waitress import wasyncore
+from waitress.trigger import trigger
+
+from worklist.dicom import listener
+from worklist.management.commands.dicomserver import stop_signals, wait_until_set
+
+FIRST_USER_HINT = """\
+No user exists yet. Create the first one (an administrator) with:
+    python manage.py createsuperuser
+and get an API token for it with:
+    python manage.py drf_create_token USERNAME
+"""
+
+
+@dataclass
+class WebServer:
+    """waitress and the pieces needed to stop it from another thread."""
+
+    server: object
+    socket_map: dict
+    stop_trigger: trigger
+    thread: threading.Thread
+
+
+def prepare_database_and_static_files(stdout, verbosity: int) -> None:
+    """Everything the web server needs before it serves: an up-to-date schema, and the
+    static files in STATIC_ROOT, where WhiteNoise indexes them when the WSGI
+    application loads (so this must come first)."""
+    call_command("migrate", interactive=False, verbosity=verbosity, stdout=stdout)
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+def print_first_user_hint(stdout) -> None:
+    """A fresh install has nobody to log in as; say how to get started."""
+    if not get_user_model().objects.exists():
+        stdout.write(FIRST_USER_HINT)
+
+
+def start_web_server(*, host: str, port: int, threads: int) -> WebServer:
+    """waitress in a background thread, so the main thread can wait for signals."""
+    socket_map: dict = {}
+    server = waitress.create_server(
+        get_internal_wsgi_application(), map=socket_map, host=host, port=port, threads=threads
+    )
+    # Our own trigger in the same socket map: pulling it runs code inside waitress's
+    # loop thread, the only thread that may safely close its sockets.
+    stop_trigger = trigger(socket_map)
+    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread.start()
+    return WebServer(server, socket_map, stop_trigger, thread)
+
+
+def stop_web_server(web: WebServer) -> None:
+    """Let requests in progress finish (up to waitress's 5 s), then close every socket
+    from the loop thread, which ends the loop."""
+    web.server.task_dispatcher.shutdown()
+    web.stop_trigger.pull_trigger(lambda: wasyncore.close_all(web.socket_map))
+    web.thread.join(timeout=10)
+
+
+def describe(stdout, *, http_port: int, dicom_server) -> None:
+    """Where to point a browser, an API client and a modality, and where tasks run."""
+    web_url = f"http://{settings.RIS_HTTP_HOST}:{http_port}/"
+    stdout.write(f"Web UI:    {web_url}")
+    stdout.write(f"API docs:  {web_url}api/docs/")
+    if dicom_server is None:
+        stdout.write("DICOM:     not started here (--no-dicom); run `manage.py dicomserver`")
+    else:
+        host, port = dicom_server.server_address[:2]
+        stdout.write(f"DICOM:     {dicom_server.ae_title}@{host}:{port}")
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        stdout.write("Tasks:     run in-process (no CELERY_BROKER_URL)")
+    else:
+        stdout.write("Tasks:     sent to the broker; run `celery -A ris worker`")
+    stdout.write("Quit with CTRL-C.")
+
+
+def start_dicom(options, running: ExitStack):
+    """Started before the web server, so that once /healthz answers the whole
+    service is up."""
+    server = listener.start(port=options["dicom_port"])
+    running.callback(listener.stop, server)
+    return server
+
+
+def start_web(options, running: ExitStack) -> int:
+    port = settings.RIS_HTTP_PORT if options["http_port"] is None else options["http_port"]
+    web = start_web_server(
+        host=settings.RIS_HTTP_HOST, port=port, threads=settings.RIS_HTTP_THREADS
+    )
+    running.callback(stop_web_server, web)
+    return port
+
+
+class Command(BaseCommand):
+    help = "Run the whole RIS in one process: migrations, web server and DICOM listener."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--no-dicom", action="store_true", help="do not start the DICOM listener"
+        )
+        parser.add_argument("--http-port", type=int, help="web port (default RIS_HTTP_PORT)")
+        parser.add_argument("--dicom-port", type=int, help="DICOM port (default RIS_DICOM_PORT)")
+
+    def handle(self, *args, **options):
+        prepare_database_and_static_files(self.stdout, options["verbosity"])
+        print_first_user_hint(self.stdout)
+        with stop_signals() as stopping, ExitStack() as running:
+            # Whatever started is stopped on the way out, in reverse order, also when a
+            # later start fails (e.g. the web port is taken).
+            dicom_server = None if options["no_dicom"] else start_dicom(options, running)
+            http_port = start_web(options, running)
+            describe(self.stdout, http_port=http_port, dicom_server=dicom_server)
+            wait_until_set(stopping)
+            self.stdout.write("Stopping.")

@@ -510,10 +510,14 @@ def step_update(
 
     A move is checked like a new booking: the room exists, is open, and is free.
     """
-    ae_titles = [scheduled_station_ae_title] if scheduled_station_ae_title else []
-    stations = _lock_stations(ae_titles)
+    current = Station.objects.values_list("scheduled_station_ae_title", flat=True).get(
+        pk=step.station_id
+    )
+    stations = _lock_stations([current, scheduled_station_ae_title or current])
     step = (
-        ScheduledProcedureStep.objects.select_for_update().select_related("station").get(pk=step.pk)
+        ScheduledProcedureStep.objects.select_for_update(of=("self",))
+        .select_related("station")
+        .get(pk=step.pk)
     )
     if step.scheduled_procedure_step_status != StepStatus.SCHEDULED:
         raise Conflict(

@@ -1,0 +1,245 @@
+"""Stations, patients, procedure steps and order changes over the REST API."""
+
+import pytest
+from django.contrib.auth.models import Permission
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from worklist.models import Order
+
+from .conftest import order_payload
+
+pytestmark = pytest.mark.django_db
+
+
+def booked(api, **overrides):
+    response = api.post("/api/orders/", order_payload(**overrides), format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_station_created_with_opening_hours(api):
+    response = api.post(
+        "/api/stations/",
+        {
+            "scheduled_station_ae_title": "MR1",
+            "scheduled_station_name": "MR Room 1",
+            "modality": "MR",
+            "scheduled_procedure_step_location": "Radiology A",
+            "opening_hours": [{"weekday": 0, "opens": "08:00", "closes": "18:00"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["opening_hours"] == [
+        {"weekday": 0, "opens": "08:00:00", "closes": "18:00:00"}
+    ]
+
+
+def test_station_ae_title_is_unique(api, station):
+    response = api.post(
+        "/api/stations/", {"scheduled_station_ae_title": "CT1", "modality": "CT"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "scheduled_station_ae_title" in response.json()
+
+
+def test_station_ae_title_longer_than_16_is_refused(api):
+    response = api.post(
+        "/api/stations/", {"scheduled_station_ae_title": "A" * 17, "modality": "CT"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "scheduled_station_ae_title" in response.json()
+
+
+def test_station_patch_replaces_opening_hours(api, station):
+    response = api.patch(
+        f"/api/stations/{station.pk}/",
+        {
+            "opening_hours": [{"weekday": 1, "opens": "07:00", "closes": "00:00"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response.json()["opening_hours"] == [
+        {"weekday": 1, "opens": "07:00:00", "closes": "00:00:00"}
+    ]
+
+
+def test_patient_registered_and_found_by_name_ignoring_case_and_accents(api):
+    created = api.post(
+        "/api/patients/",
+        {"patient_id": "P9", "patient_name": "Müller^Jürgen", "patient_birth_date": "1960-01-31"},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+
+    found = api.get("/api/patients/", {"patient_name": "muller"}).json()
+    assert [p["patient_id"] for p in found["results"]] == ["P9"]
+    assert api.get("/api/patients/", {"patient_name": "schmidt"}).json()["count"] == 0
+
+
+def test_patient_with_taken_id_and_issuer_is_refused_naming_patient_id(api):
+    api.post("/api/patients/", {"patient_id": "P9", "patient_name": "A^B"}, format="json")
+    response = api.post(
+        "/api/patients/", {"patient_id": "P9", "patient_name": "C^D"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "patient_id" in response.json()
+
+
+def test_patient_patch_corrects_demographics(api):
+    patient = api.post(
+        "/api/patients/", {"patient_id": "P9", "patient_name": "A^B"}, format="json"
+    ).json()
+    response = api.patch(f"/api/patients/{patient['id']}/", {"patient_sex": "F"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["patient_sex"] == "F"
+
+
+def test_orders_filtered_by_accession_status_and_patient(api, station):
+    booked(api)
+    assert api.get("/api/orders/", {"accession_number": "A0001"}).json()["count"] == 1
+    assert api.get("/api/orders/", {"status": "CANCELLED"}).json()["count"] == 0
+    assert api.get("/api/orders/", {"patient_id": "AV35674"}).json()["count"] == 1
+    assert api.get("/api/orders/", {"status": "BOGUS"}).status_code == 400
+
+
+def test_order_cancel_discontinues_its_steps(api, station):
+    order = booked(api)
+    response = api.post(
+        f"/api/orders/{order['id']}/cancel/", {"reason": "Duplicate order"}, format="json"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "CANCELLED"
+    assert body["cancel_reason"] == "Duplicate order"
+    assert body["scheduled_procedure_steps"][0]["scheduled_procedure_step_status"] == "DISCONTINUED"
+    assert api.get("/api/procedure-steps/", {"status": "SCHEDULED"}).json()["count"] == 0
+
+
+def test_order_patch_changes_reason_but_not_accession(api, station):
+    order = booked(api)
+    changed = api.patch(
+        f"/api/orders/{order['id']}/",
+        {"reason_for_the_requested_procedure": "Trauma"},
+        format="json",
+    )
+    assert changed.status_code == 200
+    assert changed.json()["reason_for_the_requested_procedure"] == "Trauma"
+
+    refused = api.patch(f"/api/orders/{order['id']}/", {"accession_number": "X"}, format="json")
+    assert refused.status_code == 400
+    assert "accession_number" in refused.json()
+
+
+def test_procedure_steps_listed_for_a_local_day_and_station(api, station, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    booked(api, step={"scheduled_procedure_step_start_datetime": "2026-11-25T00:30:00+01:00"})
+    # 00:30 in Berlin is still 24 November in UTC: the day is the local one.
+    listed = api.get(
+        "/api/procedure-steps/", {"date": "2026-11-25", "scheduled_station_ae_title": "CT1"}
+    ).json()
+    assert [s["accession_number"] for s in listed["results"]] == ["A0001"]
+    assert listed["results"][0]["patient_name"] == "Vivaldi^Antonio"
+    assert listed["results"][0]["scheduled_procedure_step_start_datetime"] == (
+        "2026-11-25T00:30:00+01:00"
+    )
+    assert api.get("/api/procedure-steps/", {"date": "2026-11-24"}).json()["count"] == 0
+    assert api.get("/api/procedure-steps/", {"modality": "MR"}).json()["count"] == 0
+
+
+def test_procedure_step_patch_reschedules(api, station):
+    step_id = booked(api)["scheduled_procedure_steps"][0]["id"]
+    response = api.patch(
+        f"/api/procedure-steps/{step_id}/",
+        {
+            "scheduled_procedure_step_start_datetime": "2026-11-25T14:00:00+01:00",
+        },
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response.json()["scheduled_procedure_step_start_datetime"] == "2026-11-25T13:00:00Z"
+
+
+def test_procedure_step_patch_onto_a_booked_slot_is_409(api, station):
+    booked(api)
+    other = booked(
+        api,
+        accession_number="A0002",
+        requested_procedure_id="RP2",
+        step={
+            "scheduled_procedure_step_id": "SPS2",
+            "scheduled_procedure_step_start_datetime": "2026-11-25T10:00:00+01:00",
+        },
+    )
+    response = api.patch(
+        f"/api/procedure-steps/{other['scheduled_procedure_steps'][0]['id']}/",
+        {
+            "scheduled_procedure_step_start_datetime": "2026-11-25T09:05:00+01:00",
+        },
+        format="json",
+    )
+    assert response.status_code == 409
+    assert response.json()["conflicting_step"]["scheduled_procedure_step_id"] == "SPS0001"
+
+
+def test_lists_are_paginated(api, station):
+    for hour in range(8):
+        booked(
+            api,
+            accession_number=f"A{hour}",
+            requested_procedure_id=f"RP{hour}",
+            step={
+                "scheduled_procedure_step_id": f"S{hour}",
+                "scheduled_procedure_step_start_datetime": f"2026-11-25T1{hour}:00:00+01:00",
+            },
+        )
+    page = api.get("/api/procedure-steps/", {"page_size": 5}).json()
+    assert page["count"] == 8
+    assert len(page["results"]) == 5
+    assert page["next"]
+
+
+def test_request_without_token_is_401(client, station):
+    response = client.get("/api/orders/")
+    assert response.status_code == 401
+
+
+def test_wrong_token_is_401(station):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    assert client.get("/api/orders/").status_code == 401
+
+
+def test_user_who_may_only_view_cannot_book(django_user_model, station):
+    viewer = django_user_model.objects.create_user("tech", password="pw-tech-1")
+    viewer.user_permissions.add(Permission.objects.get(codename="view_order"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=viewer).key}")
+
+    assert client.get("/api/orders/").status_code == 200
+    assert client.post("/api/orders/", order_payload(), format="json").status_code == 403
+    assert Order.objects.count() == 0
+
+
+def test_user_without_permissions_cannot_list_patients(django_user_model):
+    nobody = django_user_model.objects.create_user("nobody", password="pw-nobody-1")
+    client = APIClient()
+    client.force_authenticate(nobody)
+    assert client.get("/api/patients/").status_code == 403
+
+
+def test_openapi_schema_and_docs_are_served(api):
+    schema = api.get("/api/schema/", {"format": "json"})
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in (
+        "/api/orders/",
+        "/api/orders/{id}/cancel/",
+        "/api/stations/",
+        "/api/patients/",
+        "/api/procedure-steps/",
+    ):
+        assert path in paths
+    assert api.get("/api/docs/").status_code == 200

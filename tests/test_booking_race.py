@@ -1,0 +1,100 @@
+"""Two schedulers booking the same slot at the same moment: one wins, one gets 409."""
+
+import threading
+import time
+from datetime import datetime
+
+import pytest
+from django.db import connections
+
+from ris.errors import Conflict
+from worklist import services
+from worklist.models import ScheduledProcedureStep
+from worklist.services import StepBooking
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+RACERS = 4
+
+
+def slow_open_check(monkeypatch):
+    """Widen the window between reading the calendar and writing the step, so that
+    without the station lock every racer would see the slot free."""
+    real = services.station_is_open
+
+    def slow(*args, **kwargs):
+        time.sleep(0.2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "station_is_open", slow)
+
+
+def race(book, count):
+    barrier = threading.Barrier(count)
+    outcomes = []
+
+    def racer(index):
+        try:
+            barrier.wait()
+            book(index)
+            outcomes.append("booked")
+        except Conflict:
+            outcomes.append("conflict")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=racer, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return sorted(outcomes)
+
+
+def test_concurrent_bookings_of_one_slot_let_exactly_one_win(station, monkeypatch):
+    slow_open_check(monkeypatch)
+
+    def book(index):
+        services.order_create(
+            patient={"patient_id": f"RACE{index}", "patient_name": "Race^Runner"},
+            accession_number=f"RACE{index}",
+            requested_procedure_id=f"RP{index}",
+            steps=[
+                StepBooking(
+                    scheduled_station_ae_title="CT1",
+                    start=datetime.fromisoformat("2026-11-25T09:00:00+01:00"),
+                    duration_minutes=15,
+                    scheduled_procedure_step_id=f"S{index}",
+                )
+            ],
+        )
+
+    outcomes = race(book, RACERS)
+
+    assert outcomes == ["booked"] + ["conflict"] * (RACERS - 1)
+    assert ScheduledProcedureStep.objects.count() == 1
+
+
+def test_concurrent_reschedules_onto_one_slot_let_exactly_one_win(station, monkeypatch):
+    steps = [
+        services.order_create(
+            patient={"patient_id": f"P{i}", "patient_name": "Move^Me"},
+            accession_number=f"MOVE{i}",
+            steps=[
+                StepBooking(
+                    scheduled_station_ae_title="CT1",
+                    start=datetime.fromisoformat(f"2026-11-25T1{i}:00:00+01:00"),
+                )
+            ],
+        )
+        .requested_procedures.get()
+        .scheduled_procedure_steps.get()
+        for i in range(2)
+    ]
+    slow_open_check(monkeypatch)
+    target = datetime.fromisoformat("2026-11-25T08:00:00+01:00")
+
+    outcomes = race(lambda i: services.step_update(step=steps[i], start=target), 2)
+
+    assert outcomes == ["booked", "conflict"]
+    assert ScheduledProcedureStep.objects.filter(start=target).count() == 1

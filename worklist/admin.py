@@ -151,6 +151,12 @@ class ScheduledProcedureStepAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(OpeningHours)
+class OpeningHoursAdmin(admin.ModelAdmin):
+    list_display = ["station", "weekday", "opens", "closes"]
+    list_filter = ["weekday", "station"]
+
+
 @admin.register(IdentifierCounter)
 class IdentifierCounterAdmin(admin.ModelAdmin):
     list_display = ["name", "value"]

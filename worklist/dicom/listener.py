@@ -7,6 +7,7 @@ entry there, e.g. ``Service(ModalityWorklistInformationFind, ((evt.EVT_C_FIND,
 mwl.handle_find),))``.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
 from worklist.dicom import echo
+
+logger = logging.getLogger(__name__)
 
 # What modalities in the field propose; implicit VR little endian is the one every
 # peer must support (PS3.5 10.1), the others are offered so no peer is turned away.
@@ -62,8 +65,23 @@ def build_ae(*, ae_title: str) -> AE:
     return ae
 
 
+def log_rejection(event: evt.Event) -> None:
+    """pynetdicom only notes "Rejecting Association"; a site engineer setting up a
+    modality with the wrong called AE title needs to see who was turned away and why."""
+    requestor = event.assoc.requestor
+    logger.warning(
+        "Rejected association from calling AE %s at %s:%s to called AE %s: %s",
+        requestor.ae_title,
+        requestor.address,
+        requestor.port,
+        requestor.primitive.called_ae_title,
+        event.assoc.acceptor.primitive.reason_str,
+    )
+
+
 def event_handlers() -> list:
-    return [handler for service in SERVICES for handler in service.handlers]
+    handlers = [(evt.EVT_REJECTED, log_rejection)]
+    return handlers + [handler for service in SERVICES for handler in service.handlers]
 
 
 def start(

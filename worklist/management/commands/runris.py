@@ -39,11 +39,11 @@ class WebServer:
     thread: threading.Thread
 
 
-def prepare_database_and_static_files(stdout, verbosity: int) -> None:
+def prepare_database_and_static_files(*, verbosity: int) -> None:
     """Everything the web server needs before it serves: an up-to-date schema, and the
     static files in STATIC_ROOT, where WhiteNoise indexes them when the WSGI
     application loads (so this must come first)."""
-    call_command("migrate", interactive=False, verbosity=verbosity, stdout=stdout)
+    call_command("migrate", interactive=False, verbosity=verbosity)
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
@@ -120,7 +120,7 @@ class Command(BaseCommand):
         parser.add_argument("--dicom-port", type=int, help="DICOM port (default RIS_DICOM_PORT)")
 
     def handle(self, *args, **options):
-        prepare_database_and_static_files(self.stdout, options["verbosity"])
+        prepare_database_and_static_files(verbosity=options["verbosity"])
         print_first_user_hint(self.stdout)
         with stop_signals() as stopping, ExitStack() as running:
             # Whatever started is stopped on the way out, in reverse order, also when a

@@ -7,7 +7,7 @@ generated under RIS_UID_ROOT (or pydicom's root when none is configured).
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import F
+from django.db import connection
 from django.utils import timezone
 from pydicom.uid import generate_uid
 
@@ -17,12 +17,19 @@ SH_MAX = 16
 
 
 def next_value(name: str) -> int:
-    """Next value of a named counter; the row stays locked until the transaction ends."""
-    updated = IdentifierCounter.objects.filter(name=name).update(value=F("value") + 1)
-    if not updated:
+    """Next value of a named counter, in one statement; the row stays locked until the
+    transaction ends, so concurrent bookings never draw the same value."""
+    table = IdentifierCounter._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET value = value + 1 WHERE name = %s RETURNING value",  # noqa: S608
+            [name],
+        )
+        row = cursor.fetchone()
+    if row is None:
         IdentifierCounter.objects.get_or_create(name=name)
-        IdentifierCounter.objects.filter(name=name).update(value=F("value") + 1)
-    return IdentifierCounter.objects.values_list("value", flat=True).get(name=name)
+        return next_value(name)
+    return row[0]
 
 
 def _unused(name: str, render, taken) -> str:

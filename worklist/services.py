@@ -43,10 +43,19 @@ def _invalid(path: tuple, message: str) -> Invalid:
     return Invalid(_nest(path, [message]))
 
 
-def _full_clean(instance, path: tuple = (), exclude=None) -> None:
-    """Model validation (the VR rules), with errors keyed under `path`."""
+def _full_clean(instance, path: tuple = (), exclude=None, identity_checked=False) -> None:
+    """Model validation (the VR rules), with errors keyed under `path`.
+
+    identity_checked: the caller already made sure the unique identifiers are free
+    (and the database constraints back that up), so the per-field uniqueness queries
+    are skipped on the booking path.
+    """
     try:
-        instance.full_clean(exclude=exclude)
+        instance.full_clean(
+            exclude=exclude,
+            validate_unique=not identity_checked,
+            validate_constraints=not identity_checked,
+        )
     except ValidationError as exc:
         raise Invalid(_nest(path, exc.message_dict) if path else exc.message_dict) from exc
 
@@ -88,12 +97,12 @@ def patient_for_order(
     if patient is None:
         if not demographics.get("patient_name"):
             raise _invalid(("patient", "patient_name"), "Required for a new patient.")
-        try:
-            return patient_create(
-                patient_id=patient_id, issuer_of_patient_id=issuer_of_patient_id, **demographics
-            )
-        except Invalid as exc:
-            raise Invalid({"patient": exc.errors}) from exc
+        patient = Patient(
+            patient_id=patient_id, issuer_of_patient_id=issuer_of_patient_id, **demographics
+        )
+        _full_clean(patient, ("patient",), identity_checked=True)
+        patient.save()
+        return patient
     differing = {}
     filled = []
     for name, sent in demographics.items():
@@ -316,7 +325,9 @@ def _book_step(
     )
     step.end = step.start + timedelta(minutes=duration)
     _check_slot(station=station, start=step.start, end=step.end, path=path)
-    _full_clean(step, path, exclude=["requested_procedure", "end"])
+    _full_clean(
+        step, path, exclude=["requested_procedure", "station", "end"], identity_checked=True
+    )
     step.save()
     return step
 
@@ -354,7 +365,7 @@ def order_create(
         accession_number=accession_number or identifiers.new_accession_number(),
         **order_fields,
     )
-    _full_clean(order, exclude=["patient"])
+    _full_clean(order, exclude=["patient"], identity_checked=True)
     order.save()
     requested = RequestedProcedure(
         order=order,
@@ -367,7 +378,7 @@ def order_create(
         study_instance_uid=study_instance_uid or identifiers.new_study_instance_uid(),
         requested_procedure_priority=requested_procedure_priority,
     )
-    _full_clean(requested, exclude=["order", "procedure"])
+    _full_clean(requested, exclude=["order", "procedure"], identity_checked=True)
     requested.save()
     for index, booking in enumerate(steps):
         _book_step(
@@ -432,9 +443,9 @@ def order_update(*, order: Order, **fields) -> Order:
             raise Invalid({name: ["This field cannot be changed."]})
     if "requested_procedure_code_sequence" in fields:
         requested.procedure = catalogue_entry(requested.requested_procedure_code_sequence)
-    _full_clean(order, exclude=["patient"])
+    _full_clean(order, exclude=["patient"], identity_checked=True)
     order.save()
-    _full_clean(requested, exclude=["order", "procedure"])
+    _full_clean(requested, exclude=["order", "procedure"], identity_checked=True)
     requested.save()
     return order
 
@@ -534,7 +545,7 @@ def step_update(
     moved = _apply_move(step, stations, scheduled_station_ae_title, start, duration_minutes)
     if moved:
         _check_slot(station=step.station, start=step.start, end=step.end, path=(), exclude=step.pk)
-    _full_clean(step, exclude=["requested_procedure", "end"])
+    _full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
     return step
 
@@ -569,7 +580,7 @@ def _step_discontinue(step: ScheduledProcedureStep, status: str) -> ScheduledPro
             }
         )
     step.scheduled_procedure_step_status = StepStatus.DISCONTINUED
-    _full_clean(step, exclude=["requested_procedure", "end"])
+    _full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
     order_refresh_status(step.requested_procedure.order)
     return step

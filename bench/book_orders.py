@@ -1,6 +1,6 @@
 """Booking throughput: N exams booked through POST /api/orders/ by concurrent clients.
 
-Starts the real service (`manage.py runris --no-dicom`, waitress) on a fresh database,
+Starts the real service (`manage.py runris --no-dicom`, gunicorn) on a fresh database,
 creates stations and an API token, then books N orders on free slots from C client
 threads, each with its own keep-alive HTTP connection. Prints orders/s and latency
 percentiles.
@@ -62,15 +62,15 @@ def manage(env, *args) -> str:
     ).stdout
 
 
-def start_service(env, port):
-    log = tempfile.NamedTemporaryFile("w+", prefix="ris-bench-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runris", "--no-dicom", "--http-port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+def start_service(env, port, log_path):
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runris", "--no-dicom", "--http-port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -79,7 +79,7 @@ def start_service(env, port):
         except OSError:
             time.sleep(0.3)
     process.terminate()
-    raise SystemExit(f"service did not start, see {log.name}")
+    raise SystemExit(f"service did not start, see {log_path}")
 
 
 class Client:
@@ -126,13 +126,14 @@ def order(index: int, day: datetime) -> dict:
 
 def run(args) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
-    env.update(SECRET_KEY=secrets.token_urlsafe(40), RIS_DATA_DIR=tempfile.mkdtemp())
+    data_dir = tempfile.mkdtemp(prefix="ris-bench-")
+    env.update(SECRET_KEY=secrets.token_urlsafe(40), RIS_DATA_DIR=data_dir)
     env.pop("DEBUG", None)
     database = env.get("DATABASE_URL", "")
     if database.startswith("postgres"):
         recreate_postgres_database(database)
     port = free_port()
-    service = start_service(env, port)
+    service = start_service(env, port, Path(data_dir) / "service.log")
     try:
         manage(
             env,

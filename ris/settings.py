@@ -193,7 +193,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Processes and ports (see the contract).
 RIS_HTTP_HOST = env_str("RIS_HTTP_HOST", "127.0.0.1")
 RIS_HTTP_PORT = env_int("RIS_HTTP_PORT", 8000)
-RIS_HTTP_THREADS = env_int("RIS_HTTP_THREADS", 8)
+RIS_HTTP_WORKERS = env_int("RIS_HTTP_WORKERS", 2 * (os.cpu_count() or 1))
+RIS_HTTP_THREADS = env_int("RIS_HTTP_THREADS", 2)
 RIS_DICOM_HOST = env_str("RIS_DICOM_HOST", "127.0.0.1")
 RIS_DICOM_PORT = env_int("RIS_DICOM_PORT", 11112)
 RIS_AE_TITLE = env_str("RIS_AE_TITLE", "RIS")
@@ -216,6 +217,5 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("RIS_LOG_LEVEL", "INFO")},
     "loggers": {
         "pynetdicom": {"level": env_str("RIS_DICOM_LOG_LEVEL", "WARNING")},
-        "waitress.queue": {"level": "WARNING"},
     },
 }

@@ -92,10 +92,7 @@ class OrderViewSet(ReadViewSet):
         serializer = serializers.OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         order = services.order_create(**serializer.service_arguments())
-        return Response(
-            serializers.OrderSerializer(selectors.order_get(order.pk)).data,
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(serializers.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=serializers.OrderUpdateSerializer, responses=serializers.OrderSerializer)
     def partial_update(self, request, pk=None):

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 from pydicom.uid import generate_uid
 
-from .models import IdentifierCounter, Order, RequestedProcedure, ScheduledProcedureStep
+from .models import IdentifierCounter, Order, ScheduledProcedureStep
 
 SH_MAX = 16
 
@@ -55,11 +55,8 @@ def new_accession_number() -> str:
 
 
 def new_requested_procedure_id() -> str:
-    return _unused(
-        "requested_procedure_id",
-        lambda seq: f"RP{seq:08d}",
-        lambda value: RequestedProcedure.objects.filter(requested_procedure_id=value).exists(),
-    )
+    """Unique within its order is what the standard asks; a fresh counter value is."""
+    return f"RP{next_value('requested_procedure_id'):08d}"
 
 
 def new_scheduled_procedure_step_id() -> str:

@@ -4,6 +4,8 @@ Write serializers only parse and check the VRs; the booking rules are applied by
 worklist.services, which the views call.
 """
 
+import copy
+
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
@@ -37,6 +39,20 @@ class StrictSerializer(serializers.Serializer):
                     {name: ["Unknown or read-only field."] for name in unknown}
                 )
         return super().to_internal_value(data)
+
+
+class BuiltOnceModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer that introspects its model once per class, not once per
+    instance: the booking response nests three of them, and rebuilding their fields
+    from the model on every request cost more than the booking's own queries."""
+
+    _built_fields: dict = {}
+
+    def get_fields(self):
+        cls = type(self)
+        if cls not in BuiltOnceModelSerializer._built_fields:
+            BuiltOnceModelSerializer._built_fields[cls] = super().get_fields()
+        return copy.deepcopy(BuiltOnceModelSerializer._built_fields[cls])
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -114,7 +130,7 @@ class ProcedureSerializer(serializers.ModelSerializer):
         ]
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class PatientSerializer(BuiltOnceModelSerializer):
     class Meta:
         model = Patient
         fields = [
@@ -264,7 +280,7 @@ class StepUpdateSerializer(StrictSerializer):
 # --- read shapes ---------------------------------------------------------------
 
 
-class StepSerializer(serializers.ModelSerializer):
+class StepSerializer(BuiltOnceModelSerializer):
     scheduled_station_ae_title = serializers.CharField(source="station.scheduled_station_ae_title")
     scheduled_procedure_step_start_datetime = serializers.DateTimeField(source="start")
     scheduled_procedure_step_end_datetime = serializers.DateTimeField(source="end")
@@ -326,7 +342,7 @@ class WorklistStepSerializer(StepSerializer):
         read_only_fields = fields
 
 
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(BuiltOnceModelSerializer):
     patient = PatientSerializer()
     requested_procedure_id = serializers.CharField(
         source="requested_procedure.requested_procedure_id"

@@ -269,21 +269,27 @@ def _check_slot(*, station: Station, start: datetime, end: datetime, path: tuple
             end__gt=start,
         )
         .exclude(pk=exclude)
-        .select_related("requested_procedure__order")
-        .first()
+        .values(
+            "pk",
+            "scheduled_procedure_step_id",
+            "start",
+            "end",
+            "requested_procedure__order__accession_number",
+        )[:1]
     )
-    if clash:
+    for step in clash:
         raise Conflict(
             f"Station {station.scheduled_station_ae_title} is already booked from "
-            f"{timezone.localtime(clash.start):%Y-%m-%d %H:%M} to "
-            f"{timezone.localtime(clash.end):%H:%M} by step {clash.scheduled_procedure_step_id}.",
+            f"{timezone.localtime(step['start']):%Y-%m-%d %H:%M} to "
+            f"{timezone.localtime(step['end']):%H:%M} "
+            f"by step {step['scheduled_procedure_step_id']}.",
             conflicting_step={
-                "id": clash.pk,
-                "scheduled_procedure_step_id": clash.scheduled_procedure_step_id,
-                "accession_number": clash.requested_procedure.order.accession_number,
+                "id": step["pk"],
+                "scheduled_procedure_step_id": step["scheduled_procedure_step_id"],
+                "accession_number": step["requested_procedure__order__accession_number"],
                 "scheduled_station_ae_title": station.scheduled_station_ae_title,
-                "start": clash.start.isoformat(),
-                "end": clash.end.isoformat(),
+                "start": step["start"].isoformat(),
+                "end": step["end"].isoformat(),
             },
         )
 
@@ -380,7 +386,7 @@ def order_create(
     )
     _full_clean(requested, exclude=["order", "procedure"], identity_checked=True)
     requested.save()
-    for index, booking in enumerate(steps):
+    booked = [
         _book_step(
             requested_procedure=requested,
             booking=booking,
@@ -388,7 +394,24 @@ def order_create(
             procedure=procedure,
             path=("scheduled_procedure_steps", index),
         )
+        for index, booking in enumerate(steps)
+    ]
+    return _with_relations(order, requested, booked)
+
+
+def _with_relations(order: Order, requested, steps) -> Order:
+    """The order just written, its procedure and steps attached as prefetch_related
+    would attach them, so answering the booking costs no second round of queries."""
+    _prefetched(requested, "scheduled_procedure_steps", steps)
+    _prefetched(order, "requested_procedures", [requested])
     return order
+
+
+def _prefetched(instance, relation: str, objects: list) -> None:
+    queryset = getattr(instance, relation).get_queryset()
+    queryset._result_cache = objects
+    queryset._prefetch_done = True
+    instance._prefetched_objects_cache = {relation: queryset}
 
 
 def _check_unique(accession_number, requested_procedure_id, study_instance_uid, steps) -> None:

@@ -1,22 +1,20 @@
 """`python manage.py runris`: the whole RIS in one process, for a trial or a small site.
 
-Migrations, static files, the web server (waitress) and the DICOM listener, stopped
+Migrations, static files, the web server (gunicorn) and the DICOM listener, stopped
 cleanly by Ctrl-C or SIGTERM. Larger sites run the same pieces as separate processes
 (`runris --no-dicom`, `dicomserver`, `celery -A ris worker`).
 """
 
-import threading
+import socket
+import subprocess
+import sys
+import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 
-import waitress
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
-from django.core.servers.basehttp import get_internal_wsgi_application
-from waitress import wasyncore
-from waitress.trigger import trigger
+from django.core.management.base import BaseCommand, CommandError
 
 from worklist.dicom import listener
 from worklist.management.commands.dicomserver import stop_signals, wait_until_set
@@ -27,16 +25,6 @@ No user exists yet. Create the first one (an administrator) with:
 and get an API token for it with:
     python manage.py drf_create_token USERNAME
 """
-
-
-@dataclass
-class WebServer:
-    """waitress and the pieces needed to stop it from another thread."""
-
-    server: object
-    socket_map: dict
-    stop_trigger: trigger
-    thread: threading.Thread
 
 
 def prepare_database_and_static_files(*, verbosity: int) -> None:
@@ -53,26 +41,53 @@ def print_first_user_hint(stdout) -> None:
         stdout.write(FIRST_USER_HINT)
 
 
-def start_web_server(*, host: str, port: int, threads: int) -> WebServer:
-    """waitress in a background thread, so the main thread can wait for signals."""
-    socket_map: dict = {}
-    server = waitress.create_server(
-        get_internal_wsgi_application(), map=socket_map, host=host, port=port, threads=threads
-    )
-    # Our own trigger in the same socket map: pulling it runs code inside waitress's
-    # loop thread, the only thread that may safely close its sockets.
-    stop_trigger = trigger(socket_map)
-    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
-    thread.start()
-    return WebServer(server, socket_map, stop_trigger, thread)
+def start_web_server(*, host: str, port: int, workers: int, threads: int) -> subprocess.Popen:
+    """gunicorn as a child process: several worker processes, so the web server uses
+    every core (one Python process is held to one by the GIL)."""
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "ris.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--graceful-timeout",
+        "10",
+    ]
+    process = subprocess.Popen(command, cwd=settings.BASE_DIR)  # noqa: S603
+    wait_for_port(process, host, port)
+    return process
 
 
-def stop_web_server(web: WebServer) -> None:
-    """Let requests in progress finish (up to waitress's 5 s), then close every socket
-    from the loop thread, which ends the loop."""
-    web.server.task_dispatcher.shutdown()
-    web.stop_trigger.pull_trigger(lambda: wasyncore.close_all(web.socket_map))
-    web.thread.join(timeout=10)
+def wait_for_port(process: subprocess.Popen, host: str, port: int, timeout: float = 60) -> None:
+    """Return once the web server accepts connections; fail if it died (port taken)."""
+    probe_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise CommandError(f"The web server exited with status {process.returncode}.")
+        try:
+            with socket.create_connection((probe_host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise CommandError(f"The web server did not listen on {host}:{port} within {timeout:.0f} s.")
+
+
+def stop_web_server(process: subprocess.Popen) -> None:
+    """SIGTERM is gunicorn's graceful stop: requests in progress finish (up to 10 s)."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def describe(stdout, *, http_port: int, dicom_server) -> None:
@@ -103,7 +118,10 @@ def start_dicom(options, running: ExitStack):
 def start_web(options, running: ExitStack) -> int:
     port = settings.RIS_HTTP_PORT if options["http_port"] is None else options["http_port"]
     web = start_web_server(
-        host=settings.RIS_HTTP_HOST, port=port, threads=settings.RIS_HTTP_THREADS
+        host=settings.RIS_HTTP_HOST,
+        port=port,
+        workers=settings.RIS_HTTP_WORKERS,
+        threads=settings.RIS_HTTP_THREADS,
     )
     running.callback(stop_web_server, web)
     return port

@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 from django.db import connection
@@ -17,6 +18,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
         if "redis" in item.keywords and not ON_REDIS:
             item.add_marker(skip_redis)
+
+
+def require_peer(path: str, package: str) -> str:
+    """An external program the tests talk to (DCMTK, Chromium, Orthanc).
+
+    Missing on a developer's fresh machine: the test is skipped, saying what to
+    install. Missing where RIS_REQUIRE_PEERS is set (.ci/run sets it): the test fails,
+    so CI can never pass by skipping the real peers.
+    """
+    found = shutil.which(path) or (path if os.path.exists(path) else None)
+    if found:
+        return found
+    message = f"{path} is missing: install the Debian package {package}"
+    if os.environ.get("RIS_REQUIRE_PEERS"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture

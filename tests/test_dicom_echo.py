@@ -2,11 +2,9 @@
 associations addressed to another AE title, and survives misbehaving peers."""
 
 import logging
-import shutil
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from pynetdicom import AE
@@ -14,7 +12,9 @@ from pynetdicom.sop_class import Verification
 
 from worklist.dicom import listener
 
-ECHOSCU = shutil.which("echoscu") or "/usr/bin/echoscu"
+from .conftest import require_peer
+
+ECHOSCU = "/usr/bin/echoscu"
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def echo_status(port, **kwargs):
 
 
 def echoscu(port, *, called_ae="RIS"):
-    assert Path(ECHOSCU).exists(), "echoscu missing: install the Debian package dcmtk"
+    require_peer(ECHOSCU, "dcmtk")
     return subprocess.run(
         [ECHOSCU, "-aet", "MODALITY", "-aec", called_ae, "127.0.0.1", str(port)],
         capture_output=True,

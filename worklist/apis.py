@@ -18,65 +18,68 @@ class ReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     pass
 
 
-class StationViewSet(ReadViewSet):
-    queryset = selectors.station_list()
-    serializer_class = serializers.StationSerializer
+class ServiceWriteViewSet(ReadViewSet):
+    """Create and partial update through a service: the serializer checks the input,
+    `create_object` / `update_object` (service calls) write it."""
+
     http_method_names = READ_CREATE_PATCH
-    filterset_fields = ["scheduled_station_ae_title", "modality", "active"]
+
+    def create_object(self, data):
+        raise NotImplementedError
+
+    def update_object(self, instance, data):
+        raise NotImplementedError
 
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        station = services.station_create(**serializer.validated_data)
-        return Response(self.get_serializer(station).data, status=status.HTTP_201_CREATED)
+        instance = self.create_object(serializer.validated_data)
+        return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
-        serializer = self.get_serializer(self.get_object(), data=request.data, partial=True)
+        instance = self.get_object()
+        serializer = self.get_serializer(instance, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        station = services.station_update(station=self.get_object(), **serializer.validated_data)
-        return Response(self.get_serializer(selectors.station_list().get(pk=station.pk)).data)
+        instance = self.update_object(instance, serializer.validated_data)
+        return Response(self.get_serializer(self.get_queryset().get(pk=instance.pk)).data)
 
 
-class ProcedureViewSet(ReadViewSet):
+class StationViewSet(ServiceWriteViewSet):
+    queryset = selectors.station_list()
+    serializer_class = serializers.StationSerializer
+    filterset_fields = ["scheduled_station_ae_title", "modality", "active"]
+
+    def create_object(self, data):
+        return services.station_create(**data)
+
+    def update_object(self, instance, data):
+        return services.station_update(station=instance, **data)
+
+
+class ProcedureViewSet(ServiceWriteViewSet):
     """The procedure catalogue: what the UI offers and what fills booking defaults."""
 
     queryset = Procedure.objects.all()
     serializer_class = serializers.ProcedureSerializer
-    http_method_names = READ_CREATE_PATCH
     filterset_fields = ["modality", "active", "code_value", "coding_scheme_designator"]
 
-    def create(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        procedure = services.procedure_save(procedure=Procedure(), **serializer.validated_data)
-        return Response(self.get_serializer(procedure).data, status=status.HTTP_201_CREATED)
+    def create_object(self, data):
+        return services.procedure_save(procedure=Procedure(), **data)
 
-    def partial_update(self, request, pk=None):
-        procedure = self.get_object()
-        serializer = self.get_serializer(procedure, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        procedure = services.procedure_save(procedure=procedure, **serializer.validated_data)
-        return Response(self.get_serializer(procedure).data)
+    def update_object(self, instance, data):
+        return services.procedure_save(procedure=instance, **data)
 
 
-class PatientViewSet(ReadViewSet):
+class PatientViewSet(ServiceWriteViewSet):
     queryset = selectors.patient_list()
     serializer_class = serializers.PatientSerializer
-    http_method_names = READ_CREATE_PATCH
     filterset_class = PatientFilter
 
-    def create(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        patient = services.patient_create(**serializer.validated_data)
-        return Response(self.get_serializer(patient).data, status=status.HTTP_201_CREATED)
+    def create_object(self, data):
+        return services.patient_create(**data)
 
-    def partial_update(self, request, pk=None):
-        patient = self.get_object()
-        serializer = self.get_serializer(patient, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        patient = services.patient_update(patient=patient, **serializer.validated_data)
-        return Response(self.get_serializer(patient).data)
+    def update_object(self, instance, data):
+        return services.patient_update(patient=instance, **data)
 
 
 class OrderViewSet(ReadViewSet):

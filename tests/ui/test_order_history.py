@@ -1,0 +1,69 @@
+"""The booking services write the order's history: booked, rescheduled, started,
+completed, discontinued, cancelled; with the user when one acted."""
+
+import pytest
+
+from worklist import services
+from worklist.models import OrderEvent, ScheduledProcedureStep, StepStatus
+
+from .conftest import book, future_day, local, step_of
+
+pytestmark = pytest.mark.django_db
+
+
+def kinds(order):
+    return list(OrderEvent.objects.filter(order=order).values_list("kind", flat=True))
+
+
+def test_booking_is_recorded_with_slot_and_user(rooms, patient, scheduler):
+    order = book(start=local(future_day(), 9), user=scheduler)
+    [event] = OrderEvent.objects.filter(order=order)
+    assert (event.kind, event.user) == ("booked", scheduler)
+    assert step_of(order).scheduled_procedure_step_id in event.detail
+    assert "CT1" in event.detail and "09:00" in event.detail
+
+
+def test_a_booking_from_an_integration_has_no_user(rooms, patient):
+    order = book(start=local(future_day(), 9))
+    assert OrderEvent.objects.get(order=order).user is None
+
+
+def test_moves_are_recorded_but_descriptive_edits_are_not(rooms, patient):
+    order = book(start=local(future_day(), 9))
+    step = step_of(order)
+    services.step_update(step=step, scheduled_procedure_step_description="Changed")
+    assert kinds(order) == ["booked"]
+    services.step_update(step=step, scheduled_station_ae_title="CT2")
+    assert kinds(order) == ["booked", "rescheduled"]
+
+
+def test_started_and_completed_follow_the_steps(rooms, patient):
+    order = book(start=local(future_day(), 9))
+    steps = ScheduledProcedureStep.objects.filter(requested_procedure__order=order)
+    steps.update(scheduled_procedure_step_status=StepStatus.IN_PROGRESS)
+    services.order_refresh_status(order)
+    steps.update(scheduled_procedure_step_status=StepStatus.COMPLETED)
+    services.order_refresh_status(order)
+    services.order_refresh_status(order)  # no change, no event
+    assert kinds(order) == ["booked", "started", "completed"]
+
+
+def test_discontinuing_the_last_step_records_the_step_and_the_order(rooms, patient, scheduler):
+    order = book(start=local(future_day(), 9))
+    services.step_update(
+        step=step_of(order),
+        scheduled_procedure_step_status=StepStatus.DISCONTINUED,
+        reason="Claustrophobia",
+        user=scheduler,
+    )
+    events = list(OrderEvent.objects.filter(order=order))
+    assert [e.kind for e in events] == ["booked", "discontinued", "discontinued"]
+    assert "Claustrophobia" in events[1].detail
+    assert events[1].user == events[2].user == scheduler
+
+
+def test_cancelling_is_recorded_once(rooms, patient):
+    order = book(start=local(future_day(), 9))
+    services.order_cancel(order=order, reason="Duplicate")
+    services.order_cancel(order=order, reason="Again")
+    assert kinds(order) == ["booked", "cancelled"]

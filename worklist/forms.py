@@ -1,0 +1,388 @@
+"""Forms of the scheduler UI: they parse and check what was typed; the booking rules
+are the services', whose errors are put back next to the field they name."""
+
+from datetime import date, datetime, timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from ris.errors import Invalid
+
+from . import auth, vr
+from .models import OrderStatus, PregnancyStatus, Priority, Sex
+from .services import StepBooking
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+def put_errors(form: forms.Form, invalid: Invalid, renamed: dict | None = None) -> None:
+    """Show a service's field errors on the form: next to the field they name (after
+    `renamed`), at the top for the others."""
+    renamed = renamed or {}
+
+    def flatten(errors, prefix=""):
+        for key, value in errors.items():
+            if isinstance(value, dict):
+                yield from flatten(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
+    for key, messages in flatten(invalid.errors):
+        name = renamed.get(key.rsplit(".", 1)[-1], key.rsplit(".", 1)[-1])
+        for message in messages if isinstance(messages, list | tuple) else [messages]:
+            form.add_error(name if name in form.fields else None, str(message))
+
+
+# --- login ------------------------------------------------------------------------
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form, telling a locked-out user so instead of 'wrong password'."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "locked_out": "Too many failed logins for this user. Try again in %(minutes)s minutes.",
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        if username and auth.locked_out(username, auth.client_address(self.request)):
+            raise ValidationError(
+                self.error_messages["locked_out"],
+                code="locked_out",
+                params={"minutes": max(1, settings.RIS_LOGIN_LOCKOUT_SECONDS // 60)},
+            )
+        return super().clean()
+
+
+# --- patients -----------------------------------------------------------------------
+
+
+class PatientSearchForm(forms.Form):
+    q = forms.CharField(
+        label="Name or patient ID",
+        required=False,
+        max_length=64,
+        help_text="Any part of the name, accents and case ignored; * and ? as wildcards.",
+        widget=forms.TextInput(attrs={"type": "search", "autofocus": True}),
+    )
+    birth_date = forms.DateField(label="Birth date", required=False, widget=DateInput())
+
+
+def _pn_component(value: str) -> str:
+    if any(ch in value for ch in "^=\\"):
+        raise ValidationError("Must not contain ^, = or \\.")
+    return value.strip()
+
+
+class PatientForm(forms.Form):
+    """A new patient. The name is typed in parts and stored as a DICOM person name."""
+
+    NAME_PARTS = ("family_name", "given_name", "middle_name", "name_prefix", "name_suffix")
+
+    patient_id = forms.CharField(label="Patient ID", max_length=64, validators=[vr.validate_lo])
+    issuer_of_patient_id = forms.CharField(
+        label="Issuer of patient ID",
+        max_length=64,
+        required=False,
+        validators=[vr.validate_lo],
+        help_text="The assigning authority, e.g. the hospital's code. Optional.",
+    )
+    family_name = forms.CharField(label="Family name", max_length=64)
+    given_name = forms.CharField(label="Given name", max_length=64, required=False)
+    middle_name = forms.CharField(label="Middle name", max_length=64, required=False)
+    name_prefix = forms.CharField(label="Prefix", max_length=16, required=False)
+    name_suffix = forms.CharField(label="Suffix", max_length=16, required=False)
+    patient_birth_date = forms.DateField(label="Birth date", widget=DateInput())
+    patient_sex = forms.ChoiceField(label="Sex", choices=[("", "—"), *Sex.choices])
+    medical_alerts = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
+    allergies = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
+    pregnancy_status = forms.TypedChoiceField(
+        choices=[("", "—"), *PregnancyStatus.choices],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    patient_weight = forms.DecimalField(
+        label="Weight (kg)", required=False, min_value=0, max_digits=6, decimal_places=2
+    )
+    patient_size = forms.DecimalField(
+        label="Height (m)", required=False, min_value=0, max_digits=4, decimal_places=2
+    )
+    special_needs = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
+
+    def clean_patient_birth_date(self):
+        born = self.cleaned_data["patient_birth_date"]
+        if born > timezone.localdate():
+            raise ValidationError("Must not be in the future.")
+        if born < date(1880, 1, 1):
+            raise ValidationError("Must be after 1880.")
+        return born
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.NAME_PARTS:
+            if cleaned.get(name):
+                try:
+                    cleaned[name] = _pn_component(cleaned[name])
+                except ValidationError as exc:
+                    self.add_error(name, exc)
+        return cleaned
+
+    def patient_name(self) -> str:
+        parts = [self.cleaned_data.get(name, "") for name in self.NAME_PARTS]
+        return "^".join(parts).rstrip("^")
+
+    def service_arguments(self) -> dict:
+        """cleaned_data shaped as services.patient_create's keyword arguments."""
+        data = {k: v for k, v in self.cleaned_data.items() if k not in self.NAME_PARTS}
+        data["patient_name"] = self.patient_name()
+        return {k: v for k, v in data.items() if v not in (None, "") or k == "patient_id"}
+
+
+# --- booking ------------------------------------------------------------------------
+
+SPANS = [("day", "Day"), ("week", "Week")]
+
+
+def parse_slot(value: str) -> tuple[str, datetime]:
+    """'AE_TITLE|2026-11-25T09:00:00+01:00' (a free-slot radio button) -> (AE, start)."""
+    ae_title, _, start_text = value.partition("|")
+    start = forms.DateTimeField().clean(start_text)
+    if not ae_title or start is None:
+        raise ValidationError("Pick a free slot.")
+    if start < timezone.now():
+        raise ValidationError("This slot is in the past. Pick another one.")
+    return ae_title, start
+
+
+class SlotRangeForm(forms.Form):
+    """Which free slots to show: from a day, for a day or a week, in one room or all."""
+
+    day = forms.DateField(label="From", required=False, widget=DateInput())
+    span = forms.ChoiceField(choices=SPANS, required=False, initial="day")
+    station = forms.ChoiceField(label="Room", required=False)
+
+    def __init__(self, *args, stations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["station"].choices = [("", "All matching rooms")] + [
+            (s.scheduled_station_ae_title, f"{s.scheduled_station_ae_title} {s.modality}")
+            for s in stations
+        ]
+
+    move = forms.ChoiceField(
+        choices=[("", ""), ("previous", "Previous"), ("next", "Next"), ("today", "Today")],
+        required=False,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        day = cleaned.get("day") or timezone.localdate()
+        span = cleaned["span"] = cleaned.get("span") or "day"
+        step = timedelta(days=7 if span == "week" else 1)
+        move = cleaned.pop("move", "")
+        if move == "previous":
+            day -= step
+        elif move == "next":
+            day += step
+        elif move == "today":
+            day = timezone.localdate()
+        cleaned["day"] = day
+        self.data = self.data.copy()
+        self.data["day"] = day.isoformat()
+        self.data.pop("move", None)
+        return cleaned
+
+
+class BookingForm(SlotRangeForm):
+    """One page books an exam: the procedure (which fills modality and duration), the
+    range of free slots to show, the slot picked, and the order's details. Bound to GET
+    it only chooses what to show; bound to POST it books, and needs a slot."""
+
+    patient = forms.IntegerField(widget=forms.HiddenInput)
+    procedure = forms.ModelChoiceField(queryset=None, empty_label="Choose a procedure…")
+    shown_procedure = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    duration = forms.IntegerField(
+        label="Duration (min)", min_value=1, max_value=24 * 60, required=False
+    )
+    slot = forms.CharField(required=False)
+    requested_procedure_priority = forms.ChoiceField(
+        label="Priority", choices=Priority.choices, required=False, initial=Priority.ROUTINE
+    )
+    referring_physician_name = forms.CharField(
+        label="Referring physician",
+        required=False,
+        max_length=64,
+        help_text="Family^Given, e.g. Smith^John.",
+        validators=[vr.validate_pn],
+    )
+    reason_for_the_requested_procedure = forms.CharField(
+        label="Reason for the exam", required=False, max_length=64, validators=[vr.validate_lo]
+    )
+    imaging_service_request_comments = forms.CharField(
+        label="Comments",
+        required=False,
+        max_length=1024,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[vr.validate_lt],
+    )
+
+    ORDER_FIELDS = (
+        "requested_procedure_priority",
+        "referring_physician_name",
+        "reason_for_the_requested_procedure",
+        "imaging_service_request_comments",
+    )
+
+    def __init__(self, *args, procedures, booking=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.booking = booking
+        self.fields["procedure"].queryset = procedures
+        self.fields["procedure"].label_from_instance = lambda p: (
+            f"{p.modality} · {p.code_meaning} ({p.duration_minutes} min)"
+        )
+
+    def clean_slot(self):
+        value = self.cleaned_data["slot"]
+        if not value:
+            if self.booking:
+                raise ValidationError("Pick a free slot.")
+            return None
+        try:
+            return parse_slot(value)
+        except ValidationError:
+            if self.booking:
+                raise
+            return None
+
+    def clean(self):
+        cleaned = super().clean()
+        procedure = cleaned.get("procedure")
+        if procedure is not None:
+            # A newly picked procedure brings its default duration; a duration typed
+            # for the procedure already shown is kept.
+            if cleaned.get("shown_procedure") != procedure.pk or not cleaned.get("duration"):
+                cleaned["duration"] = procedure.duration_minutes
+                self.data = self.data.copy()
+                self.data["duration"] = str(procedure.duration_minutes)
+            self.data = self.data.copy()
+            self.data["shown_procedure"] = str(procedure.pk)
+        cleaned["requested_procedure_priority"] = (
+            cleaned.get("requested_procedure_priority") or Priority.ROUTINE
+        )
+        return cleaned
+
+    def service_arguments(self, patient) -> dict:
+        """cleaned_data shaped as services.order_create's keyword arguments: one step on
+        the slot picked, described by the catalogue procedure."""
+        data = self.cleaned_data
+        procedure = data["procedure"]
+        ae_title, start = data["slot"]
+        return {
+            "patient": {
+                "patient_id": patient.patient_id,
+                "issuer_of_patient_id": patient.issuer_of_patient_id,
+            },
+            "steps": [
+                StepBooking(
+                    scheduled_station_ae_title=ae_title,
+                    start=start,
+                    duration_minutes=data["duration"],
+                    modality=procedure.modality,
+                    details={"scheduled_procedure_step_description": procedure.code_meaning},
+                )
+            ],
+            "requested_procedure_code_sequence": [procedure.as_code_item()],
+            **{name: data[name] for name in self.ORDER_FIELDS},
+        }
+
+
+class RescheduleForm(SlotRangeForm):
+    """A step moved to a free slot, in its room or another of the same modality."""
+
+    slot = forms.CharField(required=False)
+    reason = forms.CharField(
+        label="Reason (optional)", required=False, max_length=64, validators=[vr.validate_lo]
+    )
+
+    def __init__(self, *args, booking=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.booking = booking
+        self.fields["station"].choices = [
+            ("", "All rooms of this modality"),
+            *list(self.fields["station"].choices)[1:],
+        ]
+
+    clean_slot = BookingForm.clean_slot
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=64,
+        validators=[vr.validate_lo],
+        help_text="Shown in the order's history, e.g. 'Patient declined'.",
+    )
+
+
+# --- calendar and lists -------------------------------------------------------------
+
+
+class CalendarForm(forms.Form):
+    day = forms.DateField(required=False, widget=DateInput())
+    span = forms.ChoiceField(choices=SPANS, required=False)
+    station = forms.ChoiceField(label="Room", required=False)
+    modality = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, stations, modalities, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["station"].choices = [("", "All rooms")] + [
+            (s.scheduled_station_ae_title, f"{s.scheduled_station_ae_title} {s.modality}")
+            for s in stations
+        ]
+        self.fields["modality"].choices = [("", "All modalities")] + [(m, m) for m in modalities]
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["day"] = cleaned.get("day") or timezone.localdate()
+        # A week is shown for one room; several rooms are shown side by side for a day.
+        if not cleaned.get("station"):
+            cleaned["span"] = "day"
+        cleaned["span"] = cleaned.get("span") or "day"
+        if cleaned["span"] == "week":
+            cleaned["day"] -= timedelta(days=cleaned["day"].weekday())
+        return cleaned
+
+
+class BoardForm(forms.Form):
+    station = forms.ChoiceField(label="Room", required=False)
+
+    def __init__(self, *args, stations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["station"].choices = [
+            (s.scheduled_station_ae_title, f"{s.scheduled_station_ae_title} {s.modality}")
+            for s in stations
+        ]
+
+
+class OrderFilterForm(forms.Form):
+    day = forms.DateField(label="Date", required=False, widget=DateInput())
+    status = forms.ChoiceField(choices=[("", "Any status"), *OrderStatus.choices], required=False)
+    modality = forms.ChoiceField(required=False)
+    station = forms.ChoiceField(label="Room", required=False)
+    accession_number = forms.CharField(label="Accession", required=False, max_length=16)
+
+    def __init__(self, *args, stations, modalities, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["station"].choices = [("", "Any room")] + [
+            (s.scheduled_station_ae_title, s.scheduled_station_ae_title) for s in stations
+        ]
+        self.fields["modality"].choices = [("", "Any modality")] + [(m, m) for m in modalities]

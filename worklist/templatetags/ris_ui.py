@@ -1,0 +1,24 @@
+"""Small display helpers of the scheduler UI."""
+
+from django import template
+
+from ..calendar import STATUS_CLASS, person_name
+
+register = template.Library()
+
+
+@register.filter
+def pn(value: str) -> str:
+    """A DICOM person name as people read it: 'Family, Given'."""
+    return person_name(value or "")
+
+
+@register.filter
+def status_class(value: str) -> str:
+    """CSS class of a step or order status (colour and mark)."""
+    return STATUS_CLASS.get(value, "cancelled" if value == "CANCELLED" else "scheduled")
+
+
+@register.inclusion_tag("ui/_field.html")
+def field(bound_field, css_class: str = ""):
+    return {"field": bound_field, "css_class": css_class}

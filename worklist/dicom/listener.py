@@ -5,6 +5,10 @@ Each service is registered in SERVICES as the SOP class it accepts and the event
 handlers that answer it, so Modality Worklist (mwl.py) or MPPS (mpps.py) is one more
 entry there, e.g. ``Service(ModalityWorklistInformationFind, ((evt.EVT_C_FIND,
 mwl.handle_find),))``.
+
+The same AE listens on RIS_DICOM_PORT and, when RIS_DICOM_TLS_PORT is set, on a
+second port speaking DICOM over TLS (PS3.15 Annex B, tls.py); stopping the AE stops
+both.
 """
 
 import logging
@@ -18,10 +22,10 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
-from worklist.dicom import echo
+from worklist.dicom import echo, mwl, tls
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,10 @@ class Service:
 
 SERVICES = [
     Service(Verification, ((evt.EVT_C_ECHO, echo.handle_echo),)),
+    Service(
+        ModalityWorklistInformationFind,
+        ((evt.EVT_REQUESTED, mwl.check_association), (evt.EVT_C_FIND, mwl.handle_find)),
+    ),
 ]
 
 
@@ -57,6 +65,8 @@ def build_ae(*, ae_title: str) -> AE:
     ae.acse_timeout = settings.RIS_DICOM_ACSE_TIMEOUT
     ae.dimse_timeout = settings.RIS_DICOM_DIMSE_TIMEOUT
     ae.network_timeout = settings.RIS_DICOM_NETWORK_TIMEOUT
+    # Several modalities at once, each association in its own thread.
+    ae.maximum_associations = settings.RIS_DICOM_MAX_ASSOCIATIONS
     # A request addressed to another AE title is a misconfigured modality: reject it
     # ("called AE title not recognized", PS3.8 9.3.4) rather than answer as someone else.
     ae.require_called_aet = getattr(settings, "RIS_DICOM_REQUIRE_CALLED_AE", True)
@@ -85,17 +95,44 @@ def event_handlers() -> list:
 
 
 def start(
-    *, host: str | None = None, port: int | None = None, ae_title: str | None = None
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    ae_title: str | None = None,
+    tls_port: int | None = None,
 ) -> ThreadedAssociationServer:
     """Start listening in a background thread and return the server, so the caller's
     main thread stays free to run the web server or wait for a stop signal. Port 0
-    picks a free port (read it back from ``server.server_address``)."""
+    picks a free port (read it back from ``server.server_address``).
+
+    With RIS_DICOM_TLS_PORT set (or `tls_port` given) the same AE also listens there
+    over TLS; that server is ``tls_server(server)``."""
     ae = build_ae(ae_title=ae_title or settings.RIS_AE_TITLE)
-    address = (
-        host or settings.RIS_DICOM_HOST,
-        settings.RIS_DICOM_PORT if port is None else port,
-    )
-    return ae.start_server(address, block=False, evt_handlers=event_handlers())
+    host = host or settings.RIS_DICOM_HOST
+    address = (host, settings.RIS_DICOM_PORT if port is None else port)
+    tls_port = settings.RIS_DICOM_TLS_PORT if tls_port is None else tls_port
+    # The TLS context is read first: a wrong certificate path stops start-up before
+    # anything listens.
+    context = tls.server_context() if tls_port else None
+    server = ae.start_server(address, block=False, evt_handlers=event_handlers())
+    if context is not None:
+        try:
+            secure = ae.start_server(
+                (host, tls_port), block=False, evt_handlers=event_handlers(), ssl_context=context
+            )
+        except Exception:
+            ae.shutdown()
+            raise
+        setattr(server, TLS_SERVER, secure)
+    return server
+
+
+TLS_SERVER = "ris_tls_server"
+
+
+def tls_server(server: ThreadedAssociationServer) -> ThreadedAssociationServer | None:
+    """The TLS server started next to `server`, if any."""
+    return getattr(server, TLS_SERVER, None)
 
 
 def stop(server: ThreadedAssociationServer) -> None:

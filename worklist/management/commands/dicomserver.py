@@ -45,20 +45,35 @@ def wait_until_set(stopping: threading.Event) -> None:
 
 
 class Command(BaseCommand):
-    help = "Run the DICOM listener (C-ECHO, Modality Worklist, MPPS) in the foreground."
+    help = (
+        "Run the DICOM listener (C-ECHO, Modality Worklist, MPPS) in the foreground, "
+        "and DICOM over TLS on a second port when configured."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", help="address to listen on (default RIS_DICOM_HOST)")
         parser.add_argument("--port", type=int, help="port to listen on (default RIS_DICOM_PORT)")
         parser.add_argument("--ae-title", help="our AE title (default RIS_AE_TITLE)")
+        parser.add_argument(
+            "--tls-port",
+            type=int,
+            help="port for DICOM over TLS (default RIS_DICOM_TLS_PORT; 0: none)",
+        )
 
     def handle(self, *args, **options):
         with stop_signals() as stopping:
             server = listener.start(
-                host=options["host"], port=options["port"], ae_title=options["ae_title"]
+                host=options["host"],
+                port=options["port"],
+                ae_title=options["ae_title"],
+                tls_port=options["tls_port"],
             )
             host, port = server.server_address[:2]
             logger.info("DICOM listener %s listening on %s:%s", server.ae_title, host, port)
+            secure = listener.tls_server(server)
+            if secure is not None:
+                host, port = secure.server_address[:2]
+                logger.info("DICOM over TLS listening on %s:%s", host, port)
             wait_until_set(stopping)
             logger.info("Stopping the DICOM listener")
             listener.stop(server)

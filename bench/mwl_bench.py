@@ -1,0 +1,690 @@
+"""Modality worklist: station-day query latency and throughput, the RIS on PostgreSQL
+side by side with DCMTK's wlmscpfs and Orthanc's worklist plugin serving the same
+entries from files.
+
+For each schedule size the same N scheduled procedure steps (40 stations, 32
+fifteen-minute slots a day each, earlier days performed, the middle day and later
+still scheduled) are written with COPY into the database named in DATABASE_URL and as
+N worklist files (.wl) into one folder that wlmscpfs and Orthanc serve. Then C
+concurrent "modalities" (worker processes, each a station) ask, one full association
+per query as a modality does, for their station's worklist of the middle day
+(Scheduled Station AE Title, Start Date, Modality, and the usual return keys) until
+the time budget runs out. Latency is measured around associate + C-FIND + release.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ris_mwl_bench \\
+        .venv/bin/python bench/mwl_bench.py --sizes 10000 100000 1000000
+
+The database named in DATABASE_URL is dropped and created anew; `ris` and `test_ris`
+are refused. A server whose single query takes longer than --slow seconds is not run
+at higher concurrency (its row says so).
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIONS = [f"{m}{n:02d}" for m in ("CT", "MR", "US", "CR") for n in range(1, 11)]
+SLOTS_PER_DAY = 32  # 08:00-16:00, 15 minutes each
+FIRST_DAY = date(2025, 1, 1)
+TZ = "Europe/Berlin"
+FAMILIES = ["Vivaldi", "Haydn", "Mozart", "Beethoven", "Schubert", "Brahms", "Bach", "Handel"]
+REFUSED_DATABASES = {"ris", "test_ris", "postgres", "template0", "template1"}
+
+
+# --- the schedule ---------------------------------------------------------------------
+
+
+def schedule(size: int):
+    """(index, station, start, patient number) of every step, and the query day."""
+    days = -(-size // (len(STATIONS) * SLOTS_PER_DAY))
+    query_day = FIRST_DAY + timedelta(days=days // 2)
+    return days, query_day
+
+
+def step_fields(i: int):
+    per_day = len(STATIONS) * SLOTS_PER_DAY
+    day = FIRST_DAY + timedelta(days=i // per_day)
+    slot, station = divmod(i % per_day, len(STATIONS))
+    start = datetime(day.year, day.month, day.day, 8, tzinfo=ZoneInfo(TZ)) + timedelta(
+        minutes=15 * slot
+    )
+    return STATIONS[station], start
+
+
+def patient_fields(p: int):
+    family = FAMILIES[p % len(FAMILIES)]
+    given = f"G{p:07d}"
+    born = date(1930, 1, 1) + timedelta(days=(p * 37) % 25000)
+    return f"P{p:08d}", f"{family}^{given}", born, "MF"[p % 2]
+
+
+# --- PostgreSQL -----------------------------------------------------------------------
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    name = urlparse(url).path.lstrip("/")
+    if name in REFUSED_DATABASES:
+        sys.exit(f"refusing to use database {name!r}: name a bench database, e.g. ris_mwl_bench")
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def service_env(url: str, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RIS_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="ris.settings",
+        DATABASE_URL=url,
+        SECRET_KEY="mwl-bench-only",  # noqa: S106 - a throwaway bench database
+        TIME_ZONE=TZ,
+        RIS_LOG_LEVEL="WARNING",
+        RIS_DATA_DIR=str(Path(tempfile.gettempdir()) / "ris-mwl-bench"),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def migrate(url: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"],
+        cwd=ROOT,
+        env=service_env(url),
+        check=True,
+        timeout=600,
+    )
+
+
+def fold(name: str) -> str:
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", name.split("=")[0])
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()[:64]
+
+
+def load_database(url: str, size: int, query_day: date) -> float:
+    """COPY the schedule into the worklist tables; returns seconds taken."""
+    import psycopg
+
+    started = time.monotonic()
+    now = datetime.now(ZoneInfo("UTC"))
+    patients = max(size // 3, 1)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "TRUNCATE worklist_scheduledprocedurestep, worklist_requestedprocedure, "
+            "worklist_orderevent, worklist_order, worklist_patient, worklist_station CASCADE"
+        )
+        with conn.cursor() as cur:
+            for n, ae in enumerate(STATIONS, start=1):
+                cur.execute(
+                    "INSERT INTO worklist_station (id, scheduled_station_ae_title, "
+                    "scheduled_station_name, modality, scheduled_procedure_step_location, active)"
+                    " VALUES (%s, %s, %s, %s, %s, true)",
+                    (n, ae, ae, ae[:2], "Radiology"),
+                )
+            with cur.copy(
+                "COPY worklist_patient (id, patient_id, issuer_of_patient_id, patient_name, "
+                "patient_name_search, patient_birth_date, patient_sex, other_patient_ids, "
+                "medical_alerts, allergies, additional_patient_history, special_needs, "
+                "created_at, updated_at) FROM STDIN"
+            ) as copy:
+                for p in range(patients):
+                    pid, name, born, sex = patient_fields(p)
+                    copy.write_row(
+                        (
+                            p + 1,
+                            pid,
+                            "HOSP",
+                            name,
+                            fold(name),
+                            born,
+                            sex,
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            now,
+                            now,
+                        )
+                    )
+            with cur.copy(
+                "COPY worklist_order (id, patient_id, accession_number, referring_physician_name,"
+                " requesting_physician, requesting_service, reason_for_the_requested_procedure,"
+                " imaging_service_request_comments, status, cancel_reason, created_at, updated_at)"
+                " FROM STDIN"
+            ) as copy:
+                for i in range(size):
+                    status = "COMPLETED" if step_fields(i)[1].date() < query_day else "SCHEDULED"
+                    copy.write_row(
+                        (
+                            i + 1,
+                            i % patients + 1,
+                            f"B{i:09d}",
+                            "Smith^John",
+                            "",
+                            "",
+                            "",
+                            "",
+                            status,
+                            "",
+                            now,
+                            now,
+                        )
+                    )
+            with cur.copy(
+                "COPY worklist_requestedprocedure (id, order_id, requested_procedure_id, "
+                "requested_procedure_description, requested_procedure_code_sequence, "
+                "study_instance_uid, requested_procedure_priority) FROM STDIN"
+            ) as copy:
+                for i in range(size):
+                    copy.write_row(
+                        (i + 1, i + 1, f"R{i:09d}", "Examination", "[]", study_uid(i), "ROUTINE")
+                    )
+            with cur.copy(
+                "COPY worklist_scheduledprocedurestep (id, requested_procedure_id, station_id, "
+                "scheduled_procedure_step_id, modality, scheduled_station_name, "
+                'scheduled_procedure_step_location, start, "end", duration_minutes, '
+                "scheduled_performing_physician_name, scheduled_procedure_step_description, "
+                "scheduled_protocol_code_sequence, requested_contrast_agent, pre_medication, "
+                "comments_on_the_scheduled_procedure_step, scheduled_procedure_step_status, "
+                "additional_station_ae_titles, updated_at) FROM STDIN"
+            ) as copy:
+                for i in range(size):
+                    ae, start = step_fields(i)
+                    status = "COMPLETED" if start.date() < query_day else "SCHEDULED"
+                    copy.write_row(
+                        (
+                            i + 1,
+                            i + 1,
+                            STATIONS.index(ae) + 1,
+                            f"S{i:09d}",
+                            ae[:2],
+                            ae,
+                            "Radiology",
+                            start,
+                            start + timedelta(minutes=15),
+                            15,
+                            "Jones^Ann",
+                            "Examination",
+                            "[]",
+                            "",
+                            "",
+                            "",
+                            status,
+                            "",
+                            now,
+                        )
+                    )
+            for table in ("patient", "order", "requestedprocedure", "scheduledprocedurestep"):
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('worklist_{table}', 'id'), "  # noqa: S608
+                    f"(SELECT max(id) FROM worklist_{table}))"
+                )
+        conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    return time.monotonic() - started
+
+
+def study_uid(i: int) -> str:
+    return f"1.2.826.0.1.3680043.10.1234.1{i:09d}"
+
+
+# --- worklist files -------------------------------------------------------------------
+
+PLACEHOLDERS = {
+    "accession": b"#" * 10,
+    "patient_id": b"~" * 9,
+    "given": b"@" * 8,
+    "born": b"!" * 8,
+    "uid": b"%" * 38,
+    "sps_id": b"$" * 10,
+    "rp_id": b"&" * 10,
+    "date": b"(" * 8,
+    "time": b")" * 6,
+    "ae": b"{" * 4,
+    "modality": b"}" * 2,
+}
+
+
+def file_templates() -> dict[str, bytes]:
+    """One encoded worklist file per family name, with fixed-width placeholders that
+    each entry's values replace byte for byte."""
+    import warnings
+    from io import BytesIO
+
+    from pydicom import dcmwrite
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    p = {k: v.decode() for k, v in PLACEHOLDERS.items()}
+    templates = {}
+    for family in FAMILIES:
+        ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        ds.AccessionNumber = p["accession"]
+        ds.PatientName = f"{family}^{p['given']}"
+        ds.PatientID = p["patient_id"]
+        ds.PatientBirthDate = p["born"]
+        ds.PatientSex = "O"
+        ds.MedicalAlerts = ""
+        ds.Allergies = ""
+        ds.StudyInstanceUID = p["uid"]
+        ds.RequestingPhysician = ""
+        ds.ReferringPhysicianName = "Smith^John"
+        ds.RequestedProcedureDescription = "Examination"
+        sps = Dataset()
+        sps.Modality = p["modality"]
+        sps.RequestedContrastAgent = ""
+        sps.ScheduledStationAETitle = p["ae"]
+        sps.ScheduledProcedureStepStartDate = p["date"]
+        sps.ScheduledProcedureStepStartTime = p["time"]
+        sps.ScheduledPerformingPhysicianName = "Jones^Ann"
+        sps.ScheduledProcedureStepDescription = "Examination"
+        sps.ScheduledProcedureStepID = p["sps_id"]
+        sps.ScheduledStationName = p["ae"]
+        sps.ScheduledProcedureStepLocation = "Radiology"
+        sps.PreMedication = ""
+        sps.CommentsOnTheScheduledProcedureStep = ""
+        ds.ScheduledProcedureStepSequence = [sps]
+        ds.RequestedProcedureID = p["rp_id"]
+        ds.RequestedProcedurePriority = "ROUTINE"
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = "1.2.276.0.7230010.3.1.0.1"
+        ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.10.1234.9"
+        buffer = BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dcmwrite(buffer, ds, enforce_file_format=True)
+        templates[family] = buffer.getvalue()
+    return templates
+
+
+def _write_files(args) -> None:
+    folder, first, last, size, patients, templates = args
+    folder = Path(folder)
+    for i in range(first, last):
+        ae, start = step_fields(i)
+        p = i % patients
+        pid, name, born, _ = patient_fields(p)
+        data = templates[name.split("^")[0]]
+        values = {
+            "accession": f"B{i:09d}",
+            "patient_id": pid,
+            "given": name.split("^")[1],
+            "born": f"{born:%Y%m%d}",
+            "uid": study_uid(i).ljust(38),
+            "sps_id": f"S{i:09d}",
+            "rp_id": f"R{i:09d}",
+            "date": f"{start:%Y%m%d}",
+            "time": f"{start:%H%M%S}",
+            "ae": ae,
+            "modality": ae[:2],
+        }
+        for key, value in values.items():
+            data = data.replace(PLACEHOLDERS[key], value.encode("ascii"))
+        (folder / f"{i:09d}.wl").write_bytes(data)
+
+
+def write_files(folder: Path, size: int) -> float:
+    started = time.monotonic()
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / "lockfile").touch()
+    templates = file_templates()
+    patients = max(size // 3, 1)
+    chunk = 20000
+    jobs = [
+        (str(folder), first, min(first + chunk, size), size, patients, templates)
+        for first in range(0, size, chunk)
+    ]
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(_write_files, jobs)
+    return time.monotonic() - started
+
+
+# --- servers --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def start_ris(url: str, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "dicomserver", "--port", str(port)],
+        cwd=ROOT,
+        env=service_env(url, RIS_DICOM_MAX_ASSOCIATIONS="64", RIS_MWL_MAX_MATCHES="1000"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_wlmscpfs(database: Path, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["wlmscpfs", "-dfp", str(database), "-td", "3600", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_orthanc(work: Path, worklists: Path, port: int) -> subprocess.Popen:
+    storage = work / "orthanc-storage"
+    shutil.rmtree(storage, ignore_errors=True)
+    storage.mkdir(parents=True)
+    config = {
+        "Name": "mwl-bench",
+        "StorageDirectory": str(storage),
+        "IndexDirectory": str(storage),
+        "HttpPort": free_port(),
+        "RemoteAccessAllowed": False,
+        "DicomAet": "ORTHANC",
+        "DicomPort": port,
+        "DicomCheckCalledAet": False,
+        "DicomAlwaysAllowFindWorklist": True,
+        "DicomThreadsCount": 16,
+        "DicomScpTimeout": 3600,
+        "Plugins": ["/usr/share/orthanc/plugins/libModalityWorklists.so"],
+        "Worklists": {
+            "Enable": True,
+            "Database": str(worklists),
+            "FilterIssuerAet": False,
+            "LimitAnswers": 0,
+        },
+    }
+    path = work / "orthanc.json"
+    path.write_text(json.dumps(config))
+    return subprocess.Popen(
+        ["Orthanc", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- the modalities -------------------------------------------------------------------
+
+
+def station_day_query(ae: str, day: date):
+    from pydicom.dataset import Dataset
+
+    query = Dataset()
+    for keyword in (
+        "AccessionNumber",
+        "ReferringPhysicianName",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "RequestedProcedureDescription",
+        "RequestedProcedureID",
+        "RequestedProcedurePriority",
+    ):
+        setattr(query, keyword, "")
+    item = Dataset()
+    item.ScheduledStationAETitle = ae
+    item.ScheduledProcedureStepStartDate = f"{day:%Y%m%d}"
+    item.ScheduledProcedureStepStartTime = ""
+    item.Modality = ae[:2]
+    for keyword in (
+        "ScheduledPerformingPhysicianName",
+        "ScheduledProcedureStepDescription",
+        "ScheduledProcedureStepID",
+        "ScheduledStationName",
+        "ScheduledProcedureStepLocation",
+    ):
+        setattr(item, keyword, "")
+    query.ScheduledProcedureStepSequence = [item]
+    return query
+
+
+def modality(args):
+    """One modality: queries its station's day, a new association each time, until
+    the deadline. Returns (latencies of the queries after the first, answers each)."""
+    port, called_ae, ae, day, deadline, timeout = args
+    import logging
+
+    from pynetdicom import AE
+    from pynetdicom.sop_class import ModalityWorklistInformationFind
+
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    query = station_day_query(ae, day)
+    latencies, answers, failures = [], set(), 0
+    first = True
+    while time.time() < deadline or first:
+        client = AE(ae_title=ae)
+        client.add_requested_context(ModalityWorklistInformationFind)
+        client.acse_timeout = 30
+        client.dimse_timeout = client.network_timeout = timeout
+        started = time.perf_counter()
+        assoc = client.associate("127.0.0.1", port, ae_title=called_ae)
+        if not assoc.is_established:
+            failures += 1
+            first = False
+            continue
+        count, final = 0, None
+        for status, _ in assoc.send_c_find(query, ModalityWorklistInformationFind):
+            if status and status.Status in (0xFF00, 0xFF01):
+                count += 1
+            else:
+                final = status.Status if status else None
+        assoc.release()
+        elapsed = time.perf_counter() - started
+        if final != 0x0000:
+            failures += 1
+        elif not first:
+            latencies.append(elapsed)
+        elif time.time() >= deadline:
+            latencies.append(elapsed)  # the only query there was time for
+        answers.add(count)
+        first = False
+    return latencies, sorted(answers), failures
+
+
+def measure(port, called_ae, day, concurrency, seconds, timeout):
+    deadline = time.time() + seconds
+    jobs = [
+        (port, called_ae, STATIONS[w % len(STATIONS)], day, deadline, timeout)
+        for w in range(concurrency)
+    ]
+    started = time.monotonic()
+    with multiprocessing.get_context("fork").Pool(concurrency) as pool:
+        results = pool.map(modality, jobs)
+    wall = time.monotonic() - started
+    latencies = sorted(x for r in results for x in r[0])
+    answers = sorted({a for r in results for a in r[1]})
+    failures = sum(r[2] for r in results)
+    queries = len(latencies)
+    return {
+        "queries": queries,
+        "failures": failures,
+        "answers": answers,
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
+        "p95_ms": 1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+        if latencies
+        else None,
+        "qps": queries / wall if wall else None,
+    }
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+def server_table(url: str, work: Path, folder: Path) -> dict:
+    return {
+        "ris": ("RIS (PostgreSQL)", "RIS", lambda port: start_ris(url, port)),
+        "wlmscpfs": ("wlmscpfs", "RIS", lambda port: start_wlmscpfs(folder.parent, port)),
+        "orthanc": ("Orthanc worklists", "ORTHANC", lambda port: start_orthanc(work, folder, port)),
+    }
+
+
+EXPLAIN = """
+from datetime import date
+from django.conf import settings
+from django.utils import timezone
+from pydicom.dataset import Dataset
+from worklist import selectors
+from worklist.dicom import query
+from worklist.models import Station
+q = Dataset()
+q.PatientName = ""
+item = Dataset()
+item.ScheduledStationAETitle = "CT01"
+item.ScheduledProcedureStepStartDate = "{day}"
+item.Modality = "CT"
+q.ScheduledProcedureStepSequence = [item]
+where = query.translate(q, tz=timezone.get_default_timezone()).where
+steps = selectors.modality_worklist_query(
+    match=where, stations=list(Station.objects.filter(scheduled_station_ae_title="CT01"))
+)
+print(steps.explain(analyze=True))
+"""
+
+
+def explain(url: str, day: date) -> str:
+    """PostgreSQL's plan for one station-day query, with its actual timing."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", EXPLAIN.format(day=f"{day:%Y%m%d}")],
+        cwd=ROOT,
+        env=service_env(url),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result.stdout or result.stderr
+
+
+def run(args) -> list[dict]:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        sys.exit("set DATABASE_URL=postgres://.../ris_mwl_bench (a database of its own)")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    recreate_database(url)
+    migrate(url)
+    results = []
+    for size in args.sizes:
+        days, day = schedule(size)
+        loaded = load_database(url, size, day)
+        folder = work / "wlmscpfs" / "RIS"
+        written = write_files(folder, size) if set(args.servers) - {"ris"} else 0
+        print(
+            f"# {size} steps over {days} days: COPY {loaded:.0f} s, files {written:.0f} s; "
+            f"query day {day}",
+            flush=True,
+        )
+        print(explain(url, day), flush=True)
+        servers = server_table(url, work, folder)
+        for key in args.servers:
+            label, called_ae, start = servers[key]
+            port = free_port()
+            process = start(port)
+            try:
+                wait_for_port(port, process)
+                slow = None
+                for concurrency in args.concurrency:
+                    if slow is not None:
+                        row = {"skipped": f"one query takes {slow:.1f} s"}
+                    else:
+                        row = measure(port, called_ae, day, concurrency, args.seconds, args.timeout)
+                        if row["p50_ms"] and row["p50_ms"] / 1000 > args.slow:
+                            slow = row["p50_ms"] / 1000
+                    row.update(server=label, size=size, concurrency=concurrency)
+                    results.append(row)
+                    print(json.dumps(row), flush=True)
+            finally:
+                stop(process)
+    return results
+
+
+def table(results: list[dict]) -> str:
+    lines = [
+        "| steps | server | modalities | p50 | p95 | queries/s | queries | answers each |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        if "skipped" in r:
+            lines.append(
+                f"| {r['size']:,} | {r['server']} | {r['concurrency']} | — | — | — | "
+                f"not run: {r['skipped']} | |"
+            )
+            continue
+        p50 = f"{r['p50_ms']:.1f} ms" if r["p50_ms"] is not None else "—"
+        p95 = f"{r['p95_ms']:.1f} ms" if r["p95_ms"] is not None else "—"
+        qps = f"{r['qps']:.1f}" if r["qps"] else "—"
+        failed = f" ({r['failures']} failed)" if r["failures"] else ""
+        answers = "/".join(str(a) for a in r["answers"])
+        lines.append(
+            f"| {r['size']:,} | {r['server']} | {r['concurrency']} | {p50} | {p95} | {qps} "
+            f"| {r['queries']}{failed} | {answers} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        default=["ris", "wlmscpfs", "orthanc"],
+        choices=["ris", "wlmscpfs", "orthanc"],
+    )
+    parser.add_argument("--seconds", type=float, default=20, help="time budget per measurement")
+    parser.add_argument("--timeout", type=float, default=600, help="DIMSE timeout per query")
+    parser.add_argument("--slow", type=float, default=5, help="skip higher concurrency above this")
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "ris-mwl-bench"))
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    results = run(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

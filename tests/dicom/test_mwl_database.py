@@ -1,0 +1,109 @@
+"""The worklist answers from one SQL query over indexed columns, whatever the
+schedule's size, and leaves no database connection behind."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.db.models import Q
+from pydicom.dataset import Dataset
+
+from worklist import selectors
+from worklist.dicom import query
+from worklist.models import ScheduledProcedureStep, Station
+
+from .conftest import book, find, mwl_query, station
+
+pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def station_day() -> Dataset:
+    return mwl_query(
+        PatientName="",
+        PatientID="",
+        sps={
+            "ScheduledStationAETitle": "CT1",
+            "ScheduledProcedureStepStartDate": "20261125",
+            "Modality": "",
+        },
+    )
+
+
+def test_a_worklist_query_is_one_sql_query(db, django_assert_num_queries):
+    ct1 = station("CT1")
+    for hour in range(8, 12):
+        book(start=f"2026-11-25T{hour:02d}:00")
+    where = query.translate(station_day(), tz=BERLIN).where
+    with django_assert_num_queries(1):
+        steps = list(selectors.modality_worklist(match=where, stations=[ct1]))
+    with django_assert_num_queries(0):  # station, order, patient came with it
+        for step in steps:
+            _ = step.requested_procedure.order.patient.patient_name, step.station
+    assert len(steps) == 4
+
+
+def test_no_station_granted_means_no_query_at_all(db, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert list(selectors.modality_worklist(match=Q(), stations=[])) == []
+
+
+@pytest.mark.postgres
+def test_the_station_day_query_uses_the_station_start_index(db):
+    """With enough rows for the planner to care, the plan reads the step table by
+    index, never sequentially."""
+    ct1 = station("CT1")
+    others = [station(f"CT{n}") for n in range(2, 6)]
+    first = ScheduledProcedureStep.objects.count()
+    template = book(start="2026-11-25T09:00")
+    start = datetime(2026, 1, 1, tzinfo=BERLIN)
+    ScheduledProcedureStep.objects.bulk_create(
+        ScheduledProcedureStep(
+            requested_procedure=template.requested_procedure,
+            station=others[n % 4] if n % 5 else ct1,
+            scheduled_procedure_step_id=f"B{n:07d}",
+            modality="CT",
+            start=start + timedelta(minutes=15 * n),
+            end=start + timedelta(minutes=15 * n + 15),
+        )
+        for n in range(40000)
+    )
+    assert ScheduledProcedureStep.objects.count() > first + 40000 - 1
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    where = query.translate(station_day(), tz=BERLIN).where
+    stations = list(Station.objects.filter(scheduled_station_ae_title="CT1"))
+    rows = selectors.modality_worklist(match=where, stations=stations)
+    plan = rows_plan(where, stations)
+    assert "Seq Scan on worklist_scheduledprocedurestep" not in plan, plan
+    assert "sps_station_start" in plan or "sps_status_start" in plan, plan
+    assert len(list(rows)) >= 1
+
+
+def rows_plan(where, stations) -> str:
+    return selectors.modality_worklist_query(match=where, stations=stations).explain()
+
+
+@pytest.mark.postgres
+def test_associations_do_not_leave_database_connections_open(dicom_port):
+    station("CT1")
+    book()
+
+    def sessions() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            return cursor.fetchone()[0]
+
+    before = sessions()
+    for _ in range(10):
+        find(dicom_port, station_day())
+    import time
+
+    deadline = time.monotonic() + 10
+    while sessions() > before + 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sessions() <= before + 1

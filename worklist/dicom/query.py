@@ -1,0 +1,689 @@
+"""A Modality Worklist C-FIND identifier, translated into one database query.
+
+Pure: a pydicom Dataset in, a Django Q over ScheduledProcedureStep out (plus what to
+answer and how), no network and no database access. The matching rules are those of
+PS3.4 C.2.2.2, on the keys of K.6.1.2 (dataset.py says which field each key matches):
+
+- universal matching: an empty value, or "*" alone, matches everything, also steps
+  that hold no value;
+- single value matching: exact and case-sensitive, except person names;
+- wild card matching ("*" any run, "?" one character) for AE, CS, LO, LT, PN, SH,
+  ST, UC, UR and UT; SQL's own % and _ stay literal; a pattern never matches an
+  empty value (K.2.2.1.1.1);
+- list of UID matching (backslash-separated UIDs);
+- range matching of DA, TM and DT ("a-b", "a-", "-b"), a partial time or date-time
+  standing for its whole precision ("10" is 10:00:00 to 10:59:59.999999);
+- the Scheduled Procedure Step Start Date and Start Time, given together, matched as
+  one date-time (C.2.2.2.5.4): 20261124-20261125 with 2000-0800 is the night from
+  the 24th 20:00 to the 25th 08:00, not two evenings;
+- sequence matching (C.2.2.2.6) in the Scheduled Procedure Step Sequence (one worklist
+  item is one step) and in the code sequences (any held item matching all item keys);
+- person names case-insensitively and, when accent_insensitive, regardless of
+  accents, each component group (alphabetic=ideographic=phonetic) on its own; a
+  query group left empty matches any.
+
+Several values in a key other than a UID list (e.g. Modality "CR\\DX") match any of
+them, as later revisions of the standard define Multiple Value Matching. Dates and
+times are read in the configured TIME_ZONE, or in Timezone Offset From UTC
+(0008,0201) when the query carries one.
+"""
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
+
+from django.db.models import F, Q
+from django.db.models.functions import TruncTime
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual, Lookup
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from worklist.models import StepStatus, name_search_key
+
+from . import dataset
+
+# Statuses of a C-FIND response (PS3.4 K.4.1.1.4, C.4.1.1.4).
+PENDING = 0xFF00
+PENDING_OPTIONAL_KEYS_NOT_SUPPORTED = 0xFF01
+CANCEL = 0xFE00
+OUT_OF_RESOURCES = 0xA700
+IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+UNABLE_TO_PROCESS = 0xC000
+
+WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"}
+# Never matched (C.2.2.2): they say how to read the others.
+NOT_MATCHED = (dataset.SPECIFIC_CHARACTER_SET, dataset.TIMEZONE_OFFSET_FROM_UTC)
+# Leading and trailing spaces are not significant for these; for the texts only
+# trailing ones (PS3.5 6.2).
+TRAILING_ONLY_VRS = {"LT", "ST", "UT", "UR"}
+
+
+class InvalidQuery(Exception):
+    """An identifier we cannot answer: the status and Error Comment to answer with."""
+
+    def __init__(self, status: int, comment: str, offending: Iterable[int] = ()):
+        super().__init__(comment)
+        self.status = status
+        self.comment = comment[:64]
+        self.offending = list(offending)
+
+
+@dataclass
+class WorklistQuery:
+    request: Dataset
+    where: Q
+    tz: tzinfo
+    # Code sequence matching, applied to the rows the SQL query returns.
+    step_filters: list[Callable] = field(default_factory=list)
+    item_filters: dict[str, Callable[[dict], bool]] = field(default_factory=dict)
+    unsupported: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+    def matches(self, step) -> bool:
+        return all(check(step) for check in self.step_filters)
+
+    @property
+    def pending_status(self) -> int:
+        return PENDING_OPTIONAL_KEYS_NOT_SUPPORTED if self.unsupported else PENDING
+
+    def summary(self) -> str:
+        """The matching keys, for the audit trail and the log."""
+        return "; ".join(self.keys) or "(no matching keys)"
+
+
+def translate(identifier: Dataset, *, tz: tzinfo, accent_insensitive: bool = True) -> WorklistQuery:
+    """The query for a C-FIND identifier; InvalidQuery when it cannot be answered."""
+    try:
+        translator = _Translator(identifier, tz=tz, accent_insensitive=accent_insensitive)
+        return translator.run()
+    except InvalidQuery:
+        raise
+    except (ValueError, TypeError, KeyError, UnicodeError, OverflowError) as exc:
+        raise InvalidQuery(UNABLE_TO_PROCESS, f"Cannot read the identifier: {exc}") from exc
+
+
+class _Translator:
+    def __init__(self, identifier: Dataset, *, tz: tzinfo, accent_insensitive: bool):
+        self.identifier = identifier
+        self.tz = tz
+        self.accent_insensitive = accent_insensitive
+        self.query = WorklistQuery(request=identifier, where=Q(), tz=tz)
+        self.status_given = False
+
+    def run(self) -> WorklistQuery:
+        offset = self.identifier.get((0x0008, 0x0201))
+        if offset is not None and offset.value:
+            self.tz = self.query.tz = parse_offset(str(offset.value))
+        self.query.where &= self.level(self.identifier, dataset.WORKLIST_ITEM, prefix="")
+        if not self.status_given:
+            # Only what is still to be done, unless the query asks for a status.
+            self.query.where &= Q(scheduled_procedure_step_status=StepStatus.SCHEDULED)
+        return self.query
+
+    def level(self, request: Dataset, attributes, prefix: str) -> Q:
+        where = Q()
+        values = {}
+        for element in request:
+            if element.tag.is_private or element.tag.element == 0:
+                continue
+            if int(element.tag) in NOT_MATCHED:
+                continue
+            keyword = keyword_for_tag(element.tag) or str(element.tag)
+            attribute = attributes.get(keyword)
+            if element.VR == "SQ":
+                where &= self.sequence(element, attribute, prefix)
+                continue
+            if attribute is not None and attribute.match in (dataset.ITEMS, dataset.CODE_SEQUENCE):
+                raise InvalidQuery(
+                    IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                    f"{keyword} must be a sequence",
+                    [int(element.tag)],
+                )
+            text = _values(element)
+            if not text:
+                continue
+            if keyword == "ScheduledProcedureStepStatus":
+                self.status_given = True
+            self.query.keys.append(f"{prefix}{keyword}={_shown(element)}")
+            if attribute is None or attribute.match is None:
+                self.query.unsupported.append(prefix + keyword)
+                continue
+            values[keyword] = (attribute, element.VR, text)
+        where &= self.date_times(values)
+        for attribute, vr, text in values.values():
+            where &= self.attribute(attribute, vr, text)
+        return where
+
+    # --- sequences --------------------------------------------------------------
+
+    def sequence(self, element, attribute, prefix: str) -> Q:
+        items = list(element.value)
+        keyword = keyword_for_tag(element.tag) or str(element.tag)
+        if len(items) > 1:
+            raise InvalidQuery(
+                IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                f"{keyword} must hold one item",
+                [int(element.tag)],
+            )
+        if attribute is None:
+            if items and any(_values(e) for e in items[0] if e.VR != "SQ"):
+                self.query.unsupported.append(prefix + keyword)
+            return Q()
+        if attribute.match not in (dataset.ITEMS, dataset.CODE_SEQUENCE):
+            raise InvalidQuery(
+                IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                f"{keyword} is not a sequence",
+                [int(element.tag)],
+            )
+        if not items:
+            return Q()
+        if attribute.match == dataset.ITEMS:
+            return self.level(items[0], attribute.items, prefix=f"{keyword}.")
+        self.code_sequence(attribute, items[0], f"{prefix}{keyword}")
+        return Q()
+
+    def code_sequence(self, attribute, item: Dataset, path: str) -> None:
+        checks = []
+        for element in item:
+            if element.tag.is_private or element.tag.element == 0 or element.VR == "SQ":
+                continue
+            keyword = keyword_for_tag(element.tag)
+            name = dataset.CODE_ITEM.get(keyword)
+            text = _values(element)
+            if not text:
+                continue
+            self.query.keys.append(f"{path}.{keyword}={_shown(element)}")
+            if name is None:
+                self.query.unsupported.append(f"{path}.{keyword}")
+                continue
+            matcher = text_matcher(text, element.VR)
+            if matcher is not None:
+                checks.append((name, matcher))
+        if not checks:
+            return
+
+        def item_matches(code: dict, checks=tuple(checks)) -> bool:
+            return all(matcher(code.get(name, "")) for name, matcher in checks)
+
+        self.query.item_filters[path] = item_matches
+        read = attribute.value
+        self.query.step_filters.append(
+            lambda step, read=read, tz=self.tz: any(item_matches(c) for c in read(step, tz) or [])
+        )
+
+    # --- dates and times -----------------------------------------------------------
+
+    def date_times(self, values: dict) -> Q:
+        """Date and time keys of the same field: combined (C.2.2.2.5.4) when both have
+        the same form, each on its own otherwise."""
+        where = Q()
+        by_field: dict[str, dict] = {}
+        for keyword, (attribute, _vr, text) in list(values.items()):
+            if attribute.match in (dataset.DATE_OF, dataset.TIME_OF):
+                by_field.setdefault(attribute.field, {})[attribute.match] = (keyword, text)
+                del values[keyword]
+        for field_name, parts in by_field.items():
+            dates = parts.get(dataset.DATE_OF)
+            times = parts.get(dataset.TIME_OF)
+            date_range = _single(dates[1], dates[0]) if dates else None
+            time_range = _single(times[1], times[0]) if times else None
+            date_bounds = parse_range(date_range, parse_date) if dates else None
+            time_bounds = parse_range(time_range, parse_time, ordered=False) if times else None
+            if date_bounds and time_bounds and _form(date_range) == _form(time_range):
+                where &= self.combined(field_name, date_bounds, time_bounds)
+                continue
+            if date_bounds:
+                where &= self.dates_of(field_name, date_bounds)
+            if time_bounds:
+                where &= self.times_of(field_name, time_bounds)
+        return where
+
+    def local(self, day: date, moment: time) -> datetime:
+        return datetime.combine(day, moment, tzinfo=self.tz)
+
+    def combined(self, field_name: str, date_bounds, time_bounds) -> Q:
+        (d_low, d_high), (t_low, t_high) = date_bounds, time_bounds
+        first = self.local(d_low[0], t_low[0]) if d_low is not None else None
+        last = self.local(d_high[0], t_high[1]) if d_high is not None else None
+        if first is not None and last is not None and first > last:
+            raise InvalidQuery(UNABLE_TO_PROCESS, "Date-time range ends before it starts")
+        where = Q()
+        if first is not None:
+            where &= Q(**{f"{field_name}__gte": first})
+        if last is not None:
+            where &= Q(**{f"{field_name}__lte": last})
+        return where
+
+    def dates_of(self, field_name: str, bounds) -> Q:
+        low, high = bounds
+        where = Q()
+        if low is not None:
+            where &= Q(**{f"{field_name}__gte": self.local(low[0], time(0))})
+        if high is not None:
+            where &= Q(**{f"{field_name}__lt": self.local(high[1] + timedelta(days=1), time(0))})
+        return where
+
+    def times_of(self, field_name: str, bounds) -> Q:
+        low, high = bounds
+        if low is not None and high is not None and low[0] > high[1]:
+            raise InvalidQuery(UNABLE_TO_PROCESS, "Time range crossing midnight")
+        local_time = TruncTime(field_name, tzinfo=self.tz)
+        where = Q()
+        if low is not None:
+            where &= Q(GreaterThanOrEqual(local_time, low[0]))
+        if high is not None:
+            where &= Q(LessThanOrEqual(local_time, high[1]))
+        return where
+
+    # --- one attribute ---------------------------------------------------------------
+
+    def attribute(self, attribute, vr: str, values: list[str]) -> Q:
+        kind = attribute.match
+        if kind == dataset.UIDS:
+            return uid_q(attribute.field, values)
+        if kind == dataset.DATE:
+            bounds = parse_range(_single(values, attribute.keyword), parse_date)
+            return range_q(attribute.field, bounds)
+        if kind == dataset.DATE_TIME:
+            bounds = parse_range(
+                _single(values, attribute.keyword), self.parse_datetime, split_datetime_range
+            )
+            return range_q(attribute.field, bounds)
+        alternatives = Q()
+        matched = False
+        for value in values:
+            if kind == dataset.PERSON_NAME:
+                condition = self.person_name(attribute.field, value, vr)
+            elif kind == dataset.STATION_AE_TITLES:
+                condition = station_ae_q(attribute.field, value, vr)
+            else:
+                condition = text_q(attribute.field, value, vr)
+            if condition is None:
+                return Q()  # one universal value makes the key universal
+            alternatives |= condition
+            matched = True
+        return alternatives if matched else Q()
+
+    def person_name(self, field_name: str, value: str, vr: str) -> Q | None:
+        if _is_universal(value):
+            return None
+        where = Q(**{f"{field_name}__regex": person_name_regex(value, self.accent_insensitive)})
+        if field_name.endswith("patient_name"):
+            prefix = _literal_prefix(value.split("=")[0])
+            if prefix:
+                search = field_name.removesuffix("patient_name") + "patient_name_search"
+                where &= Q(**{f"{search}__startswith": name_search_key(prefix)[:64]})
+        return where
+
+    def parse_datetime(self, text: str):
+        return parse_datetime(text, self.tz)
+
+
+# --- values -------------------------------------------------------------------------
+
+
+def _values(element) -> list[str]:
+    """The non-empty values of a key, spaces that are not significant removed."""
+    value = element.value
+    if value is None:
+        return []
+    items = list(value) if isinstance(value, MultiValue | list | tuple) else [value]
+    texts = []
+    for item in items:
+        text = str(item) if item is not None else ""
+        text = text.rstrip(" \x00") if element.VR in TRAILING_ONLY_VRS else text.strip(" \x00")
+        if text:
+            texts.append(text)
+    return texts
+
+
+def _shown(element) -> str:
+    return "\\".join(_values(element))[:64]
+
+
+def _single(values: list[str], keyword: str) -> str:
+    if len(values) != 1:
+        raise InvalidQuery(UNABLE_TO_PROCESS, f"{keyword}: one value or range expected")
+    return values[0]
+
+
+def _is_universal(value: str) -> bool:
+    return value == "" or set(value) == {"*"}
+
+
+def _has_wildcard(value: str) -> bool:
+    return "*" in value or "?" in value
+
+
+def _literal_prefix(value: str) -> str:
+    return re.split(r"[*?]", value, maxsplit=1)[0]
+
+
+# --- text -----------------------------------------------------------------------------
+
+
+class DicomWildcard(Lookup):
+    """DICOM wild card matching in SQL: * any run, ? one character, everything else
+    literal and case-sensitive. LIKE with SQL's own % _ and \\ escaped on PostgreSQL;
+    GLOB on SQLite, whose LIKE ignores case."""
+
+    lookup_name = "dicom_wildcard"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} LIKE %s ESCAPE '\\'", [*lhs_params, like_pattern(self.rhs)]
+
+    def as_sqlite(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} GLOB %s", [*lhs_params, glob_pattern(self.rhs)]
+
+
+def like_pattern(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def glob_pattern(value: str) -> str:
+    return value.replace("[", "[[]")
+
+
+def text_q(field_name: str, value: str, vr: str) -> Q | None:
+    """Single value or wild card matching of one value; None for universal matching."""
+    if _is_universal(value):
+        return None
+    if vr in WILDCARD_VRS and _has_wildcard(value):
+        return Q(DicomWildcard(F(field_name), value))
+    return Q(**{field_name: value})
+
+
+def text_matcher(values: list[str], vr: str) -> Callable[[str], bool] | None:
+    """The same matching in Python, for values held in code sequences."""
+    patterns = []
+    for value in values:
+        if _is_universal(value):
+            return None
+        if vr in WILDCARD_VRS and _has_wildcard(value):
+            regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in value)
+            patterns.append(re.compile(regex, re.DOTALL))
+        else:
+            patterns.append(value)
+
+    def matches(held: str) -> bool:
+        held = (held or "").strip(" ")
+        if not held:
+            return False
+        return any(
+            held == p if isinstance(p, str) else p.fullmatch(held) is not None for p in patterns
+        )
+
+    return matches
+
+
+def uid_q(field_name: str, values: list[str]) -> Q:
+    """List of UID matching; a UID allows no wild card ("*" alone is universal)."""
+    if any(_is_universal(v) for v in values):
+        return Q()
+    for value in values:
+        if not re.fullmatch(r"[0-9.]{1,64}", value):
+            raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a UID: {value[:40]}")
+    return Q(**{f"{field_name}__in": values}) if len(values) > 1 else Q(**{field_name: values[0]})
+
+
+# Scheduled Station AE Title is multi-valued: the station's AE title, then the step's
+# additional ones, stored backslash-separated.
+ADDITIONAL_AE_FIELD = "additional_station_ae_titles"
+
+
+def station_ae_q(field_name: str, value: str, vr: str) -> Q | None:
+    if _is_universal(value):
+        return None
+    booked = text_q(field_name, value, vr)
+    if _has_wildcard(value):
+        inner = "".join(
+            "[^\\\\]*" if c == "*" else "[^\\\\]" if c == "?" else _regex_literal(c) for c in value
+        )
+    else:
+        inner = "".join(_regex_literal(c) for c in value)
+    additional = Q(**{f"{ADDITIONAL_AE_FIELD}__gt": ""}) & Q(
+        **{f"{ADDITIONAL_AE_FIELD}__regex": f"(^|\\\\){inner}(\\\\|$)"}
+    )
+    return booked | additional
+
+
+def additional_ae_regex(ae_titles: Iterable[str]) -> str:
+    """A regular expression finding any of these AE titles in the backslash-separated
+    additional station AE titles."""
+    alternatives = "|".join("".join(_regex_literal(c) for c in t) for t in ae_titles)
+    return f"(^|\\\\)({alternatives})(\\\\|$)"
+
+
+def _regex_literal(character: str) -> str:
+    """A character as a literal in both Python's and PostgreSQL's regular expressions:
+    ASCII punctuation is escaped with a backslash, letters and digits are themselves."""
+    if character.isascii() and not character.isalnum():
+        return "\\" + character
+    return character
+
+
+# --- person names ------------------------------------------------------------------
+
+
+def person_name_regex(value: str, accent_insensitive: bool) -> str:
+    """An anchored regular expression over a stored PN matching `value` component
+    group by component group, case-insensitively (and without regard to accents)."""
+    groups = value.split("=")
+    parts = []
+    for group in groups[:3]:
+        group = group.strip(" ").rstrip("^")
+        if _is_universal(group):
+            parts.append("[^=]*")
+            continue
+        pattern = "".join(
+            "[^=]*"
+            if c == "*"
+            else "[^=]"
+            if c == "?"
+            else _letter_class(c, accent_insensitive)
+            if c.isalpha()
+            else _regex_literal(c)
+            for c in group
+        )
+        # trailing empty components ("Vivaldi^Antonio^^") are the same name
+        parts.append(pattern + "\\^*")
+    while len(parts) > 1 and parts[-1] == "[^=]*":
+        parts.pop()
+    return "^" + "=".join(parts) + "(=.*)?$"
+
+
+def _fold(character: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", character)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
+
+
+@lru_cache(maxsize=1)
+def _letters_by_fold() -> dict[str, str]:
+    """Letters of the Latin, Greek and Cyrillic blocks grouped by their folded form."""
+    groups: dict[str, set[str]] = {}
+    for block in ((0x41, 0x24F), (0x370, 0x4FF), (0x1E00, 0x1EFF)):
+        for code in range(block[0], block[1] + 1):
+            character = chr(code)
+            if character.isalpha():
+                groups.setdefault(_fold(character), set()).add(character)
+    return {key: "".join(sorted(chars)) for key, chars in groups.items()}
+
+
+@lru_cache(maxsize=4096)
+def _letter_class(character: str, accent_insensitive: bool) -> str:
+    variants = {character}
+    for variant in (character.upper(), character.lower()):
+        if len(variant) == 1:
+            variants.add(variant)
+    if accent_insensitive:
+        variants.update(_letters_by_fold().get(_fold(character), ""))
+    else:
+        variants = {v for v in variants if _fold(v) == _fold(character)} | {character}
+    if len(variants) == 1:
+        return character
+    return "[" + "".join(sorted(variants)) + "]"
+
+
+# --- dates and times ---------------------------------------------------------------
+
+
+def _form(text: str) -> str:
+    """single, closed ("a-b"), from ("a-") or until ("-b"): combined date-time matching
+    needs the same form on both keys."""
+    if "-" not in text:
+        return "single"
+    low, _, high = text.partition("-")
+    if low and high:
+        return "closed"
+    return "from" if low else "until"
+
+
+def parse_range(text: str, parse: Callable, split: Callable | None = None, ordered: bool = True):
+    """(low, high) of a range key, each a (first, last) instant of its precision, or
+    None for an open end; a single value is both ends. `ordered`: the low end may not
+    come after the high one (a time range on its own; combined with dates it may)."""
+    text = text.strip()
+    parts = (split or _split_range)(text)
+    if parts is None:
+        bounds = parse(text)
+        return bounds, bounds
+    low_text, high_text = (part.strip() for part in parts)
+    if not low_text and not high_text:
+        raise InvalidQuery(UNABLE_TO_PROCESS, "A range needs at least one end")
+    low = parse(low_text) if low_text else None
+    high = parse(high_text) if high_text else None
+    if ordered and low is not None and high is not None and low[0] > high[1]:
+        raise InvalidQuery(UNABLE_TO_PROCESS, f"Range {text[:40]} ends before it starts")
+    return low, high
+
+
+def _split_range(text: str) -> tuple[str, str] | None:
+    if text.count("-") != 1:
+        return None  # a single value, or one that is no value nor range at all
+    low, _, high = text.partition("-")
+    return low, high
+
+
+def split_datetime_range(text: str) -> tuple[str, str] | None:
+    """A DT value may carry a UTC offset with a minus sign: "20261124083000-0500" is
+    one date-time, "20261124-20261125" a range. A trailing -HHMM that is a valid
+    offset makes a single value; otherwise the one split whose sides both read as
+    date-times is the range."""
+    if "-" not in text:
+        return None
+    single = re.fullmatch(_DT, text)
+    if single is not None and single.group(2) and _valid_offset(single.group(2)):
+        return None
+    for index, character in enumerate(text):
+        if character != "-":
+            continue
+        low, high = text[:index], text[index + 1 :]
+        if (not low or re.fullmatch(_DT, low)) and (not high or re.fullmatch(_DT, high)):
+            return low, high
+    raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a date-time range: {text[:40]}")
+
+
+def _valid_offset(text: str) -> bool:
+    hours, minutes = int(text[1:3]), int(text[3:5])
+    return minutes < 60 and timedelta(hours=hours, minutes=minutes) <= timedelta(hours=14)
+
+
+def parse_date(text: str) -> tuple[date, date]:
+    match = re.fullmatch(r"(\d{4})\.?(\d{2})\.?(\d{2})", text)
+    if match is None:
+        raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a date (YYYYMMDD): {text[:40]}")
+    try:
+        day = date(*(int(g) for g in match.groups()))
+    except ValueError as exc:
+        raise InvalidQuery(UNABLE_TO_PROCESS, f"No such date: {text[:40]}") from exc
+    return day, day
+
+
+def parse_time(text: str) -> tuple[time, time]:
+    match = re.fullmatch(r"(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?)?", text)
+    if match is None:
+        raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a time (HHMMSS.FFFFFF): {text[:40]}")
+    hour, minute, second, fraction = match.groups()
+    try:
+        first = time(
+            int(hour),
+            int(minute or 0),
+            min(int(second or 0), 59),  # a leap second 60 reads as 59
+            int((fraction or "0").ljust(6, "0")),
+        )
+    except ValueError as exc:
+        raise InvalidQuery(UNABLE_TO_PROCESS, f"No such time: {text[:40]}") from exc
+    if fraction is not None:
+        step = timedelta(microseconds=10 ** (6 - len(fraction)))
+    elif second is not None:
+        step = timedelta(seconds=1)
+    elif minute is not None:
+        step = timedelta(minutes=1)
+    else:
+        step = timedelta(hours=1)
+    last = (datetime.combine(date.min, first) + step - timedelta(microseconds=1)).time()
+    return first, last
+
+
+_DT = r"(\d{4}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?)?)?)?)([+-]\d{4})?"
+
+
+def parse_datetime(text: str, tz: tzinfo) -> tuple[datetime, datetime]:
+    match = re.fullmatch(_DT, text)
+    if match is None:
+        raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a date-time: {text[:40]}")
+    digits, offset = match.groups()
+    zone = parse_offset(offset) if offset else tz
+    whole, _, fraction = digits.partition(".")
+    parts = [int(whole[0:4])]
+    for start in range(4, len(whole), 2):
+        parts.append(int(whole[start : start + 2]))
+    defaults = [None, 1, 1, 0, 0, 0]
+    values = parts + defaults[len(parts) :]
+    try:
+        first = datetime(*values, int(fraction.ljust(6, "0")) if fraction else 0, tzinfo=zone)
+    except ValueError as exc:
+        raise InvalidQuery(UNABLE_TO_PROCESS, f"No such date-time: {text[:40]}") from exc
+    if fraction:
+        last = first + timedelta(microseconds=10 ** (6 - len(fraction))) - timedelta(microseconds=1)
+    elif len(parts) == 1:
+        last = first.replace(year=first.year + 1) - timedelta(microseconds=1)
+    elif len(parts) == 2:
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        last = datetime.combine(following, time(0), tzinfo=zone) - timedelta(microseconds=1)
+    else:
+        unit = [None, None, timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)]
+        step = unit[len(parts) - 1] if len(parts) < 6 else timedelta(seconds=1)
+        last = first + step - timedelta(microseconds=1)
+    return first, last
+
+
+def parse_offset(text: str) -> timezone:
+    match = re.fullmatch(r"([+-])(\d{2})(\d{2})", text.strip())
+    if match is None:
+        raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a UTC offset (+HHMM): {text[:20]}")
+    sign, hours, minutes = match.groups()
+    delta = timedelta(hours=int(hours), minutes=int(minutes))
+    if delta > timedelta(hours=14):
+        raise InvalidQuery(UNABLE_TO_PROCESS, f"No such UTC offset: {text[:20]}")
+    return timezone(-delta if sign == "-" else delta)
+
+
+def range_q(field_name: str, bounds) -> Q:
+    """A date or date-time field between the first instant of the low end and the last
+    of the high end."""
+    low, high = bounds
+    where = Q()
+    if low is not None:
+        where &= Q(**{f"{field_name}__gte": low[0]})
+    if high is not None:
+        where &= Q(**{f"{field_name}__lte": high[1]})
+    return where

@@ -1,0 +1,340 @@
+"""The hash chain: the one place where audit events are written and checked.
+
+An event's hash links it to the one before:
+
+    hash = SHA-256(prev_hash | seq | event_date_time | role | content digest)
+
+where the content digest is the SHA-256 of every other field and the patients, as
+canonical JSON (computed before the write). Appending takes the chain lock (a
+PostgreSQL transaction-level advisory lock; on SQLite the IMMEDIATE transaction
+already holds the database's single write lock), reads the head, and inserts the
+event numbered head + 1 with the head's hash as its `prev_hash`. The lock is held
+until the writer's transaction ends, so the next writer sees this event as the head:
+no two events share a predecessor (no fork) and none is lost. The primary key on
+`seq` would refuse a fork even without the lock.
+
+On PostgreSQL all of that is one call of the function audit_append (migration 0003):
+a read's event costs a single round trip, and the lock is never held while the
+database waits for the client.
+"""
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
+from django.utils import timezone
+
+from . import context
+from .models import ChainAnchor, Event, EventPatient
+
+GENESIS = "0" * 64
+LOCK_KEY = 0x52495341  # "RISA": any constant shared by every writer
+
+CONTENT_FIELDS = (
+    "action",
+    "event_action_code",
+    "event_outcome_indicator",
+    "event_type_code",
+    "username",
+    "user_pk",
+    "ae_title",
+    "source_ip",
+    "source_port",
+    "channel",
+    "correlation_id",
+    "detail",
+    "participant_objects",
+)
+
+
+def content_digest(fields, patients: list[tuple[str, str]]) -> str:
+    """SHA-256 of what the writer knows before it holds the lock: every field but
+    seq, time, role, prev_hash and hash, and the patients sorted, as compact JSON
+    with sorted keys (the same bytes before the insert and after a read)."""
+    get = fields.get if isinstance(fields, dict) else functools.partial(getattr, fields)
+    content = {name: get(name) for name in CONTENT_FIELDS}
+    content["patients"] = sorted([list(p) for p in patients])
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _utc_text(moment: datetime) -> str:
+    """What PostgreSQL's to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+    gives."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def link_hash(prev_hash: str, seq: int, moment: datetime, role: str, content: str) -> str:
+    text = f"{prev_hash}|{seq}|{_utc_text(moment)}|{role}|{content}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def digest(event: Event, patients: list[tuple[str, str]]) -> str:
+    """The hash an event must carry, recomputed from its stored fields."""
+    return link_hash(
+        event.prev_hash,
+        event.seq,
+        event.event_date_time,
+        event.role,
+        content_digest(event, patients),
+    )
+
+
+# --- PostgreSQL: one call ----------------------------------------------------------
+
+
+@functools.cache
+def _role_sql(user_id: str) -> str:
+    """The roles of a user as context.role_of gives them ("superuser", then the
+    groups in code point order), as a scalar subquery on `user_id`."""
+    user_model = get_user_model()
+    through = user_model.groups.through._meta
+    user_column = through.get_field(user_model._meta.model_name).column
+    group_column = through.get_field("group").column
+    return (
+        "(SELECT concat_ws(', ', CASE WHEN u.is_superuser THEN 'superuser' END, "  # noqa: S608
+        "(SELECT string_agg(g.name, ', ' ORDER BY g.name COLLATE \"C\") "
+        f"FROM {Group._meta.db_table} AS g JOIN {through.db_table} AS ug "
+        f"ON g.id = ug.{group_column} WHERE ug.{user_column} = u.id)) "
+        f"FROM {user_model._meta.db_table} AS u WHERE u.id = {user_id})"
+    )
+
+
+def append_function_sql() -> str:
+    """audit_append(...): lock, head, role, link hash, event and patient rows, in the
+    caller's transaction. Each statement of a volatile PL/pgSQL function takes a new
+    snapshot, so the head is read after the lock is held."""
+    return f"""
+CREATE OR REPLACE FUNCTION audit_append(
+    p_content text, p_action text, p_verb text, p_outcome integer, p_type text,
+    p_username text, p_user_pk integer, p_role text, p_ae_title text, p_source_ip inet,
+    p_source_port integer, p_channel text, p_correlation_id text, p_detail text,
+    p_objects jsonb, p_patient_ids text[], p_issuers text[], p_synchronous boolean
+) RETURNS TABLE (o_seq bigint, o_time timestamptz, o_role text, o_prev text, o_hash text)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_seq bigint;
+    v_prev text;
+    v_now timestamptz;
+    v_role text := p_role;
+    v_hash text;
+BEGIN
+    PERFORM pg_advisory_xact_lock({LOCK_KEY});
+    IF NOT p_synchronous THEN
+        PERFORM set_config('synchronous_commit', 'off', true);
+    END IF;
+    SELECT e.seq, e.hash INTO v_seq, v_prev FROM audit_event AS e ORDER BY e.seq DESC LIMIT 1;
+    IF v_seq IS NULL THEN
+        SELECT a.expired_through_seq, a.expired_through_hash INTO v_seq, v_prev
+        FROM audit_chainanchor AS a ORDER BY a.expired_through_seq DESC LIMIT 1;
+        v_seq := coalesce(v_seq, 0);
+        v_prev := coalesce(v_prev, '{GENESIS}');
+    END IF;
+    v_seq := v_seq + 1;
+    v_now := clock_timestamp();
+    IF v_role IS NULL AND p_user_pk IS NOT NULL THEN
+        v_role := {_role_sql("p_user_pk")};
+    END IF;
+    v_role := left(coalesce(v_role, ''), 200);
+    v_hash := encode(sha256(convert_to(
+        v_prev || '|' || v_seq || '|'
+        || to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+        || '|' || v_role || '|' || p_content, 'UTF8')), 'hex');
+    INSERT INTO audit_event (seq, event_date_time, action, event_action_code,
+        event_outcome_indicator, event_type_code, username, user_pk, role, ae_title,
+        source_ip, source_port, channel, correlation_id, detail, participant_objects,
+        prev_hash, hash)
+    VALUES (v_seq, v_now, p_action, p_verb, p_outcome, p_type, p_username, p_user_pk,
+        v_role, p_ae_title, p_source_ip, p_source_port, p_channel, p_correlation_id,
+        p_detail, p_objects, v_prev, v_hash);
+    INSERT INTO audit_eventpatient (event_id, patient_id, issuer_of_patient_id, event_date_time)
+    SELECT v_seq, p.patient_id, p.issuer, v_now
+    FROM unnest(p_patient_ids, p_issuers) AS p(patient_id, issuer);
+    RETURN QUERY SELECT v_seq, v_now, v_role, v_prev, v_hash;
+END
+$$
+"""  # noqa: S608 - constants and model table names only
+
+
+def _append_postgresql(fields: dict, patients, *, synchronous: bool) -> Event:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "%s, %s::jsonb, %s::text[], %s::text[], %s)",
+            [
+                content_digest(fields, patients),
+                fields["action"],
+                fields["event_action_code"],
+                fields["event_outcome_indicator"],
+                fields["event_type_code"],
+                fields["username"],
+                fields["user_pk"],
+                fields["role"],
+                fields["ae_title"],
+                fields["source_ip"],
+                fields["source_port"],
+                fields["channel"],
+                fields["correlation_id"],
+                fields["detail"],
+                json.dumps(fields["participant_objects"]),
+                [p for p, _ in patients],
+                [i for _, i in patients],
+                synchronous,
+            ],
+        )
+        seq, now, role, prev_hash, hash_ = cursor.fetchone()
+    return Event(
+        **{**fields, "role": role},
+        seq=seq,
+        event_date_time=now,
+        prev_hash=prev_hash,
+        hash=hash_,
+    )
+
+
+# --- SQLite (and any other backend): the same steps from Python ---------------------
+
+
+def _start_of_chain() -> tuple[int, str]:
+    """An empty event table: the very start, or after an expiry that left nothing
+    (never in practice: the expiry is itself recorded first)."""
+    anchor = ChainAnchor.objects.order_by("-expired_through_seq").first()
+    if anchor is None:
+        return 0, GENESIS
+    return anchor.expired_through_seq, anchor.expired_through_hash
+
+
+def _append_python(fields: dict, patients) -> Event:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1")
+        seq, prev_hash = cursor.fetchone() or _start_of_chain()
+        if fields.get("role") is None:
+            pk = fields["user_pk"]
+            fields = {**fields, "role": context.role_of_pk(pk)[:200] if pk else ""}
+        event = Event(**fields, seq=seq + 1, event_date_time=timezone.now(), prev_hash=prev_hash)
+        event.hash = digest(event, patients)
+        event.save(force_insert=True)
+        moment = connection.ops.adapt_datetimefield_value(event.event_date_time)
+        cursor.executemany(  # no model instances: a calendar page names 500 patients
+            "INSERT INTO audit_eventpatient "
+            "(event_id, patient_id, issuer_of_patient_id, event_date_time) VALUES (%s, %s, %s, %s)",
+            [(event.seq, patient_id, issuer, moment) for patient_id, issuer in patients],
+        )
+    return event
+
+
+def append(fields: dict, patients: list[tuple[str, str]], *, synchronous: bool = True) -> Event:
+    """Write one event and its patient rows, in the caller's transaction if there is
+    one (so a failed write fails the caller), or in a transaction of its own.
+
+    A role of None is looked up for `user_pk` while the event is written.
+    synchronous=False lets PostgreSQL confirm the commit before its WAL reaches the
+    disk (synchronous_commit=off for this transaction only): still atomic, ordered and
+    chained, and any later synchronous commit makes it durable too; only a server
+    crash within a fraction of a second can lose it. For reads only, by setting.
+    """
+    if connection.vendor == "postgresql":
+        return _append_postgresql(fields, patients, synchronous=synchronous)
+    return _append_python(fields, patients)
+
+
+# --- verification ----------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    """What `audit verify` found: how much of the chain it walked, and the first
+    broken link if any."""
+
+    events: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    head_hash: str = ""
+    broken_seq: int | None = None
+    problem: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_seq is None and not self.problem
+
+    def summary(self) -> str:
+        if not self.intact:
+            where = f"event #{self.broken_seq}" if self.broken_seq is not None else "the chain"
+            return f"BROKEN at {where}: {self.problem}"
+        if not self.events:
+            return "intact: no events yet"
+        return (
+            f"intact: {self.events} events #{self.first_seq}..#{self.last_seq}, "
+            f"head {self.head_hash[:16]}"
+        )
+
+
+def _expected_start(first_seq: int) -> tuple[str, str]:
+    """The prev_hash the first kept event must carry, and what vouches for it."""
+    if first_seq == 1:
+        return GENESIS, ""
+    anchor = ChainAnchor.objects.filter(expired_through_seq=first_seq - 1).first()
+    if anchor is None:
+        return "", f"events before #{first_seq} are gone and no expiry anchor records why"
+    return anchor.expired_through_hash, ""
+
+
+def _patients_by_event(low: int, high: int) -> tuple[dict, dict]:
+    patients: dict[int, list] = {}
+    times: dict[int, set] = {}
+    rows = EventPatient.objects.filter(event_id__gte=low, event_id__lte=high).values_list(
+        "event_id", "patient_id", "issuer_of_patient_id", "event_date_time"
+    )
+    for event_id, patient_id, issuer, moment in rows.iterator(chunk_size=10000):
+        patients.setdefault(event_id, []).append((patient_id, issuer))
+        times.setdefault(event_id, set()).add(moment)
+    return patients, times
+
+
+def _check(event: Event, expected_seq: int, expected_prev: str, patients, times) -> str:
+    if event.seq != expected_seq:
+        return f"events #{expected_seq}..#{event.seq - 1} are missing"
+    if event.prev_hash != expected_prev:
+        return "its prev_hash is not the hash of the event before it"
+    if digest(event, patients) != event.hash:
+        return "its content (or its patients) no longer matches its hash"
+    if times and times != {event.event_date_time}:
+        return "its patient rows carry a different time"
+    return ""
+
+
+def verify(batch: int = 5000) -> Verification:
+    """Walk the whole chain in seq order and stop at the first broken link."""
+    result = Verification()
+    first = Event.objects.order_by("seq").values_list("seq", flat=True).first()
+    if first is None:
+        return result
+    expected_prev, problem = _expected_start(first)
+    if problem:
+        result.broken_seq, result.problem = first, problem
+        return result
+    result.first_seq, expected_seq = first, first
+    while True:
+        events = list(Event.objects.filter(seq__gte=expected_seq).order_by("seq")[:batch])
+        if not events:
+            return result
+        patients, times = _patients_by_event(events[0].seq, events[-1].seq)
+        for event in events:
+            problem = _check(
+                event,
+                expected_seq,
+                expected_prev,
+                patients.get(event.seq, []),
+                times.get(event.seq),
+            )
+            if problem:
+                result.broken_seq, result.problem = event.seq, problem
+                return result
+            result.events += 1
+            result.last_seq, result.head_hash = event.seq, event.hash
+            expected_seq, expected_prev = event.seq + 1, event.hash

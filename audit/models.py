@@ -1,0 +1,127 @@
+"""The access audit trail: one Event per access, one EventPatient row per patient it
+touched, chained by hashes.
+
+Event and EventPatient (and the ChainAnchor kept when old months expire) are
+append-only in the database itself: the triggers of migration 0002 refuse UPDATE,
+DELETE and TRUNCATE. Nothing here offers save() on an existing row; events are
+written by audit.chain.append and nothing else.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from .codes import Action, Channel, Outcome, Verb
+
+
+class Event(models.Model):
+    """One access or security event (PS3.15 A.5 AuditMessage, flattened).
+
+    `seq` numbers the events in chain order without gaps; `hash` is the SHA-256 of
+    the canonical content, which includes `prev_hash`, the hash of event seq - 1.
+    """
+
+    seq = models.BigIntegerField(primary_key=True)
+    event_date_time = models.DateTimeField()
+    action = models.CharField(max_length=6, choices=Action.choices)
+    event_action_code = models.CharField(max_length=1, choices=Verb.choices)
+    event_outcome_indicator = models.PositiveSmallIntegerField(choices=Outcome.choices)
+    event_type_code = models.CharField(max_length=16, blank=True)
+    username = models.CharField(max_length=150, blank=True, help_text="The acting user.")
+    user_pk = models.IntegerField(null=True, blank=True)
+    role = models.CharField(max_length=200, blank=True)
+    ae_title = models.CharField(
+        "AE title", max_length=16, blank=True, help_text="Calling AE title of a DICOM peer."
+    )
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    source_port = models.PositiveIntegerField(null=True, blank=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    detail = models.CharField(max_length=255, blank=True)
+    participant_objects = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[kind, value] pairs besides the patients: accession numbers, UIDs...",
+    )
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [
+            models.Index(fields=["event_date_time"], name="audit_event_time"),
+            models.Index(
+                fields=["username", "seq"], name="audit_event_user", condition=~Q(username="")
+            ),
+            models.Index(
+                fields=["ae_title", "seq"], name="audit_event_ae", condition=~Q(ae_title="")
+            ),
+            models.Index(fields=["action", "seq"], name="audit_event_action"),
+            models.Index(
+                fields=["event_outcome_indicator", "seq"],
+                name="audit_event_failure",
+                condition=~Q(event_outcome_indicator=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.get_action_display()} {self.event_action_code} by {self.actor}"
+
+    @property
+    def actor(self) -> str:
+        return self.username or self.ae_title or self.get_channel_display()
+
+
+class EventPatient(models.Model):
+    """A patient touched by an event: the per-patient report is one index range scan."""
+
+    event = models.ForeignKey(
+        Event, on_delete=models.DO_NOTHING, related_name="patients", db_index=False
+    )
+    patient_id = models.CharField(max_length=64)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    event_date_time = models.DateTimeField(help_text="The event's, for range scans by patient.")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["patient_id", "issuer_of_patient_id", "-event"], name="audit_patient_event"
+            ),
+            models.Index(fields=["event"], name="audit_patient_of_event"),
+        ]
+
+    def __str__(self) -> str:
+        issuer = f" ({self.issuer_of_patient_id})" if self.issuer_of_patient_id else ""
+        return f"{self.patient_id}{issuer}"
+
+
+class ChainAnchor(models.Model):
+    """Where the chain starts after `audit expire` removed its oldest months: the last
+    removed event's seq and hash, so the first kept event still verifies."""
+
+    created_at = models.DateTimeField()
+    expired_before = models.DateTimeField()
+    expired_through_seq = models.BigIntegerField(unique=True)
+    expired_through_hash = models.CharField(max_length=64)
+    events_removed = models.BigIntegerField()
+    patient_rows_removed = models.BigIntegerField()
+    recorded_by_seq = models.BigIntegerField(help_text="The event that records the expiry.")
+
+    class Meta:
+        ordering = ["-expired_through_seq"]
+
+    def __str__(self) -> str:
+        return f"events up to #{self.expired_through_seq} expired"
+
+
+class ForwardCursor(models.Model):
+    """How far an external audit record repository has been sent the trail (the
+    forwarding queue): events after `last_seq` are still to go. Not append-only."""
+
+    name = models.CharField(max_length=32, unique=True)
+    last_seq = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at #{self.last_seq}"

@@ -1,0 +1,46 @@
+"""What an audit event names besides the patient, for the worklist's objects: the
+extractors @audited selectors and services pass as `objects=` / `patient=`."""
+
+from .codes import ObjectKind
+
+
+def order_objects(order) -> list[tuple[str, str]]:
+    """Accession number and the study UIDs of an imaging service request."""
+    refs = [(ObjectKind.ACCESSION_NUMBER, order.accession_number)]
+    refs += [
+        (ObjectKind.STUDY_INSTANCE_UID, procedure.study_instance_uid)
+        for procedure in order.requested_procedures.all()
+    ]
+    return refs
+
+
+def step_patient(step):
+    return step.requested_procedure.order.patient
+
+
+def step_objects(step) -> list[tuple[str, str]]:
+    procedure = step.requested_procedure
+    return [
+        (ObjectKind.SCHEDULED_PROCEDURE_STEP_ID, step.scheduled_procedure_step_id),
+        (ObjectKind.ACCESSION_NUMBER, procedure.order.accession_number),
+        (ObjectKind.STUDY_INSTANCE_UID, procedure.study_instance_uid),
+    ]
+
+
+def step_booking_objects(step) -> list[tuple[str, str]]:
+    """Step and accession only: what a calendar page loads (its query defers the rest)."""
+    return [
+        (ObjectKind.SCHEDULED_PROCEDURE_STEP_ID, step.scheduled_procedure_step_id),
+        (ObjectKind.ACCESSION_NUMBER, step.requested_procedure.order.accession_number),
+    ]
+
+
+def procedure_patient(requested_procedure):
+    return requested_procedure.order.patient
+
+
+def procedure_objects(requested_procedure) -> list[tuple[str, str]]:
+    return [
+        (ObjectKind.ACCESSION_NUMBER, requested_procedure.order.accession_number),
+        (ObjectKind.STUDY_INSTANCE_UID, requested_procedure.study_instance_uid),
+    ]

@@ -1,0 +1,459 @@
+"""Reads of the audit trail for compliance review: search, the per-patient access
+report (GDPR Art. 15), unusual access, and exports. The callers (UI, API, command)
+record their own use of the trail as Audit Log Used / Export events."""
+
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+
+from . import conf, dicom_xml
+from .codes import Action, Channel, Verb
+from .models import Event, EventPatient
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class EventSearch:
+    """Filters of the event search; empty ones do not filter. `issuer` None matches
+    any issuer of the patient ID, "" only IDs without one."""
+
+    patient_id: str = ""
+    issuer: str | None = None
+    user: str = ""
+    ae_title: str = ""
+    action: str = ""
+    outcome: int | None = None
+    channel: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    through_seq: int | None = None
+
+    def freeze(self) -> "EventSearch":
+        """Leave out events written after now: an export does not list the event
+        that records the export itself."""
+        self.through_seq = Event.objects.order_by("-seq").values_list("seq", flat=True).first()
+        return self
+
+    def _event_filters(self, prefix: str = "") -> Q:
+        q = Q()
+        if self.user:
+            q &= Q(**{f"{prefix}username": self.user})
+        for name in ("ae_title", "action", "channel"):
+            if getattr(self, name):
+                q &= Q(**{f"{prefix}{name}": getattr(self, name)})
+        if self.outcome is not None:
+            q &= Q(**{f"{prefix}event_outcome_indicator": self.outcome})
+        if self.through_seq is not None:
+            q &= Q(**{f"{prefix}seq__lte": self.through_seq})
+        return q
+
+    def _time_filters(self) -> Q:
+        q = Q()
+        if self.since:
+            q &= Q(event_date_time__gte=self.since)
+        if self.until:
+            q &= Q(event_date_time__lt=self.until)
+        return q
+
+    def patient_rows(self) -> QuerySet[EventPatient]:
+        rows = EventPatient.objects.filter(patient_id=self.patient_id)
+        if self.issuer is not None:
+            rows = rows.filter(issuer_of_patient_id=self.issuer)
+        return rows.filter(self._time_filters(), self._event_filters("event__"))
+
+    def events(self) -> QuerySet[Event]:
+        """Matching events, newest first."""
+        if self.patient_id:
+            return Event.objects.filter(seq__in=self.patient_rows().values("event_id"))
+        return Event.objects.filter(self._time_filters(), self._event_filters())
+
+    def patients_named(self) -> list[tuple[str, str]]:
+        """The patients the search is about, to record its use against: with any
+        issuer, each issuer the trail knows that patient ID under."""
+        if not self.patient_id:
+            return []
+        if self.issuer is not None:
+            return [(self.patient_id, self.issuer)]
+        issuers = (
+            EventPatient.objects.filter(patient_id=self.patient_id)
+            .values_list("issuer_of_patient_id", flat=True)
+            .distinct()[:20]
+        )
+        return [(self.patient_id, issuer) for issuer in issuers] or [(self.patient_id, "")]
+
+    def describe(self) -> str:
+        """The filters, for the detail of the event recording the search (the patient
+        searched for is recorded as the event's patient, not repeated here)."""
+        parts = [
+            f"{name}={getattr(self, name)}"
+            for name in ("user", "ae_title", "action", "outcome", "channel", "since", "until")
+            if getattr(self, name) not in ("", None)
+        ]
+        if self.patient_id:
+            parts.insert(0, "by patient")
+        return ", ".join(parts) or "all events"
+
+
+@dataclass
+class EventPage:
+    events: list[Event]
+    older: int | None = None
+    newer: int | None = None
+
+
+def _page_ids(search: EventSearch, *, before: int | None, after: int | None, size: int):
+    if search.patient_id:
+        rows = search.patient_rows()
+        key = "event_id"
+    else:
+        rows = search.events()
+        key = "seq"
+    if before is not None:
+        rows = rows.filter(**{f"{key}__lt": before})
+    if after is not None:
+        rows = rows.filter(**{f"{key}__gt": after})
+    order = key if after is not None else f"-{key}"
+    ids = list(rows.order_by(order).values_list(key, flat=True).distinct()[: size + 1])
+    return sorted(ids, reverse=True), len(ids) > size
+
+
+def event_page(
+    search: EventSearch,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    size: int = PAGE_SIZE,
+) -> EventPage:
+    """One page of matching events, newest first, by keyset (`before`/`after` a seq):
+    every page costs the same however deep, over ten million events or more. The
+    patient filter drives the per-patient index."""
+    ids, more = _page_ids(search, before=before, after=after, size=size)
+    ids = ids[-size:] if after is not None else ids[:size]
+    events = list(Event.objects.filter(seq__in=ids).prefetch_related("patients").order_by("-seq"))
+    page = EventPage(events=events)
+    if events:
+        older_exists = more if after is None else True
+        newer_exists = before is not None or (after is not None and more)
+        page.older = events[-1].seq if older_exists else None
+        page.newer = events[0].seq if newer_exists else None
+    return page
+
+
+# --- the per-patient access report --------------------------------------------------
+
+
+@dataclass
+class ActorSummary:
+    user: str
+    ae_title: str
+    role: str
+    channel: str
+    accesses: int
+    reads: int
+    changes: int
+    first: datetime
+    last: datetime
+
+    @property
+    def actor(self) -> str:
+        return self.user or self.ae_title or self.channel_display
+
+    @property
+    def channel_display(self) -> str:
+        return Channel(self.channel).label
+
+
+@dataclass
+class PatientReport:
+    patient_id: str
+    issuer: str | None
+    since: datetime | None
+    until: datetime | None
+    actors: list[ActorSummary] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    truncated: bool = False
+
+
+REPORT_EVENT_LIMIT = 5000
+
+
+def patient_report(
+    *, patient_id: str, issuer: str | None = None, since=None, until=None
+) -> PatientReport:
+    """Every access to one patient in the period, grouped by actor (GDPR Art. 15:
+    who saw or changed my data, when, from where)."""
+    search = EventSearch(patient_id=patient_id, issuer=issuer, since=since, until=until)
+    rows = search.patient_rows()
+    grouped = (
+        rows.values("event__username", "event__ae_title", "event__role", "event__channel")
+        .annotate(
+            accesses=Count("event_id", distinct=True),
+            reads=Count("event_id", distinct=True, filter=Q(event__event_action_code=Verb.READ)),
+            changes=Count(
+                "event_id",
+                distinct=True,
+                filter=Q(event__event_action_code__in=[Verb.CREATE, Verb.UPDATE, Verb.DELETE]),
+            ),
+            first=Min("event_date_time"),
+            last=Max("event_date_time"),
+        )
+        .order_by("-accesses", "event__username", "event__ae_title")
+    )
+    report = PatientReport(patient_id=patient_id, issuer=issuer, since=since, until=until)
+    report.actors = [
+        ActorSummary(
+            user=g["event__username"],
+            ae_title=g["event__ae_title"],
+            role=g["event__role"],
+            channel=g["event__channel"],
+            accesses=g["accesses"],
+            reads=g["reads"],
+            changes=g["changes"],
+            first=g["first"],
+            last=g["last"],
+        )
+        for g in grouped
+    ]
+    events = list(search.events().order_by("-seq")[: REPORT_EVENT_LIMIT + 1])
+    report.events, report.truncated = events[:REPORT_EVENT_LIMIT], len(events) > REPORT_EVENT_LIMIT
+    return report
+
+
+def report_rows(search: EventSearch) -> Iterator[list[str]]:
+    """The CSV of a report or search: one line per event, all of them, oldest first."""
+    yield [
+        "seq",
+        "event_date_time_utc",
+        "actor",
+        "user",
+        "role",
+        "ae_title",
+        "source_ip",
+        "source_port",
+        "channel",
+        "action",
+        "event_action_code",
+        "outcome",
+        "patients",
+        "objects",
+        "correlation_id",
+        "detail",
+    ]
+    events = search.events().order_by("seq").prefetch_related("patients")
+    for event in events.iterator(chunk_size=2000):
+        yield [
+            str(event.seq),
+            event.event_date_time.isoformat(timespec="microseconds"),
+            event.actor,
+            event.username,
+            event.role,
+            event.ae_title,
+            event.source_ip or "",
+            "" if event.source_port is None else str(event.source_port),
+            event.channel,
+            Action(event.action).label,
+            event.event_action_code,
+            event.get_event_outcome_indicator_display(),
+            " ".join(
+                dicom_xml.patient_object_id(p.patient_id, p.issuer_of_patient_id)
+                for p in event.patients.all()
+            ),
+            " ".join(f"{kind}={value}" for kind, value in event.participant_objects),
+            event.correlation_id,
+            event.detail,
+        ]
+
+
+def export_document(search: EventSearch) -> Iterable[str]:
+    events = search.events().order_by("seq").prefetch_related("patients")
+    return dicom_xml.document(events.iterator(chunk_size=2000))
+
+
+# --- unusual access -------------------------------------------------------------------
+
+PATIENT_DATA_ACTIONS = [
+    Action.PATIENT_RECORD,
+    Action.ORDER_RECORD,
+    Action.PROCEDURE_RECORD,
+    Action.QUERY,
+    Action.INSTANCES_ACCESSED,
+    Action.EXPORT,
+]
+UNUSUAL_LIMIT = 200
+
+
+def _opened_records(since: datetime, until: datetime) -> QuerySet[EventPatient]:
+    """Patient rows of events by a person that name exactly one patient: a record
+    opened, not a list page that showed many."""
+    others = EventPatient.objects.filter(event_id=OuterRef("event_id")).exclude(pk=OuterRef("pk"))
+    return EventPatient.objects.filter(
+        event_date_time__gte=since,
+        event_date_time__lt=until,
+        event__user_pk__isnull=False,
+        event__action__in=PATIENT_DATA_ACTIONS,
+    ).exclude(Exists(others))
+
+
+@dataclass
+class BurstOfPatients:
+    user: str
+    patients: int
+    window_start: datetime
+    window_end: datetime
+
+
+def many_patients_in_short_window(
+    *, since: datetime, until: datetime, threshold: int | None = None, minutes: int | None = None
+) -> list[BurstOfPatients]:
+    """Users who opened at least `threshold` distinct patients within `minutes`: the
+    largest such window per user."""
+    threshold = threshold or conf.get("AUDIT_UNUSUAL_PATIENTS")
+    window = timedelta(minutes=minutes or conf.get("AUDIT_UNUSUAL_WINDOW_MINUTES"))
+    rows = (
+        _opened_records(since, until)
+        .order_by("event__username", "event_date_time")
+        .values_list("event__username", "event_date_time", "patient_id", "issuer_of_patient_id")
+    )
+    found: dict[str, BurstOfPatients] = {}
+    current_user, recent, counts = None, deque(), Counter()
+    for user, moment, patient_id, issuer in rows.iterator(chunk_size=5000):
+        if user != current_user:
+            current_user, recent, counts = user, deque(), Counter()
+        recent.append((moment, (patient_id, issuer)))
+        counts[(patient_id, issuer)] += 1
+        while recent[0][0] < moment - window:
+            _, old = recent.popleft()
+            counts[old] -= 1
+            if not counts[old]:
+                del counts[old]
+        best = found.get(user)
+        if len(counts) >= threshold and (best is None or len(counts) > best.patients):
+            found[user] = BurstOfPatients(user, len(counts), recent[0][0], moment)
+    return sorted(found.values(), key=lambda b: -b.patients)
+
+
+def outside_working_hours(*, since: datetime, until: datetime) -> QuerySet[Event]:
+    """Accesses to patient data by a person outside working hours (local time)."""
+    hours = conf.working_hours()
+    off_hours = (
+        Q(event_date_time__time__lt=hours.opens)
+        | Q(event_date_time__time__gte=hours.closes)
+        | ~Q(event_date_time__iso_week_day__in=[d + 1 for d in hours.weekdays])
+    )
+    with_patients = EventPatient.objects.filter(event_id=OuterRef("seq"))
+    return (
+        Event.objects.filter(
+            off_hours,
+            event_date_time__gte=since,
+            event_date_time__lt=until,
+            user_pk__isnull=False,
+            action__in=PATIENT_DATA_ACTIONS,
+        )
+        .filter(Exists(with_patients))
+        .prefetch_related("patients")
+        .order_by("-seq")[:UNUSUAL_LIMIT]
+    )
+
+
+@dataclass
+class UnrelatedAccess:
+    user: str
+    patient_id: str
+    issuer: str
+    accesses: int
+    last: datetime
+
+
+def _family_given(person_name: str) -> str:
+    """Folded Family^Given of a DICOM PN, to compare a user with a physician."""
+    from worklist.models import name_search_key
+
+    return "^".join(name_search_key(person_name).split("^")[:2]).strip()
+
+
+def _person_name_key(first: str, last: str) -> str:
+    return _family_given(f"{last}^{first}")
+
+
+def _patients_q(patients: set[tuple[str, str]], prefix: str) -> Q:
+    match = Q()
+    for patient_id, issuer in patients:
+        match |= Q(**{f"{prefix}patient_id": patient_id, f"{prefix}issuer_of_patient_id": issuer})
+    return match
+
+
+def _physicians_of(patients: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+    """Folded Family^Given of the referring, requesting and performing physicians on
+    the orders of these patients (internal use: not shown, not audited)."""
+    from worklist.models import Order, ScheduledProcedureStep
+
+    if not patients:
+        return {}
+    names: dict[tuple[str, str], set[str]] = {}
+    orders = Order.objects.filter(_patients_q(patients, "patient__")).values_list(
+        "patient__patient_id",
+        "patient__issuer_of_patient_id",
+        "referring_physician_name",
+        "requesting_physician",
+    )
+    for patient_id, issuer, *physicians in orders:
+        names.setdefault((patient_id, issuer), set()).update(physicians)
+    steps = ScheduledProcedureStep.objects.filter(
+        _patients_q(patients, "requested_procedure__order__patient__")
+    ).values_list(
+        "requested_procedure__order__patient__patient_id",
+        "requested_procedure__order__patient__issuer_of_patient_id",
+        "scheduled_performing_physician_name",
+    )
+    for patient_id, issuer, physician in steps:
+        names.setdefault((patient_id, issuer), set()).add(physician)
+    return {key: {_family_given(n) for n in found if n} for key, found in names.items()}
+
+
+def _booked_by(user_pks: set[int], patients: set[tuple[str, str]]) -> set[tuple]:
+    """(user_pk, patient) pairs where the user booked or changed one of the patient's
+    orders, as the trail shows."""
+    rows = EventPatient.objects.filter(
+        event__user_pk__in=user_pks,
+        event__action=Action.ORDER_RECORD,
+        event__event_action_code__in=[Verb.CREATE, Verb.UPDATE],
+        event__event_outcome_indicator=0,
+        patient_id__in={p for p, _ in patients},
+    ).values_list("event__user_pk", "patient_id", "issuer_of_patient_id")
+    return {(pk, (patient_id, issuer)) for pk, patient_id, issuer in rows}
+
+
+def without_order_relationship(*, since: datetime, until: datetime) -> list[UnrelatedAccess]:
+    """Records opened by a user who neither booked nor changed an order of that
+    patient, nor is named on one as referring, requesting or performing physician."""
+    pairs = (
+        _opened_records(since, until)
+        .values("event__user_pk", "event__username", "patient_id", "issuer_of_patient_id")
+        .annotate(accesses=Count("event_id", distinct=True), last=Max("event_date_time"))
+        .order_by("-last")[: UNUSUAL_LIMIT * 5]
+    )
+    pairs = list(pairs)
+    patients = {(p["patient_id"], p["issuer_of_patient_id"]) for p in pairs}
+    user_pks = {p["event__user_pk"] for p in pairs}
+    booked = _booked_by(user_pks, patients)
+    physicians = _physicians_of(patients)
+    users = {
+        u.pk: _person_name_key(u.first_name, u.last_name)
+        for u in get_user_model().objects.filter(pk__in=user_pks)
+        if u.last_name
+    }
+    found = []
+    for pair in pairs:
+        patient = (pair["patient_id"], pair["issuer_of_patient_id"])
+        user_pk = pair["event__user_pk"]
+        if (user_pk, patient) in booked or users.get(user_pk) in physicians.get(patient, ()):
+            continue
+        found.append(
+            UnrelatedAccess(pair["event__username"], *patient, pair["accesses"], pair["last"])
+        )
+    return found[:UNUSUAL_LIMIT]

@@ -1,0 +1,87 @@
+"""The admin channel: lists, change pages, saves and actions are recorded."""
+
+import pytest
+
+from audit.codes import Channel
+from tests.conftest import order_payload
+from worklist.models import Order, Patient
+
+from .conftest import api_client_for, events_after, head, summary
+
+pytestmark = pytest.mark.django_db
+
+HOSP = ("AV35674", "HOSP")
+
+
+@pytest.fixture
+def admin_browser(client, admin_user, station):
+    response = api_client_for(admin_user).post("/api/orders/", order_payload(), format="json")
+    assert response.status_code == 201
+    Patient.objects.create(patient_id="Z9", issuer_of_patient_id="HOSP", patient_name="Zed^Zoe")
+    client.force_login(admin_user)
+    return client
+
+
+def test_the_patient_list_records_every_patient_shown(admin_browser):
+    mark = head()
+    assert admin_browser.get("/admin/worklist/patient/").status_code == 200
+    [event] = events_after(mark)
+    assert summary(event) == (
+        "Patient Record",
+        "R",
+        0,
+        Channel.ADMIN,
+        "admin",
+        [HOSP, ("Z9", "HOSP")],
+    )
+    assert event.role == "superuser"
+
+
+def test_a_search_in_the_admin_records_only_the_patients_found(admin_browser):
+    mark = head()
+    admin_browser.get("/admin/worklist/patient/", {"q": "Zed"})
+    [event] = events_after(mark)
+    assert summary(event)[-1] == [("Z9", "HOSP")]
+
+
+def test_opening_and_saving_a_patient(admin_browser):
+    patient = Patient.objects.get(patient_id="Z9")
+    url = f"/admin/worklist/patient/{patient.pk}/change/"
+    mark = head()
+    page = admin_browser.get(url)
+    assert [summary(e) for e in events_after(mark)] == [
+        ("Patient Record", "R", 0, "admin", "admin", [("Z9", "HOSP")])
+    ]
+    form = page.context["adminform"].form
+    data = {
+        name: ("" if value is None else value)
+        for name, value in form.initial.items()
+        if name in form.fields
+    }
+    data.update(allergies="Penicillin", patient_birth_date="1990-01-02", pregnancy_status="")
+    mark = head()
+    response = admin_browser.post(url, data)
+    assert response.status_code == 302, page.context["adminform"].form.errors
+    assert [summary(e)[:2] for e in events_after(mark)] == [
+        ("Patient Record", "U"),
+        ("Patient Record", "R"),
+    ]
+
+
+def test_the_cancel_action_records_the_orders_read_and_changed(admin_browser):
+    order = Order.objects.get()
+    mark = head()
+    admin_browser.post(
+        "/admin/worklist/order/", {"action": "cancel_orders", "_selected_action": [order.pk]}
+    )
+    assert [summary(e) for e in events_after(mark)] == [
+        ("Order Record", "U", 0, "admin", "admin", [HOSP]),
+        ("Order Record", "R", 0, "admin", "admin", [HOSP]),
+    ]
+
+
+def test_the_step_list_records_its_patients(admin_browser):
+    mark = head()
+    assert admin_browser.get("/admin/worklist/scheduledprocedurestep/").status_code == 200
+    [event] = events_after(mark)
+    assert summary(event) == ("Procedure Record", "R", 0, "admin", "admin", [HOSP])

@@ -16,9 +16,25 @@ from .models import IdentifierCounter, Order, ScheduledProcedureStep
 SH_MAX = 16
 
 
+COUNTERS = ("accession_number", "requested_procedure_id", "scheduled_procedure_step_id")
+
+
+def sequence_name(counter: str) -> str:
+    return f"worklist_{counter}_seq"
+
+
 def next_value(name: str) -> int:
-    """Next value of a named counter, in one statement; the row stays locked until the
-    transaction ends, so concurrent bookings never draw the same value."""
+    """Next value of a named counter.
+
+    On PostgreSQL a sequence: drawing never waits for another booking's transaction,
+    so concurrent bookings do not queue behind each other (a booking that is rolled
+    back leaves a gap, which identifiers may have). SQLite serialises its writers
+    anyway, so there a counter row, updated in one statement, does the same job.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(%s)", [sequence_name(name)])
+            return cursor.fetchone()[0]
     table = IdentifierCounter._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(

@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from audit.schedule import BEAT_SCHEDULE as AUDIT_BEAT_SCHEDULE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -70,6 +72,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "django_htmx",
     "worklist",
     "audit",
 ]
@@ -81,8 +84,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "ris.urls"
@@ -148,7 +153,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "ui:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "ui:login"
+
+# Login throttling (worklist.auth): failures per user name and address, counted in the
+# default cache.
+AUTHENTICATION_BACKENDS = ["worklist.auth.ThrottledModelBackend"]
+RIS_LOGIN_MAX_FAILURES = env_int("RIS_LOGIN_MAX_FAILURES", 5)
+RIS_LOGIN_LOCKOUT_SECONDS = env_int("RIS_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("RIS_SESSION_SECONDS", 8 * 3600)
@@ -189,6 +202,28 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic tasks (`celery -A ris beat`): the audit chain's daily verify and expiry,
+# and forwarding to the audit record repository.
+CELERY_BEAT_SCHEDULE = {**AUDIT_BEAT_SCHEDULE}
+
+# The cache must be shared by all web server processes (login throttling counts in it):
+# Redis when the broker is Redis, else files under the data directory.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CELERY_BROKER_URL,
+            "KEY_PREFIX": "ris",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": DATA_DIR / "cache",
+            "KEY_PREFIX": "ris",
+        }
+    }
 
 # Processes and ports (see the contract).
 RIS_HTTP_HOST = env_str("RIS_HTTP_HOST", "127.0.0.1")
@@ -203,7 +238,34 @@ RIS_DICOM_ACSE_TIMEOUT = env_int("RIS_DICOM_ACSE_TIMEOUT", 30)
 RIS_DICOM_DIMSE_TIMEOUT = env_int("RIS_DICOM_DIMSE_TIMEOUT", 30)
 RIS_DICOM_NETWORK_TIMEOUT = env_int("RIS_DICOM_NETWORK_TIMEOUT", 60)
 RIS_DICOM_REQUIRE_CALLED_AE = env_bool("RIS_DICOM_REQUIRE_CALLED_AE", True)
+RIS_DICOM_MAX_ASSOCIATIONS = env_int("RIS_DICOM_MAX_ASSOCIATIONS", 32)
+# Modality worklist (worklist/dicom/mwl.py). Strict: a calling AE title that is neither
+# a known modality nor a station's is refused worklist associations.
+RIS_DICOM_STRICT_AE = env_bool("RIS_DICOM_STRICT_AE", not DEBUG)
+RIS_MWL_MAX_MATCHES = env_int("RIS_MWL_MAX_MATCHES", 1000)
+RIS_MWL_ACCENT_INSENSITIVE = env_bool("RIS_MWL_ACCENT_INSENSITIVE", True)
+# DICOM over TLS (PS3.15 Annex B) on a second port; 0 leaves it off.
+RIS_DICOM_TLS_PORT = env_int("RIS_DICOM_TLS_PORT", 0)
+RIS_DICOM_TLS_CERT = env_str("RIS_DICOM_TLS_CERT")
+RIS_DICOM_TLS_KEY = env_str("RIS_DICOM_TLS_KEY")
+RIS_DICOM_TLS_CA = env_str("RIS_DICOM_TLS_CA")
+RIS_DICOM_TLS_REQUIRE_CLIENT_CERT = env_bool("RIS_DICOM_TLS_REQUIRE_CLIENT_CERT", False)
 RIS_RECONCILE_QUIET_SECONDS = env_int("RIS_RECONCILE_QUIET_SECONDS", 30)
+
+# Access audit (audit app; README "Access audit"). Retention 0 keeps every event.
+AUDIT_RETENTION_MONTHS = env_int("RIS_AUDIT_RETENTION_MONTHS", 0)
+AUDIT_SYNCHRONOUS_READS = env_bool("RIS_AUDIT_SYNCHRONOUS_READS", False)
+AUDIT_SYSLOG_HOST = env_str("RIS_AUDIT_SYSLOG_HOST")
+AUDIT_SYSLOG_PORT = env_int("RIS_AUDIT_SYSLOG_PORT", 6514)
+AUDIT_SYSLOG_TLS = env_bool("RIS_AUDIT_SYSLOG_TLS", True)
+AUDIT_SYSLOG_CA_FILE = env_str("RIS_AUDIT_SYSLOG_CA_FILE")
+AUDIT_SYSLOG_CERT_FILE = env_str("RIS_AUDIT_SYSLOG_CERT_FILE")
+AUDIT_SYSLOG_KEY_FILE = env_str("RIS_AUDIT_SYSLOG_KEY_FILE")
+AUDIT_SOURCE_ID = env_str("RIS_AUDIT_SOURCE_ID", "RIS")
+AUDIT_ENTERPRISE_SITE_ID = env_str("RIS_AUDIT_SITE_ID")
+AUDIT_WORKING_HOURS = env_str("RIS_AUDIT_WORKING_HOURS", "07:00-19:00")
+AUDIT_WORKING_DAYS = env_str("RIS_AUDIT_WORKING_DAYS", "0,1,2,3,4")
+AUDIT_TRUSTED_PROXIES = env_int("RIS_AUDIT_TRUSTED_PROXIES", 0)
 
 # Identifiers generated when an order arrives without them.
 RIS_ACCESSION_PATTERN = env_str("RIS_ACCESSION_PATTERN", "{date:%Y}{seq:06d}")

@@ -8,7 +8,10 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("audit/", include("audit.urls")),
+    path("api/audit/", include("audit.urls_api")),
     path("api/", include("worklist.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("worklist.urls_ui")),
 ]

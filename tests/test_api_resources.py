@@ -243,3 +243,12 @@ def test_openapi_schema_and_docs_are_served(api):
     ):
         assert path in paths
     assert api.get("/api/docs/").status_code == 200
+
+
+def test_api_bookings_record_who_did_them_in_the_order_history(api, station, admin_user):
+    order = booked(api)
+    api.post(f"/api/orders/{order['id']}/cancel/", {"reason": "Duplicate"}, format="json")
+
+    history = Order.objects.get(pk=order["id"]).events.order_by("at", "pk")
+    assert [event.user for event in history] == [admin_user] * history.count()
+    assert history.count() >= 2

@@ -98,3 +98,37 @@ def test_concurrent_reschedules_onto_one_slot_let_exactly_one_win(station, monke
 
     assert outcomes == ["booked", "conflict"]
     assert ScheduledProcedureStep.objects.filter(start=target).count() == 1
+
+
+def test_cancel_racing_a_step_change_does_not_deadlock(station, monkeypatch):
+    order = services.order_create(
+        patient={"patient_id": "P1", "patient_name": "Race^Cancel"},
+        accession_number="CANCEL1",
+        steps=[
+            StepBooking(
+                scheduled_station_ae_title="CT1",
+                start=datetime.fromisoformat("2026-11-25T09:00:00+01:00"),
+            )
+        ],
+    )
+    step = order.requested_procedures.get().scheduled_procedure_steps.get()
+    real_discontinue = services._step_discontinue
+
+    def slow_discontinue(*args, **kwargs):
+        time.sleep(0.5)  # the step is locked now; the cancel arrives meanwhile
+        return real_discontinue(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_step_discontinue", slow_discontinue)
+
+    def act(index):
+        if index == 0:
+            services.step_update(step=step, scheduled_procedure_step_status="DISCONTINUED")
+        else:
+            time.sleep(0.2)
+            services.order_cancel(order=order, reason="Racing")
+
+    outcomes = race(act, 2)
+
+    assert len(outcomes) == 2, "a racer failed with something other than a conflict"
+    order.refresh_from_db()
+    assert order.status in ("CANCELLED", "DISCONTINUED")

@@ -1,15 +1,22 @@
 """Admin for every model. Bookings are made through the booking service (API or UI),
-so the admin shows steps' slots read-only and cancels orders through the service."""
+so the admin shows steps' slots read-only and cancels orders through the service.
+Pages of patient data read through the audited selectors and record their saves
+(audit.admin.AuditedAdmin)."""
 
 from django.contrib import admin, messages
 
+from audit import refs
+from audit.admin import AdminAudit, AuditedAdmin
+from audit.codes import Action
 from ris.errors import Conflict
 
-from . import services
+from . import selectors, services
 from .models import (
     IdentifierCounter,
+    Modality,
     OpeningHours,
     Order,
+    OrderEvent,
     Patient,
     Procedure,
     RequestedProcedure,
@@ -19,7 +26,8 @@ from .models import (
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit = AdminAudit(selectors.patient_list, Action.PATIENT_RECORD, patient=lambda p: p)
     list_display = ["patient_id", "issuer_of_patient_id", "patient_name", "patient_birth_date"]
     search_fields = ["patient_id", "patient_name", "patient_name_search"]
     list_filter = ["patient_sex", "issuer_of_patient_id"]
@@ -73,7 +81,13 @@ class ScheduledProcedureStepInline(admin.StackedInline):
 
 
 @admin.register(RequestedProcedure)
-class RequestedProcedureAdmin(admin.ModelAdmin):
+class RequestedProcedureAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit = AdminAudit(
+        selectors.requested_procedure_list,
+        Action.PROCEDURE_RECORD,
+        patient=refs.procedure_patient,
+        objects=refs.procedure_objects,
+    )
     list_display = [
         "requested_procedure_id",
         "order",
@@ -100,7 +114,13 @@ class RequestedProcedureInline(admin.StackedInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit = AdminAudit(
+        selectors.order_list,
+        Action.ORDER_RECORD,
+        patient=lambda order: order.patient,
+        objects=refs.order_objects,
+    )
     list_display = ["accession_number", "patient", "status", "created_at"]
     list_filter = ["status"]
     search_fields = ["accession_number", "patient__patient_id", "patient__patient_name"]
@@ -125,13 +145,19 @@ class OrderAdmin(admin.ModelAdmin):
     def cancel_orders(self, request, queryset):
         for order in queryset:
             try:
-                services.order_cancel(order=order, reason="Cancelled in admin")
+                services.order_cancel(order=order, reason="Cancelled in admin", user=request.user)
             except Conflict as exc:
                 self.message_user(request, exc.message, level=messages.ERROR)
 
 
 @admin.register(ScheduledProcedureStep)
-class ScheduledProcedureStepAdmin(admin.ModelAdmin):
+class ScheduledProcedureStepAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit = AdminAudit(
+        selectors.step_list,
+        Action.PROCEDURE_RECORD,
+        patient=refs.step_patient,
+        objects=refs.step_objects,
+    )
     list_display = [
         "scheduled_procedure_step_id",
         "station",
@@ -161,3 +187,32 @@ class OpeningHoursAdmin(admin.ModelAdmin):
 class IdentifierCounterAdmin(admin.ModelAdmin):
     list_display = ["name", "value"]
     readonly_fields = ["name"]
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(admin.ModelAdmin):
+    """The order history is written by the booking services only: read-only here."""
+
+    list_display = ["order", "at", "kind", "user"]
+    list_filter = ["kind"]
+    search_fields = ["order__accession_number"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Modality)
+class ModalityAdmin(admin.ModelAdmin):
+    """Known modalities: who may query the worklist, from where, seeing which stations."""
+
+    list_display = ["ae_title", "description", "sees_all_stations", "character_set", "active"]
+    list_filter = ["active", "sees_all_stations", "character_set"]
+    search_fields = ["ae_title", "description"]
+    filter_horizontal = ["stations"]
+    readonly_fields = ["created_at", "updated_at"]

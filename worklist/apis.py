@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from ris.permissions import ChangePermission
 
 from . import selectors, serializers, services
+from .dicom import access
 from .filters import OrderFilter, PatientFilter, StepFilter
-from .models import Procedure
+from .models import Modality, Procedure
 
 READ_CREATE_PATCH = ["get", "post", "patch", "head", "options"]
 
@@ -94,7 +95,7 @@ class OrderViewSet(ReadViewSet):
     def create(self, request):
         serializer = serializers.OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        order = services.order_create(**serializer.service_arguments())
+        order = services.order_create(**serializer.service_arguments(), user=request.user)
         return Response(serializers.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=serializers.OrderUpdateSerializer, responses=serializers.OrderSerializer)
@@ -109,7 +110,9 @@ class OrderViewSet(ReadViewSet):
     def cancel(self, request, pk=None):
         serializer = serializers.OrderCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        order = services.order_cancel(order=self.get_object(), **serializer.validated_data)
+        order = services.order_cancel(
+            order=self.get_object(), user=request.user, **serializer.validated_data
+        )
         return Response(serializers.OrderSerializer(selectors.order_get(order.pk)).data)
 
 
@@ -125,5 +128,29 @@ class ProcedureStepViewSet(ReadViewSet):
     def partial_update(self, request, pk=None):
         serializer = serializers.StepUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        step = services.step_update(step=self.get_object(), **serializer.service_arguments())
+        step = services.step_update(
+            step=self.get_object(), user=request.user, **serializer.service_arguments()
+        )
         return Response(self.get_serializer(selectors.step_list().get(pk=step.pk)).data)
+
+
+class ModalityViewSet(ReadViewSet):
+    """Known modalities: the calling AE titles allowed to query the worklist."""
+
+    queryset = Modality.objects.prefetch_related("stations")
+    serializer_class = serializers.ModalitySerializer
+    http_method_names = READ_CREATE_PATCH
+    filterset_fields = ["ae_title", "active", "sees_all_stations"]
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        modality = access.modality_save(modality=Modality(), **serializer.validated_data)
+        return Response(self.get_serializer(modality).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        modality = self.get_object()
+        serializer = self.get_serializer(modality, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        modality = access.modality_save(modality=modality, **serializer.validated_data)
+        return Response(self.get_serializer(modality).data)

@@ -6,11 +6,15 @@ DICOM keywords they carry, in snake_case, so the mapping to a C-FIND response
 exists once and reads plainly.
 """
 
+import ipaddress
 import unicodedata
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from . import vr
 
@@ -21,6 +25,14 @@ def name_search_key(person_name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", alphabetic)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return stripped.upper()
+
+
+def validate_ae_titles(value: str) -> None:
+    """Several AE titles separated by backslashes (a multi-valued AE, PS3.5 6.4)."""
+    for title in value.split("\\") if value else []:
+        if not title.strip(" "):
+            raise ValidationError("Empty AE title in the list.", code="vr_format")
+        vr.validate_ae(title)
 
 
 class Sex(models.TextChoices):
@@ -322,6 +334,13 @@ class ScheduledProcedureStep(models.Model):
     scheduled_procedure_step_status = models.CharField(
         max_length=16, choices=StepStatus.choices, default=StepStatus.SCHEDULED
     )
+    additional_station_ae_titles = models.CharField(
+        max_length=255,
+        blank=True,
+        validators=[validate_ae_titles],
+        help_text="Further AE titles that may perform the step, separated by backslashes "
+        "(Scheduled Station AE Title is multi-valued); the step is booked on the station.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -331,6 +350,13 @@ class ScheduledProcedureStep(models.Model):
             models.Index(fields=["modality", "start"], name="sps_modality_start"),
             models.Index(
                 fields=["scheduled_procedure_step_status", "start"], name="sps_status_start"
+            ),
+            # The few steps offered to further AE titles, so the worklist query of a
+            # modality finds them without scanning the others.
+            models.Index(
+                fields=["start"],
+                name="sps_additional_ae_start",
+                condition=models.Q(additional_station_ae_titles__gt=""),
             ),
         ]
 
@@ -347,6 +373,13 @@ class ScheduledProcedureStep(models.Model):
     def scheduled_station_ae_title(self) -> str:
         return self.station.scheduled_station_ae_title
 
+    @property
+    def scheduled_station_ae_titles(self) -> list[str]:
+        """The station's AE title, then the additional ones: the values of the
+        multi-valued Scheduled Station AE Title (0040,0001)."""
+        extra = [t for t in self.additional_station_ae_titles.split("\\") if t]
+        return [self.station.scheduled_station_ae_title, *extra]
+
 
 class IdentifierCounter(models.Model):
     """Monotonic counters behind generated accession numbers and procedure/step IDs."""
@@ -356,3 +389,119 @@ class IdentifierCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class OrderEvent(models.Model):
+    """One entry of an order's history, written by the booking services: what the
+    order detail page shows as booked, rescheduled, started, completed..."""
+
+    class Kind(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        RESCHEDULED = "rescheduled", "Rescheduled"
+        STARTED = "started", "Started"
+        COMPLETED = "completed", "Completed"
+        DISCONTINUED = "discontinued", "Discontinued"
+        CANCELLED = "cancelled", "Cancelled"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["order", "at"], name="order_event_order_at")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+def validate_ip_networks(value: str) -> None:
+    """IP addresses or networks (CIDR), separated by commas, spaces or new lines."""
+    for item in ip_network_list(value):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValidationError(f"{item!r} is not an IP address or network.") from exc
+
+
+def ip_network_list(value: str) -> list[str]:
+    return [item for item in value.replace(",", " ").split() if item]
+
+
+class Modality(models.Model):
+    """A known modality: a calling AE title allowed to query the worklist, the
+    addresses it may call from and the stations whose steps it sees.
+
+    A station's AE title is a known modality without a record here: it sees its own
+    station's steps, from any address. A record adds address limits, more stations,
+    a wider scope or the character set of its responses.
+    """
+
+    class CharacterSet(models.TextChoices):
+        """Specific Character Set (0008,0005) values a response can be encoded in."""
+
+        UTF_8 = "ISO_IR 192", "Unicode in UTF-8 (ISO_IR 192)"
+        DEFAULT = "ISO_IR 6", "ASCII only, the default repertoire (no Specific Character Set)"
+        LATIN_1 = "ISO_IR 100", "Latin-1, Western Europe (ISO_IR 100)"
+        LATIN_2 = "ISO_IR 101", "Latin-2, Central Europe (ISO_IR 101)"
+        LATIN_3 = "ISO_IR 109", "Latin-3 (ISO_IR 109)"
+        LATIN_4 = "ISO_IR 110", "Latin-4 (ISO_IR 110)"
+        LATIN_5 = "ISO_IR 148", "Latin-5, Turkish (ISO_IR 148)"
+        LATIN_9 = "ISO_IR 203", "Latin-9 (ISO_IR 203)"
+        CYRILLIC = "ISO_IR 144", "Cyrillic (ISO_IR 144)"
+        ARABIC = "ISO_IR 127", "Arabic (ISO_IR 127)"
+        GREEK = "ISO_IR 126", "Greek (ISO_IR 126)"
+        HEBREW = "ISO_IR 138", "Hebrew (ISO_IR 138)"
+        THAI = "ISO_IR 166", "Thai (ISO_IR 166)"
+        JAPANESE = "ISO 2022 IR 6\\ISO 2022 IR 87", "Japanese, JIS X 0208 (ISO 2022 IR 87)"
+        JAPANESE_KATAKANA = (
+            "ISO 2022 IR 13\\ISO 2022 IR 87",
+            "Japanese, JIS X 0201 and JIS X 0208 (ISO 2022 IR 13, IR 87)",
+        )
+        KOREAN = "ISO 2022 IR 6\\ISO 2022 IR 149", "Korean, KS X 1001 (ISO 2022 IR 149)"
+        CHINESE = "GB18030", "Chinese (GB18030)"
+
+    ae_title = models.CharField("AE title", max_length=16, unique=True, validators=[vr.validate_ae])
+    description = models.CharField(max_length=64, blank=True)
+    allowed_addresses = models.TextField(
+        blank=True,
+        validators=[validate_ip_networks],
+        help_text="IP addresses or networks (e.g. 10.1.2.0/24) it may call from, separated "
+        "by commas or new lines; empty: any address.",
+    )
+    stations = models.ManyToManyField(
+        Station,
+        blank=True,
+        related_name="modalities",
+        help_text="Stations whose scheduled steps it sees.",
+    )
+    sees_all_stations = models.BooleanField(
+        default=False,
+        help_text="Wider scope: sees the steps of every station (e.g. a worklist broker).",
+    )
+    character_set = models.CharField(
+        max_length=64,
+        choices=CharacterSet.choices,
+        default=CharacterSet.UTF_8,
+        help_text="Character set of its worklist responses; characters outside it are "
+        "replaced (see the README).",
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["ae_title"]
+        verbose_name = "known modality"
+        verbose_name_plural = "known modalities"
+
+    def __str__(self) -> str:
+        return self.ae_title

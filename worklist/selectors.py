@@ -1,11 +1,36 @@
-"""Reads of the worklist, shaped for their callers with the joins they need."""
+"""Reads of the worklist, shaped for their callers with the joins they need.
 
-from datetime import date, datetime, time, timedelta
+Patient data is read through the functions marked @audited: each records, in the
+access audit, the patients it returned (for a QuerySet, the rows actually fetched:
+the page shown). A new selector returning patient data gets the decorator too.
+"""
 
-from django.db.models import Prefetch, QuerySet
+import re
+from bisect import bisect_right
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from .models import Order, Patient, ScheduledProcedureStep, Station
+from audit import refs
+from audit.audited import audited
+from audit.codes import Action
+
+from .models import (
+    OCCUPYING_STEP_STATUSES,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Patient,
+    Procedure,
+    RequestedProcedure,
+    ScheduledProcedureStep,
+    Station,
+    name_search_key,
+)
 
 
 def local_day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -17,6 +42,7 @@ def local_day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, end
 
 
+@audited(Action.PATIENT_RECORD, patient=lambda patient: patient)
 def patient_list() -> QuerySet[Patient]:
     return Patient.objects.all()
 
@@ -25,6 +51,7 @@ def station_list() -> QuerySet[Station]:
     return Station.objects.prefetch_related("opening_hours")
 
 
+@audited(Action.ORDER_RECORD, patient=lambda order: order.patient, objects=refs.order_objects)
 def order_list() -> QuerySet[Order]:
     steps = ScheduledProcedureStep.objects.select_related("station")
     return Order.objects.select_related("patient").prefetch_related(
@@ -37,7 +64,309 @@ def order_get(pk: int) -> Order:
     return order_list().get(pk=pk)
 
 
+@audited(Action.PROCEDURE_RECORD, patient=refs.procedure_patient, objects=refs.procedure_objects)
+def requested_procedure_list() -> QuerySet[RequestedProcedure]:
+    return RequestedProcedure.objects.select_related("order__patient")
+
+
+@audited(Action.PROCEDURE_RECORD, patient=refs.step_patient, objects=refs.step_objects)
 def step_list() -> QuerySet[ScheduledProcedureStep]:
     return ScheduledProcedureStep.objects.select_related(
         "station", "requested_procedure__order__patient"
     )
+
+
+# --- the scheduler UI -------------------------------------------------------------
+# Every read of patient data by the web UI goes through one of these functions, which
+# take the reading `user` so access can be audited in one place.
+
+PATIENT_SEARCH_LIMIT = 50
+
+
+class PatientSearchResult(NamedTuple):
+    patients: list[Patient]
+    truncated: bool
+
+
+def _wildcard_regex(folded: str) -> str:
+    """A DICOM-style name pattern (`*` any run, `?` one character; words separated by
+    spaces, commas or ^) as an anchored regular expression over the folded name."""
+    words = [w for w in re.split(r"[\s,^]+", folded) if w]
+    parts = [
+        "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in word)
+        for word in words
+    ]
+    return "^" + "[ ^]+".join(parts) + "$"
+
+
+@audited(Action.PATIENT_RECORD, patients=lambda result: result.patients)
+def patient_search(
+    *, text: str = "", birth_date: date | None = None, user=None, limit: int = PATIENT_SEARCH_LIMIT
+) -> PatientSearchResult:
+    """Patients whose name matches `text` (case- and accent-insensitive; every word
+    contained, or a wildcard pattern with * and ?), or whose patient ID is `text`, and
+    born on `birth_date` when given. Nothing is listed without a criterion."""
+    text = text.strip()
+    if not text and birth_date is None:
+        return PatientSearchResult([], False)
+    patients = Patient.objects.all()
+    if text:
+        folded = name_search_key(text)
+        if "*" in text or "?" in text:
+            by_name = Q(patient_name_search__regex=_wildcard_regex(folded))
+        else:
+            by_name = Q()
+            for word in re.split(r"[\s,^]+", folded):
+                if word:
+                    by_name &= Q(patient_name_search__contains=word)
+        patients = patients.filter(by_name | Q(patient_id__iexact=text))
+    if birth_date is not None:
+        patients = patients.filter(patient_birth_date=birth_date)
+    found = list(patients[: limit + 1])
+    return PatientSearchResult(found[:limit], len(found) > limit)
+
+
+@audited(Action.PATIENT_RECORD, patient=lambda patient: patient)
+def patient_get(*, pk: int, user=None) -> Patient:
+    return Patient.objects.get(pk=pk)
+
+
+def patient_orders(*, patient: Patient, user=None) -> list[Order]:
+    """The patient's orders, newest first, with their procedures and steps."""
+    return list(order_list().filter(patient=patient))
+
+
+def procedure_catalogue() -> QuerySet[Procedure]:
+    return Procedure.objects.filter(active=True)
+
+
+def stations_for(*, modality: str = "", ae_title: str = "") -> list[Station]:
+    """Active stations (with opening hours), of one modality or one AE title if given."""
+    stations = station_list().filter(active=True)
+    if modality:
+        stations = stations.filter(modality=modality)
+    if ae_title:
+        stations = stations.filter(scheduled_station_ae_title=ae_title)
+    return list(stations)
+
+
+def modalities() -> list[str]:
+    return list(
+        Station.objects.filter(active=True)
+        .order_by("modality")
+        .values_list("modality", flat=True)
+        .distinct()
+    )
+
+
+def free_slots(
+    *,
+    stations: list[Station],
+    first_day: date,
+    days: int = 1,
+    duration_minutes: int,
+    grid_minutes: int = 15,
+    not_before: datetime | None = None,
+    exclude_step: ScheduledProcedureStep | None = None,
+) -> dict[int, dict[date, list[datetime]]]:
+    """Start times, every `grid_minutes` of local time, at which a step of
+    `duration_minutes` fits: station open (the booking rule's own check) and no
+    occupying step overlapping. Keyed by station pk, then local day.
+
+    Three queries whatever the range: the stations' opening hours are expected
+    prefetched (stations_for does), the occupied intervals are read at once.
+    """
+    from .services import station_is_open
+
+    tz = timezone.get_default_timezone()
+    duration = timedelta(minutes=duration_minutes)
+    grid = timedelta(minutes=grid_minutes)
+    range_start, _ = local_day_bounds(first_day)
+    _, range_end = local_day_bounds(first_day + timedelta(days=days - 1))
+    busy: dict[int, list[tuple[datetime, datetime]]] = {s.pk: [] for s in stations}
+    occupied = ScheduledProcedureStep.objects.filter(
+        station__in=[s.pk for s in stations],
+        scheduled_procedure_step_status__in=OCCUPYING_STEP_STATUSES,
+        start__lt=range_end + duration,
+        end__gt=range_start,
+    )
+    if exclude_step is not None:
+        occupied = occupied.exclude(pk=exclude_step.pk)
+    for station_id, start, end in occupied.order_by("start").values_list(
+        "station_id", "start", "end"
+    ):
+        busy[station_id].append((start, end))
+
+    slots: dict[int, dict[date, list[datetime]]] = {}
+    for station in stations:
+        intervals = busy[station.pk]
+        ends = [end for _, end in intervals]
+        per_day = slots[station.pk] = {}
+        for offset in range(days):
+            day = first_day + timedelta(days=offset)
+            # Step in UTC: arithmetic on local aware datetimes would follow the wall
+            # clock and offer the missing hour of a daylight-saving day.
+            day_start, day_end = (bound.astimezone(UTC) for bound in local_day_bounds(day))
+            found = per_day[day] = []
+            candidate = day_start
+            while candidate < day_end:
+                end = candidate + duration
+                if (not_before is None or candidate >= not_before) and station_is_open(
+                    station, candidate, end
+                ):
+                    # the first busy interval ending after the candidate starts
+                    index = bisect_right(ends, candidate)
+                    if index == len(intervals) or intervals[index][0] >= end:
+                        found.append(candidate.astimezone(tz))
+                candidate += grid
+    return slots
+
+
+@audited(Action.PROCEDURE_RECORD, patient=refs.step_patient, objects=refs.step_booking_objects)
+def calendar_steps(
+    *, stations: list[Station], start: datetime, end: datetime, user=None
+) -> list[ScheduledProcedureStep]:
+    """Every step (any status) overlapping [start, end) on these stations, with its
+    patient, order and requested procedure, in one query."""
+    return list(
+        ScheduledProcedureStep.objects.filter(
+            station__in=[s.pk for s in stations], start__lt=end, end__gt=start
+        )
+        .select_related("requested_procedure__order__patient")
+        .only(
+            "start",
+            "end",
+            "duration_minutes",
+            "station_id",
+            "modality",
+            "scheduled_procedure_step_id",
+            "scheduled_procedure_step_description",
+            "scheduled_procedure_step_status",
+            "requested_procedure__requested_procedure_description",
+            "requested_procedure__order__accession_number",
+            "requested_procedure__order__status",
+            "requested_procedure__order__patient__patient_id",
+            "requested_procedure__order__patient__issuer_of_patient_id",
+            "requested_procedure__order__patient__patient_name",
+            "requested_procedure__order__patient__patient_birth_date",
+        )
+        .order_by("start", "pk")
+    )
+
+
+def step_get(*, pk: int, user=None) -> ScheduledProcedureStep:
+    """One step with its station, order and patient, and the order's steps prefetched."""
+    return (
+        step_list()
+        .prefetch_related(
+            Prefetch(
+                "requested_procedure__order__requested_procedures__scheduled_procedure_steps",
+                queryset=ScheduledProcedureStep.objects.select_related("station"),
+            )
+        )
+        .get(pk=pk)
+    )
+
+
+def order_search(
+    *,
+    day: date | None = None,
+    status: str = "",
+    modality: str = "",
+    ae_title: str = "",
+    accession_number: str = "",
+    page: int | str = 1,
+    per_page: int = 50,
+    user=None,
+) -> Page:
+    """One page of orders matching the filters; a day, modality or station selects the
+    orders with a step there. Ordered by their first step, or newest first."""
+    orders = order_list().annotate(
+        first_start=Min("requested_procedures__scheduled_procedure_steps__start")
+    )
+    steps = Q()
+    if day is not None:
+        start, end = local_day_bounds(day)
+        steps &= Q(start__gte=start, start__lt=end)
+    if modality:
+        steps &= Q(modality=modality)
+    if ae_title:
+        steps &= Q(station__scheduled_station_ae_title=ae_title)
+    if steps:
+        matching = ScheduledProcedureStep.objects.filter(steps).values(
+            "requested_procedure__order_id"
+        )
+        orders = orders.filter(pk__in=matching)
+    if status:
+        orders = orders.filter(status=status)
+    if accession_number:
+        orders = orders.filter(accession_number__iexact=accession_number.strip())
+    orders = orders.order_by("first_start", "pk") if day else orders.order_by("-created_at", "-pk")
+    return Paginator(orders, per_page).get_page(page)
+
+
+def order_detail(*, pk: int, user=None) -> Order:
+    """An order with its patient, procedure, steps and history."""
+    return (
+        order_list()
+        .prefetch_related(Prefetch("events", queryset=OrderEvent.objects.select_related("user")))
+        .get(pk=pk)
+    )
+
+
+# --- the modality worklist (worklist/dicom/mwl.py) ---------------------------------
+
+MWL_CHUNK_SIZE = 200
+
+
+def modality_worklist(
+    *, match: Q, stations: list[Station] | None, limit: int | None = None
+) -> Iterator[ScheduledProcedureStep]:
+    """The scheduled procedure steps a Modality Worklist query matches, in start order.
+
+    `match` comes from worklist.dicom.query; `stations` are those the calling modality
+    may see (None: every station), the steps booked on them or offered to their AE
+    titles. Steps of cancelled orders never appear. One SQL query over the indexed
+    station / modality / status + start columns, joined to station, order and patient,
+    streamed in chunks so memory stays flat however many steps match; `limit` caps the
+    rows fetched.
+
+    The MWL handler records every patient it returns, with the calling AE, address and
+    query keys, as one audit Query event (audit.services) before answering; it reads
+    the rows as they stream, hence an iterator rather than a QuerySet.
+    """
+    steps = modality_worklist_query(match=match, stations=stations)
+    if steps is None:
+        return iter(())
+    if limit is not None:
+        steps = steps[:limit]
+    return steps.iterator(chunk_size=MWL_CHUNK_SIZE)
+
+
+def modality_worklist_query(
+    *, match: Q, stations: list[Station] | None
+) -> QuerySet[ScheduledProcedureStep] | None:
+    """The query behind modality_worklist, unevaluated (None when no station may be
+    seen): for its plan, not for reading patient data."""
+    from worklist.dicom.query import additional_ae_regex
+
+    steps = (
+        ScheduledProcedureStep.objects.select_related(
+            "station", "requested_procedure__order__patient"
+        )
+        .filter(match)
+        .exclude(requested_procedure__order__status=OrderStatus.CANCELLED)
+    )
+    if stations is not None:
+        if not stations:
+            return None
+        steps = steps.filter(
+            Q(station__in=[s.pk for s in stations])
+            | Q(
+                additional_station_ae_titles__gt="",
+                additional_station_ae_titles__regex=additional_ae_regex(
+                    s.scheduled_station_ae_title for s in stations
+                ),
+            )
+        )
+    return steps.order_by("start", "pk")

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from . import vr
 from .models import (
+    Modality,
     OpeningHours,
     Order,
     OrderStatus,
@@ -21,6 +22,7 @@ from .models import (
     Sex,
     Station,
     StepStatus,
+    ip_network_list,
 )
 from .services import StepBooking
 
@@ -167,7 +169,24 @@ class OrderPatientSerializer(StrictSerializer):
     patient_sex = serializers.ChoiceField(choices=Sex.choices, required=False, allow_blank=True)
 
 
+class AETitleListField(serializers.ListField):
+    """Further values of the multi-valued Scheduled Station AE Title, as a JSON list;
+    stored backslash-separated as DICOM encodes them."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("child", serializers.CharField(validators=[vr.validate_ae]))
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_representation(self, data):
+        return [title for title in (data or "").split("\\") if title]
+
+    def to_internal_value(self, data):
+        return "\\".join(title.strip() for title in super().to_internal_value(data))
+
+
 STEP_DETAIL_FIELDS = (
+    "additional_station_ae_titles",
     "scheduled_station_name",
     "scheduled_procedure_step_location",
     "scheduled_performing_physician_name",
@@ -183,6 +202,10 @@ class StepBookingSerializer(StrictSerializer):
     scheduled_procedure_step_id = text(vr.validate_sh)
     modality = text(vr.validate_cs)
     scheduled_station_ae_title = text(vr.validate_ae, required=True, allow_blank=False)
+    additional_station_ae_titles = AETitleListField(
+        help_text="AE titles of further modalities that may perform the step (DICOM "
+        "returns them after the station's in Scheduled Station AE Title)."
+    )
     scheduled_station_name = text(vr.validate_sh)
     scheduled_procedure_step_location = text(vr.validate_sh)
     scheduled_procedure_step_start_datetime = AwareDateTimeField()
@@ -282,6 +305,7 @@ class StepUpdateSerializer(StrictSerializer):
 
 class StepSerializer(BuiltOnceModelSerializer):
     scheduled_station_ae_title = serializers.CharField(source="station.scheduled_station_ae_title")
+    additional_station_ae_titles = AETitleListField(read_only=True)
     scheduled_procedure_step_start_datetime = serializers.DateTimeField(source="start")
     scheduled_procedure_step_end_datetime = serializers.DateTimeField(source="end")
     scheduled_procedure_step_duration_minutes = serializers.IntegerField(source="duration_minutes")
@@ -293,6 +317,7 @@ class StepSerializer(BuiltOnceModelSerializer):
             "scheduled_procedure_step_id",
             "modality",
             "scheduled_station_ae_title",
+            "additional_station_ae_titles",
             "scheduled_station_name",
             "scheduled_procedure_step_location",
             "scheduled_procedure_step_start_datetime",
@@ -385,3 +410,51 @@ class OrderSerializer(BuiltOnceModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+class ModalitySerializer(serializers.ModelSerializer):
+    """A known modality (/api/modalities/): who may query the worklist, from where, and
+    which stations' steps it sees."""
+
+    stations = serializers.SlugRelatedField(
+        slug_field="scheduled_station_ae_title",
+        queryset=Station.objects.all(),
+        many=True,
+        required=False,
+        help_text="AE titles of the stations whose steps it sees.",
+    )
+    allowed_addresses = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="IP addresses or networks (CIDR) it may call from; empty: any.",
+    )
+
+    class Meta:
+        model = Modality
+        fields = [
+            "id",
+            "ae_title",
+            "description",
+            "allowed_addresses",
+            "stations",
+            "sees_all_stations",
+            "character_set",
+            "active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        # AE title uniqueness is checked by the model's validation, naming ae_title.
+        validators: list = []
+        extra_kwargs = {"ae_title": {"validators": [vr.validate_ae]}}
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["allowed_addresses"] = ip_network_list(instance.allowed_addresses)
+        return data
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        if "allowed_addresses" in values:
+            values["allowed_addresses"] = "\n".join(values["allowed_addresses"])
+        return values

@@ -2,7 +2,8 @@
 
 Views, admin actions, the UI and DICOM handlers call these functions; none of them
 repeats a rule. Each function that writes runs in one transaction, so a refused
-booking leaves nothing behind.
+booking leaves nothing behind. Those that write patient data are @audited: the access
+audit event is written in that same transaction, and a refusal is recorded too.
 """
 
 from dataclasses import dataclass, field
@@ -12,6 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit import refs
+from audit.audited import audited
+from audit.codes import Action, Verb
 from ris.errors import Conflict, Invalid
 
 from . import identifiers
@@ -19,6 +23,7 @@ from .models import (
     OCCUPYING_STEP_STATUSES,
     OpeningHours,
     Order,
+    OrderEvent,
     OrderStatus,
     Patient,
     Procedure,
@@ -131,6 +136,30 @@ def _plain(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+# --- order history ------------------------------------------------------------
+
+
+def _record(order: Order, kind: str, *, user=None, detail: str = "") -> None:
+    """One line of the order's history (OrderEvent); `user` is whoever asked, or None
+    for the modality, an integration or the system."""
+    OrderEvent.objects.create(
+        order=order, kind=kind, user=user if getattr(user, "pk", None) else None, detail=detail
+    )
+
+
+def _slot_text(step: ScheduledProcedureStep) -> str:
+    return (
+        f"{step.station.scheduled_station_ae_title} "
+        f"{timezone.localtime(step.start):%Y-%m-%d %H:%M}-{timezone.localtime(step.end):%H:%M}"
+    )
+
+
+@audited(
+    Action.PATIENT_RECORD,
+    verb=Verb.CREATE,
+    patient=lambda patient: patient,
+    patient_of_call=lambda kwargs: kwargs,
+)
 @transaction.atomic
 def patient_create(**fields) -> Patient:
     _check_patient_identity_free(
@@ -142,6 +171,12 @@ def patient_create(**fields) -> Patient:
     return patient
 
 
+@audited(
+    Action.PATIENT_RECORD,
+    verb=Verb.UPDATE,
+    patient=lambda patient: patient,
+    patient_of_call=lambda kwargs: kwargs["patient"],
+)
 @transaction.atomic
 def patient_update(*, patient: Patient, **fields) -> Patient:
     if {"patient_id", "issuer_of_patient_id"} & set(fields):
@@ -338,6 +373,13 @@ def _book_step(
     return step
 
 
+@audited(
+    Action.ORDER_RECORD,
+    verb=Verb.CREATE,
+    patient=lambda order: order.patient,
+    objects=refs.order_objects,
+    patient_of_call=lambda kwargs: kwargs["patient"],
+)
 @transaction.atomic
 def order_create(
     *,
@@ -349,10 +391,12 @@ def order_create(
     requested_procedure_description: str = "",
     requested_procedure_priority: str = "ROUTINE",
     study_instance_uid: str = "",
+    user=None,
     **order_fields,
 ) -> Order:
     """Book an exam: patient matched or registered, order, requested procedure, and each
-    scheduled procedure step on a free slot of an open station."""
+    scheduled procedure step on a free slot of an open station. `user`, when given, is
+    named in the order's history."""
     if not steps:
         raise Invalid({"scheduled_procedure_steps": ["At least one step is required."]})
     stations = _lock_stations([s.scheduled_station_ae_title for s in steps])
@@ -396,6 +440,12 @@ def order_create(
         )
         for index, booking in enumerate(steps)
     ]
+    _record(
+        order,
+        OrderEvent.Kind.BOOKED,
+        user=user,
+        detail="; ".join(f"{s.scheduled_procedure_step_id} on {_slot_text(s)}" for s in booked),
+    )
     return _with_relations(order, requested, booked)
 
 
@@ -450,6 +500,13 @@ PROCEDURE_EDITABLE = {
 }
 
 
+@audited(
+    Action.ORDER_RECORD,
+    verb=Verb.UPDATE,
+    patient=lambda order: order.patient,
+    objects=refs.order_objects,
+    patient_of_call=lambda kwargs: kwargs["order"].patient,
+)
 @transaction.atomic
 def order_update(*, order: Order, **fields) -> Order:
     """Change the descriptive fields of an order that is not finished."""
@@ -473,8 +530,15 @@ def order_update(*, order: Order, **fields) -> Order:
     return order
 
 
+@audited(
+    Action.ORDER_RECORD,
+    verb=Verb.UPDATE,
+    patient=lambda order: order.patient,
+    objects=refs.order_objects,
+    patient_of_call=lambda kwargs: kwargs["order"].patient,
+)
 @transaction.atomic
-def order_cancel(*, order: Order, reason: str = "") -> Order:
+def order_cancel(*, order: Order, reason: str = "", user=None) -> Order:
     """Cancel an order: its scheduled steps are discontinued and leave the worklist.
 
     An order whose exam has started or finished cannot be cancelled; cancelling twice
@@ -494,11 +558,20 @@ def order_cancel(*, order: Order, reason: str = "") -> Order:
     order.status = OrderStatus.CANCELLED
     order.cancel_reason = reason
     order.save(update_fields=["status", "cancel_reason", "updated_at"])
+    _record(order, OrderEvent.Kind.CANCELLED, user=user, detail=reason)
     return order
 
 
-def order_refresh_status(order: Order) -> None:
-    """Derive a (non-cancelled) order's status from its steps."""
+ORDER_STATUS_EVENTS = {
+    OrderStatus.IN_PROGRESS: OrderEvent.Kind.STARTED,
+    OrderStatus.COMPLETED: OrderEvent.Kind.COMPLETED,
+    OrderStatus.DISCONTINUED: OrderEvent.Kind.DISCONTINUED,
+}
+
+
+def order_refresh_status(order: Order, *, user=None) -> None:
+    """Derive a (non-cancelled) order's status from its steps; a change is recorded in
+    the order's history."""
     if order.status == OrderStatus.CANCELLED:
         return
     statuses = set(
@@ -517,6 +590,8 @@ def order_refresh_status(order: Order) -> None:
     if status != order.status:
         order.status = status
         order.save(update_fields=["status", "updated_at"])
+        if status in ORDER_STATUS_EVENTS:
+            _record(order, ORDER_STATUS_EVENTS[status], user=user, detail=f"Order {status}.")
 
 
 STEP_DESCRIPTIVE = {
@@ -530,6 +605,24 @@ STEP_DESCRIPTIVE = {
 }
 
 
+@audited(
+    Action.PROCEDURE_RECORD,
+    verb=Verb.UPDATE,
+    patient=refs.step_patient,
+    objects=refs.step_objects,
+    patient_of_call=lambda kwargs: refs.step_patient(kwargs["step"]),
+)
+def _lock_order_of(step: ScheduledProcedureStep) -> None:
+    """Lock the step's order before the step itself: stations, order, steps is the
+    order every writer takes its locks in (order_cancel locks the order, then updates
+    its steps), so a cancel and a step change never deadlock."""
+    list(
+        Order.objects.select_for_update(of=("self",))
+        .filter(requested_procedures__scheduled_procedure_steps=step.pk)
+        .values_list("pk", flat=True)
+    )
+
+
 @transaction.atomic
 def step_update(
     *,
@@ -538,16 +631,20 @@ def step_update(
     start: datetime | None = None,
     duration_minutes: int | None = None,
     scheduled_procedure_step_status: str | None = None,
+    user=None,
+    reason: str = "",
     **details,
 ) -> ScheduledProcedureStep:
     """Reschedule (new time, duration or room), discontinue, or edit a scheduled step.
 
-    A move is checked like a new booking: the room exists, is open, and is free.
+    A move is checked like a new booking: the room exists, is open, and is free. Moves
+    and discontinuations are recorded in the order's history, with `user` and `reason`.
     """
     current = Station.objects.values_list("scheduled_station_ae_title", flat=True).get(
         pk=step.station_id
     )
     stations = _lock_stations([current, scheduled_station_ae_title or current])
+    _lock_order_of(step)
     step = (
         ScheduledProcedureStep.objects.select_for_update(of=("self",))
         .select_related("station")
@@ -564,12 +661,21 @@ def step_update(
     for name, value in details.items():
         setattr(step, name, value)
     if scheduled_procedure_step_status is not None:
-        return _step_discontinue(step, scheduled_procedure_step_status)
+        return _step_discontinue(step, scheduled_procedure_step_status, user=user, reason=reason)
+    was = _slot_text(step)
     moved = _apply_move(step, stations, scheduled_station_ae_title, start, duration_minutes)
     if moved:
         _check_slot(station=step.station, start=step.start, end=step.end, path=(), exclude=step.pk)
     _full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
+    if moved:
+        _record(
+            step.requested_procedure.order,
+            OrderEvent.Kind.RESCHEDULED,
+            user=user,
+            detail=f"{step.scheduled_procedure_step_id} from {was} to {_slot_text(step)}"
+            + (f": {reason}" if reason else ""),
+        )
     return step
 
 
@@ -593,7 +699,9 @@ def _apply_move(step, stations, ae_title, start, duration_minutes) -> bool:
     return moved
 
 
-def _step_discontinue(step: ScheduledProcedureStep, status: str) -> ScheduledProcedureStep:
+def _step_discontinue(
+    step: ScheduledProcedureStep, status: str, *, user=None, reason: str = ""
+) -> ScheduledProcedureStep:
     if status != StepStatus.DISCONTINUED:
         raise Invalid(
             {
@@ -605,7 +713,15 @@ def _step_discontinue(step: ScheduledProcedureStep, status: str) -> ScheduledPro
     step.scheduled_procedure_step_status = StepStatus.DISCONTINUED
     _full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
-    order_refresh_status(step.requested_procedure.order)
+    order = step.requested_procedure.order
+    _record(
+        order,
+        OrderEvent.Kind.DISCONTINUED,
+        user=user,
+        detail=f"{step.scheduled_procedure_step_id} discontinued"
+        + (f": {reason}" if reason else ""),
+    )
+    order_refresh_status(order, user=user)
     return step
 
 

@@ -8,5 +8,6 @@ router.register("procedures", apis.ProcedureViewSet)
 router.register("patients", apis.PatientViewSet)
 router.register("orders", apis.OrderViewSet)
 router.register("procedure-steps", apis.ProcedureStepViewSet, basename="procedure-step")
+router.register("modalities", apis.ModalityViewSet)
 
 urlpatterns = router.urls

@@ -100,6 +100,10 @@ def describe(stdout, *, http_port: int, dicom_server) -> None:
     else:
         host, port = dicom_server.server_address[:2]
         stdout.write(f"DICOM:     {dicom_server.ae_title}@{host}:{port}")
+        secure = listener.tls_server(dicom_server)
+        if secure is not None:
+            host, port = secure.server_address[:2]
+            stdout.write(f"DICOM TLS: {dicom_server.ae_title}@{host}:{port}")
     if settings.CELERY_TASK_ALWAYS_EAGER:
         stdout.write("Tasks:     run in-process (no CELERY_BROKER_URL)")
     else:

@@ -98,9 +98,11 @@ class OrderViewSet(ReadViewSet):
         order = services.order_create(**serializer.service_arguments(), user=request.user)
         return Response(serializers.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=serializers.OrderUpdateSerializer, responses=serializers.OrderSerializer)
+    @extend_schema(
+        request=serializers.OrderDetailsSerializer, responses=serializers.OrderSerializer
+    )
     def partial_update(self, request, pk=None):
-        serializer = serializers.OrderUpdateSerializer(data=request.data, partial=True)
+        serializer = serializers.OrderDetailsSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         order = services.order_update(order=self.get_object(), **serializer.validated_data)
         return Response(serializers.OrderSerializer(selectors.order_get(order.pk)).data)

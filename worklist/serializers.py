@@ -231,17 +231,23 @@ class StepBookingSerializer(StrictSerializer):
         )
 
 
-class OrderCreateSerializer(StrictSerializer):
-    patient = OrderPatientSerializer()
-    accession_number = text(vr.validate_sh)
+class OrderDetailsSerializer(StrictSerializer):
+    """The descriptive fields of an order: what a booking may send and a PATCH may change."""
+
     referring_physician_name = text(vr.validate_pn)
     requesting_physician = text(vr.validate_pn)
     requesting_service = text(vr.validate_lo)
     reason_for_the_requested_procedure = text(vr.validate_lo)
     imaging_service_request_comments = text(vr.validate_lt)
-    requested_procedure_id = text(vr.validate_sh)
     requested_procedure_description = text(vr.validate_lo)
     requested_procedure_code_sequence = CodeItemSerializer(many=True, required=False)
+    requested_procedure_priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+
+
+class OrderCreateSerializer(OrderDetailsSerializer):
+    patient = OrderPatientSerializer()
+    accession_number = text(vr.validate_sh)
+    requested_procedure_id = text(vr.validate_sh)
     requested_procedure_priority = serializers.ChoiceField(
         choices=Priority.choices, default=Priority.ROUTINE
     )
@@ -257,17 +263,6 @@ class OrderCreateSerializer(StrictSerializer):
         ]
         data["patient"] = dict(data["patient"])
         return data
-
-
-class OrderUpdateSerializer(StrictSerializer):
-    referring_physician_name = text(vr.validate_pn)
-    requesting_physician = text(vr.validate_pn)
-    requesting_service = text(vr.validate_lo)
-    reason_for_the_requested_procedure = text(vr.validate_lo)
-    imaging_service_request_comments = text(vr.validate_lt)
-    requested_procedure_description = text(vr.validate_lo)
-    requested_procedure_code_sequence = CodeItemSerializer(many=True, required=False)
-    requested_procedure_priority = serializers.ChoiceField(choices=Priority.choices, required=False)
 
 
 class OrderCancelSerializer(StrictSerializer):

@@ -44,3 +44,21 @@ def procedure_objects(requested_procedure) -> list[tuple[str, str]]:
         (ObjectKind.ACCESSION_NUMBER, requested_procedure.order.accession_number),
         (ObjectKind.STUDY_INSTANCE_UID, requested_procedure.study_instance_uid),
     ]
+
+
+def performed_patient(performed_step):
+    """The patient a performed procedure step is about: the record it was matched to,
+    else the patient ID and issuer the modality sent."""
+    if performed_step.matched_patient_id:
+        return performed_step.matched_patient
+    if performed_step.patient_id:
+        return (performed_step.patient_id, performed_step.issuer_of_patient_id)
+    return None
+
+
+def performed_objects(performed_step) -> list[tuple[str, str]]:
+    return [
+        (ObjectKind.SOP_INSTANCE_UID, performed_step.sop_instance_uid),
+        (ObjectKind.ACCESSION_NUMBER, performed_step.accession_number),
+        (ObjectKind.STUDY_INSTANCE_UID, performed_step.study_instance_uid),
+    ]

@@ -402,6 +402,8 @@ class OrderEvent(models.Model):
         COMPLETED = "completed", "Completed"
         DISCONTINUED = "discontinued", "Discontinued"
         CANCELLED = "cancelled", "Cancelled"
+        PERFORMED = "performed", "Performed step reported"
+        LINKED = "linked", "Unscheduled exam linked"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(default=timezone.now)
@@ -505,3 +507,106 @@ class Modality(models.Model):
 
     def __str__(self) -> str:
         return self.ae_title
+
+
+class PerformedStepStatus(models.TextChoices):
+    """Performed Procedure Step Status (0040,0252)."""
+
+    IN_PROGRESS = "IN PROGRESS"
+    COMPLETED = "COMPLETED"
+    DISCONTINUED = "DISCONTINUED"
+
+
+FINAL_PERFORMED_STATUSES = (PerformedStepStatus.COMPLETED, PerformedStepStatus.DISCONTINUED)
+
+
+class PerformedProcedureStep(models.Model):
+    """A Modality Performed Procedure Step (PS3.4 Annex F) as the modality reported it.
+
+    `attributes` holds the whole SOP instance as DICOM JSON (PS3.18 F.2), the N-CREATE
+    attribute list with every N-SET merged in; the columns beside it are read from it
+    on each change, for listing, filtering and the order page. A step linked to no
+    scheduled step is `unscheduled`: a scheduler links it to an order.
+    """
+
+    sop_instance_uid = models.CharField(max_length=64, unique=True, validators=[vr.validate_ui])
+    calling_ae_title = models.CharField(
+        max_length=16, help_text="The AE title that created it (N-CREATE)."
+    )
+    performed_procedure_step_id = models.CharField(max_length=16)
+    performed_procedure_step_status = models.CharField(
+        max_length=16, choices=PerformedStepStatus.choices, default=PerformedStepStatus.IN_PROGRESS
+    )
+    performed_station_ae_title = models.CharField(max_length=16, db_index=True)
+    performed_station_name = models.CharField(max_length=16, blank=True)
+    performed_location = models.CharField(max_length=16, blank=True)
+    modality = models.CharField(max_length=16)
+    study_id = models.CharField(max_length=16, blank=True)
+    start = models.DateTimeField("performed start", null=True, blank=True)
+    end = models.DateTimeField("performed end", null=True, blank=True)
+    performed_procedure_step_description = models.CharField(max_length=64, blank=True)
+    performed_procedure_type_description = models.CharField(max_length=64, blank=True)
+    comments_on_the_performed_procedure_step = models.TextField(blank=True)
+    procedure_code_sequence = models.JSONField(default=list, blank=True)
+    performed_protocol_code_sequence = models.JSONField(default=list, blank=True)
+    performed_procedure_step_discontinuation_reason_code_sequence = models.JSONField(
+        default=list, blank=True
+    )
+    performed_series_sequence = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="One item per series: UID, description, protocol, operators, "
+        "performing physician, retrieve AE title, image and non-image counts.",
+    )
+    radiation_dose = models.JSONField(
+        default=dict, blank=True, help_text="Radiation Dose module attributes, when sent."
+    )
+    # Patient as the modality sent it; `matched_patient` is the record it belongs to.
+    patient_name = models.CharField(max_length=194, blank=True)
+    patient_id = models.CharField(max_length=64, blank=True, db_index=True)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    patient_birth_date = models.DateField(null=True, blank=True)
+    patient_sex = models.CharField(max_length=16, blank=True)
+    matched_patient = models.ForeignKey(
+        Patient,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="performed_procedure_steps",
+    )
+    study_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
+    accession_number = models.CharField(max_length=16, blank=True, db_index=True)
+    scheduled_procedure_steps = models.ManyToManyField(
+        ScheduledProcedureStep, blank=True, related_name="performed_procedure_steps"
+    )
+    unscheduled = models.BooleanField(
+        default=False, help_text="Linked to no scheduled step: waits for a scheduler."
+    )
+    match_note = models.CharField(
+        max_length=255, blank=True, help_text="Why it matched no scheduled step, if it did not."
+    )
+    attributes = models.JSONField(default=dict, help_text="The SOP instance as DICOM JSON.")
+    create_digest = models.CharField(
+        max_length=64, editable=False, help_text="Digest of the N-CREATE, to know a retry."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="pps_unscheduled_created",
+                condition=models.Q(unscheduled=True),
+            ),
+            models.Index(fields=["start"], name="pps_start"),
+        ]
+        verbose_name = "performed procedure step"
+
+    def __str__(self) -> str:
+        return f"{self.performed_procedure_step_id} ({self.performed_procedure_step_status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.performed_procedure_step_status in FINAL_PERFORMED_STATUSES

@@ -25,6 +25,7 @@ from .models import (
     OrderEvent,
     OrderStatus,
     Patient,
+    PerformedProcedureStep,
     Procedure,
     RequestedProcedure,
     ScheduledProcedureStep,
@@ -74,6 +75,20 @@ def step_list() -> QuerySet[ScheduledProcedureStep]:
     return ScheduledProcedureStep.objects.select_related(
         "station", "requested_procedure__order__patient"
     )
+
+
+@audited(Action.PROCEDURE_RECORD, patient=refs.performed_patient, objects=refs.performed_objects)
+def performed_step_list() -> QuerySet[PerformedProcedureStep]:
+    """The performed procedure steps (MPPS) received, with what they are linked to."""
+    steps = ScheduledProcedureStep.objects.select_related("station", "requested_procedure__order")
+    return PerformedProcedureStep.objects.select_related("matched_patient").prefetch_related(
+        Prefetch("scheduled_procedure_steps", queryset=steps)
+    )
+
+
+def unscheduled_performed_steps() -> QuerySet[PerformedProcedureStep]:
+    """Performed steps that matched no scheduled step, oldest first: a scheduler's queue."""
+    return performed_step_list().filter(unscheduled=True).order_by("created_at", "id")
 
 
 # --- the scheduler UI -------------------------------------------------------------

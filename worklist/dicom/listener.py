@@ -22,10 +22,14 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
+from pynetdicom.sop_class import (
+    ModalityPerformedProcedureStep,
+    ModalityWorklistInformationFind,
+    Verification,
+)
 from pynetdicom.transport import ThreadedAssociationServer
 
-from worklist.dicom import echo, mwl, tls
+from worklist.dicom import echo, mpps, mwl, tls
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +57,10 @@ SERVICES = [
     Service(
         ModalityWorklistInformationFind,
         ((evt.EVT_REQUESTED, mwl.check_association), (evt.EVT_C_FIND, mwl.handle_find)),
+    ),
+    Service(
+        ModalityPerformedProcedureStep,
+        ((evt.EVT_N_CREATE, mpps.handle_create), (evt.EVT_N_SET, mpps.handle_set)),
     ),
 ]
 

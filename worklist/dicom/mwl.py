@@ -18,7 +18,7 @@ from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 from pydicom.dataset import Dataset
 from pynetdicom import evt
-from pynetdicom.sop_class import ModalityWorklistInformationFind
+from pynetdicom.sop_class import ModalityPerformedProcedureStep, ModalityWorklistInformationFind
 
 from audit import context as audit_context
 from audit import services as audit_services
@@ -34,22 +34,27 @@ REJECTED_PERMANENT, SERVICE_USER, CALLING_AE_NOT_RECOGNIZED = 0x01, 0x01, 0x03
 REJECTED_TRANSIENT, NO_REASON = 0x02, 0x01
 
 
-def proposes_worklist(assoc) -> bool:
+# The services only known modalities may use: the worklist names patients, MPPS
+# changes what the department sees of an exam.
+MODALITY_SERVICES = (ModalityWorklistInformationFind, ModalityPerformedProcedureStep)
+
+
+def proposes_modality_service(assoc) -> bool:
     contexts = assoc.requestor.primitive.presentation_context_definition_list
-    return any(cx.abstract_syntax == ModalityWorklistInformationFind for cx in contexts)
+    return any(cx.abstract_syntax in MODALITY_SERVICES for cx in contexts)
 
 
 def check_association(event: evt.Event) -> None:
     """EVT_REQUESTED: decide, before negotiation, whether the caller may use the
-    worklist. Only associations proposing Modality Worklist are checked: a C-ECHO
-    from anyone is answered (health checks, a modality being set up)."""
+    worklist or report performed steps. Only associations proposing one of those are
+    checked: a C-ECHO from anyone is answered (health checks, a modality being set up)."""
     assoc = event.assoc
     request = assoc.requestor.primitive
     if settings.RIS_DICOM_REQUIRE_CALLED_AE and (
         request.called_ae_title.strip() != assoc.acceptor.ae_title.strip()
     ):
         return  # refused by the ACSE as "called AE title not recognized"
-    if not proposes_worklist(assoc):
+    if not proposes_modality_service(assoc):
         return
     calling_ae = request.calling_ae_title.strip()
     address = assoc.requestor.address
@@ -66,7 +71,7 @@ def check_association(event: evt.Event) -> None:
     if granted is None:
         connections.close_all()
         logger.warning(
-            "Rejected worklist association from unknown calling AE %s at %s:%s",
+            "Rejected worklist/MPPS association from unknown calling AE %s at %s:%s",
             calling_ae,
             address,
             assoc.requestor.port,

@@ -1,0 +1,137 @@
+"""Which scheduled steps a performed procedure step is linked to: only those its
+Scheduled Step Attributes Sequence names without contradiction, for the order's own
+patient; anything else waits as an unscheduled exam for a scheduler to link."""
+
+from datetime import datetime
+
+import pytest
+from pydicom.uid import generate_uid
+
+from audit.codes import Action, Channel, Verb
+from audit.models import Event
+from ris.errors import Conflict, Invalid
+from tests.dicom.conftest import book, station
+from tests.dicom.mpps_messages import n_create, step_attributes
+from worklist import performed, services
+from worklist.models import OrderStatus, StepStatus
+from worklist.services import StepBooking
+
+NINE = datetime.fromisoformat("2026-11-25T09:00:00+01:00")
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def ct1(db):
+    station("CT1")
+    station("MR1", modality="MR")
+
+
+def create(attributes):
+    return performed.performed_step_create(
+        sop_instance_uid=generate_uid(), attributes=attributes, calling_ae_title="CT1"
+    ).performed_step
+
+
+def with_items(*items, patient_of=None):
+    attributes = n_create(
+        patient=patient_of.requested_procedure.order.patient if patient_of else None
+    )
+    attributes.ScheduledStepAttributesSequence = list(items)
+    return attributes
+
+
+def test_the_step_id_with_agreeing_identifiers_links_the_step():
+    step = book()
+    linked = create(n_create(step))
+    assert list(linked.scheduled_procedure_steps.all()) == [step]
+    assert linked.matched_patient == step.requested_procedure.order.patient
+
+
+def test_accession_number_and_procedure_id_link_without_a_step_id():
+    step = book()
+    item = step_attributes(step, ScheduledProcedureStepID="")
+    linked = create(with_items(item, patient_of=step))
+    assert list(linked.scheduled_procedure_steps.all()) == [step]
+
+
+def test_a_study_instance_uid_alone_links_the_requested_procedure_step():
+    step = book()
+    item = step_attributes(
+        step, ScheduledProcedureStepID="", AccessionNumber="", RequestedProcedureID=""
+    )
+    linked = create(with_items(item, patient_of=step))
+    assert list(linked.scheduled_procedure_steps.all()) == [step]
+
+
+def test_a_step_id_whose_accession_number_disagrees_links_nothing():
+    step = book()
+    item = step_attributes(step, AccessionNumber="WRONG")
+    linked = create(with_items(item, patient_of=step))
+    assert linked.unscheduled
+    assert "accession number differs" in linked.match_note
+    step.refresh_from_db()
+    assert step.scheduled_procedure_step_status == StepStatus.SCHEDULED
+
+
+def test_another_patients_step_is_not_linked():
+    step = book(patient_id="OWNER")
+    attributes = n_create(step, PatientID="SOMEBODY-ELSE")
+    linked = create(attributes)
+    assert linked.unscheduled
+    assert "patient ID differs" in linked.match_note
+
+
+def test_several_steps_of_one_procedure_are_told_apart_by_modality():
+    order = services.order_create(
+        patient={"patient_id": "TWO-STEPS", "patient_name": "Two^Steps"},
+        steps=[
+            StepBooking(scheduled_station_ae_title=ae_title, start=start, duration_minutes=15)
+            for ae_title, start in (("CT1", NINE), ("MR1", NINE))
+        ],
+    )
+    ct_step, mr_step = order.requested_procedure.scheduled_procedure_steps.order_by("modality")
+    attributes = with_items(
+        step_attributes(ct_step, ScheduledProcedureStepID=""), patient_of=ct_step
+    )
+    attributes.Modality = "MR"
+    linked = create(attributes)
+    assert list(linked.scheduled_procedure_steps.all()) == [mr_step]
+
+
+def test_an_exam_without_any_scheduled_data_is_unscheduled():
+    linked = create(n_create())
+    assert linked.unscheduled
+    assert linked.match_note
+
+
+def test_linking_refuses_steps_of_two_orders():
+    first, second = book(), book(start="2026-11-25T10:00")
+    unscheduled = create(n_create())
+    with pytest.raises(Invalid):
+        performed.performed_step_link(performed_step=unscheduled, steps=[first, second])
+    unscheduled.refresh_from_db()
+    assert unscheduled.unscheduled
+
+
+def test_linking_twice_is_refused():
+    step = book()
+    unscheduled = create(n_create())
+    performed.performed_step_link(performed_step=unscheduled, steps=[step])
+    with pytest.raises(Conflict):
+        performed.performed_step_link(performed_step=unscheduled, steps=[step])
+
+
+def test_linking_is_audited_and_starts_the_order(admin_user):
+    step = book(patient_id="AV35674")
+    unscheduled = create(n_create())
+    performed.performed_step_link(performed_step=unscheduled, steps=[step], user=admin_user)
+    step.refresh_from_db()
+    assert step.scheduled_procedure_step_status == StepStatus.IN_PROGRESS
+    assert step.requested_procedure.order.status == OrderStatus.IN_PROGRESS
+    linked_event = Event.objects.filter(
+        action=Action.PROCEDURE_RECORD, event_action_code=Verb.UPDATE
+    ).last()
+    assert "performed_step_link" in linked_event.detail
+    assert "AV35674" in [p.patient_id for p in linked_event.patients.all()]
+    assert linked_event.channel != Channel.DICOM

@@ -101,8 +101,8 @@ def test_discontinued_records_the_reason_and_discontinues_step_and_order(ct):
     uid, _, _ = ct.create(n_create(step))
     assert ct.set(uid, n_set_discontinued()).Status == 0x0000
     assert status_of(step) == (StepStatus.DISCONTINUED, OrderStatus.DISCONTINUED)
-    reason = PerformedProcedureStep.objects.get().performed_procedure_step_discontinuation_reason_code_sequence
-    assert reason == [
+    stored = PerformedProcedureStep.objects.get()
+    assert stored.performed_procedure_step_discontinuation_reason_code_sequence == [
         {
             "code_value": "110514",
             "coding_scheme_designator": "DCM",

@@ -18,6 +18,7 @@ from .models import (
     Order,
     OrderEvent,
     Patient,
+    PerformedProcedureStep,
     Procedure,
     RequestedProcedure,
     ScheduledProcedureStep,
@@ -216,3 +217,36 @@ class ModalityAdmin(admin.ModelAdmin):
     search_fields = ["ae_title", "description"]
     filter_horizontal = ["stations"]
     readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(PerformedProcedureStep)
+class PerformedProcedureStepAdmin(AuditedAdmin, admin.ModelAdmin):
+    """What modalities reported (MPPS): read-only; the modality changes it by N-SET and
+    a scheduler links an unscheduled exam on the Unscheduled exams page."""
+
+    audit = AdminAudit(
+        selectors.performed_step_list,
+        Action.PROCEDURE_RECORD,
+        patient=refs.performed_patient,
+        objects=refs.performed_objects,
+    )
+    list_display = [
+        "performed_procedure_step_id",
+        "performed_station_ae_title",
+        "start",
+        "modality",
+        "performed_procedure_step_status",
+        "unscheduled",
+    ]
+    list_filter = ["performed_procedure_step_status", "unscheduled", "modality"]
+    search_fields = ["sop_instance_uid", "accession_number", "patient_id"]
+    date_hierarchy = "start"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -5,11 +5,11 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from ris.permissions import ChangePermission
+from ris.permissions import ChangePermission, ModelPermissions
 
 from . import selectors, serializers, services
 from .dicom import access
-from .filters import OrderFilter, PatientFilter, StepFilter
+from .filters import OrderFilter, PatientFilter, PerformedStepFilter, StepFilter
 from .models import Modality, Procedure
 
 READ_CREATE_PATCH = ["get", "post", "patch", "head", "options"]
@@ -134,6 +134,29 @@ class ProcedureStepViewSet(ReadViewSet):
             step=self.get_object(), user=request.user, **serializer.service_arguments()
         )
         return Response(self.get_serializer(selectors.step_list().get(pk=step.pk)).data)
+
+
+class ViewsWorklistPermission(ModelPermissions):
+    """Reading needs what reading /api/procedure-steps/ needs: the roles hold no
+    permission of their own on performed steps, which belong to the worklist they
+    report on. Any other method is a 405."""
+
+    perms_map = {
+        "GET": ["worklist.view_scheduledprocedurestep"],
+        "HEAD": ["worklist.view_scheduledprocedurestep"],
+        "OPTIONS": [],
+    }
+
+
+class PerformedStepViewSet(ReadViewSet):
+    """The MPPS instances received from modalities, newest first; read only (they are
+    written by the DICOM listener and linked in the scheduler UI)."""
+
+    queryset = selectors.performed_step_list()
+    serializer_class = serializers.PerformedStepSerializer
+    permission_classes = [ViewsWorklistPermission]
+    http_method_names = ["get", "head", "options"]
+    filterset_class = PerformedStepFilter
 
 
 class ModalityViewSet(ReadViewSet):

@@ -1,6 +1,17 @@
 import django_filters
+from django.db.models import Q
+from django_filters.rest_framework import BooleanFilter
 
-from .models import Order, OrderStatus, Patient, ScheduledProcedureStep, StepStatus, name_search_key
+from .models import (
+    Order,
+    OrderStatus,
+    Patient,
+    PerformedProcedureStep,
+    PerformedStepStatus,
+    ScheduledProcedureStep,
+    StepStatus,
+    name_search_key,
+)
 from .selectors import local_day_bounds
 
 
@@ -30,9 +41,15 @@ class OrderFilter(django_filters.FilterSet):
         fields = ["accession_number", "status", "patient_id"]
 
 
+def started_on(queryset, name, value):
+    """Rows whose `start` falls on that day in local time (23 or 25 hours on DST days)."""
+    start, end = local_day_bounds(value)
+    return queryset.filter(start__gte=start, start__lt=end)
+
+
 class StepFilter(django_filters.FilterSet):
     date = django_filters.DateFilter(
-        method="filter_date", help_text="Steps starting on this day, in local time."
+        method=started_on, help_text="Steps starting on this day, in local time."
     )
     scheduled_station_ae_title = django_filters.CharFilter(
         field_name="station__scheduled_station_ae_title"
@@ -46,6 +63,36 @@ class StepFilter(django_filters.FilterSet):
         model = ScheduledProcedureStep
         fields = ["date", "scheduled_station_ae_title", "modality", "status"]
 
-    def filter_date(self, queryset, name, value):
-        start, end = local_day_bounds(value)
-        return queryset.filter(start__gte=start, start__lt=end)
+
+class PerformedStepFilter(django_filters.FilterSet):
+    date = django_filters.DateFilter(
+        method=started_on, help_text="Performed steps started on this day, in local time."
+    )
+    performed_procedure_step_status = django_filters.ChoiceFilter(
+        choices=PerformedStepStatus.choices
+    )
+    modality = django_filters.CharFilter()
+    performed_station_ae_title = django_filters.CharFilter()
+    unscheduled = BooleanFilter()
+    accession_number = django_filters.CharFilter()
+    patient_id = django_filters.CharFilter(
+        method="filter_patient_id",
+        help_text="As the modality sent it, or of the patient it was matched to.",
+    )
+    study_instance_uid = django_filters.CharFilter()
+
+    class Meta:
+        model = PerformedProcedureStep
+        fields = [
+            "date",
+            "performed_procedure_step_status",
+            "modality",
+            "performed_station_ae_title",
+            "unscheduled",
+            "accession_number",
+            "patient_id",
+            "study_instance_uid",
+        ]
+
+    def filter_patient_id(self, queryset, name, value):
+        return queryset.filter(Q(patient_id=value) | Q(matched_patient__patient_id=value))

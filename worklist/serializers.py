@@ -7,6 +7,7 @@ worklist.services, which the views call.
 import copy
 
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from . import vr
@@ -16,6 +17,7 @@ from .models import (
     Order,
     OrderStatus,
     Patient,
+    PerformedProcedureStep,
     Priority,
     Procedure,
     ScheduledProcedureStep,
@@ -453,3 +455,119 @@ class ModalitySerializer(serializers.ModelSerializer):
         if "allowed_addresses" in values:
             values["allowed_addresses"] = "\n".join(values["allowed_addresses"])
         return values
+
+
+# --- performed procedure steps (MPPS), read only ---------------------------------
+
+
+@extend_schema_field(CodeItemSerializer(many=True))
+class CodeSequenceField(serializers.JSONField):
+    """A code sequence as the modality sent it: items of code_value,
+    coding_scheme_designator, code_meaning."""
+
+
+class PerformedSeriesSerializer(serializers.Serializer):
+    """One item of the Performed Series Sequence; documents the stored shape."""
+
+    series_instance_uid = serializers.CharField()
+    series_description = serializers.CharField()
+    protocol_name = serializers.CharField()
+    operators_name = serializers.CharField()
+    performing_physician_name = serializers.CharField()
+    retrieve_ae_title = serializers.CharField()
+    number_of_images = serializers.IntegerField(allow_null=True)
+    number_of_non_image_objects = serializers.IntegerField(allow_null=True)
+
+
+@extend_schema_field(PerformedSeriesSerializer(many=True))
+class PerformedSeriesField(serializers.JSONField):
+    """The Performed Series Sequence as stored, each item as the modality sent it."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {},
+        "description": "Radiation Dose module attributes by DICOM keyword, when sent.",
+    }
+)
+class RadiationDoseField(serializers.JSONField):
+    pass
+
+
+class PerformedPatientSerializer(serializers.Serializer):
+    """The patient as the modality sent it, whatever record it was matched to."""
+
+    patient_name = serializers.CharField()
+    patient_id = serializers.CharField()
+    issuer_of_patient_id = serializers.CharField()
+    patient_birth_date = serializers.DateField(allow_null=True)
+    patient_sex = serializers.CharField()
+
+
+class PerformedScheduledStepSerializer(BuiltOnceModelSerializer):
+    """A scheduled step a performed step is linked to, with its order."""
+
+    accession_number = serializers.CharField(source="requested_procedure.order.accession_number")
+    order = serializers.IntegerField(source="requested_procedure.order_id")
+
+    class Meta:
+        model = ScheduledProcedureStep
+        fields = ["id", "scheduled_procedure_step_id", "accession_number", "order"]
+        read_only_fields = fields
+
+
+class PerformedStepSerializer(BuiltOnceModelSerializer):
+    """A performed procedure step (MPPS instance) as /api/performed-steps/ lists it;
+    the raw DICOM attributes are not part of it."""
+
+    performed_procedure_step_start_datetime = serializers.DateTimeField(
+        source="start", allow_null=True, read_only=True
+    )
+    performed_procedure_step_end_datetime = serializers.DateTimeField(
+        source="end", allow_null=True, read_only=True
+    )
+    procedure_code_sequence = CodeSequenceField(read_only=True)
+    performed_protocol_code_sequence = CodeSequenceField(read_only=True)
+    performed_procedure_step_discontinuation_reason_code_sequence = CodeSequenceField(
+        read_only=True
+    )
+    performed_series_sequence = PerformedSeriesField(read_only=True)
+    radiation_dose = RadiationDoseField(read_only=True)
+    patient = PerformedPatientSerializer(source="*", read_only=True)
+    scheduled_procedure_steps = PerformedScheduledStepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = PerformedProcedureStep
+        fields = [
+            "id",
+            "sop_instance_uid",
+            "performed_procedure_step_id",
+            "performed_procedure_step_status",
+            "calling_ae_title",
+            "performed_station_ae_title",
+            "performed_station_name",
+            "performed_location",
+            "modality",
+            "study_id",
+            "performed_procedure_step_start_datetime",
+            "performed_procedure_step_end_datetime",
+            "performed_procedure_step_description",
+            "performed_procedure_type_description",
+            "comments_on_the_performed_procedure_step",
+            "procedure_code_sequence",
+            "performed_protocol_code_sequence",
+            "performed_procedure_step_discontinuation_reason_code_sequence",
+            "performed_series_sequence",
+            "radiation_dose",
+            "patient",
+            "matched_patient",
+            "study_instance_uid",
+            "accession_number",
+            "scheduled_procedure_steps",
+            "unscheduled",
+            "match_note",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields

@@ -9,5 +9,6 @@ router.register("patients", apis.PatientViewSet)
 router.register("orders", apis.OrderViewSet)
 router.register("procedure-steps", apis.ProcedureStepViewSet, basename="procedure-step")
 router.register("modalities", apis.ModalityViewSet)
+router.register("performed-steps", apis.PerformedStepViewSet, basename="performed-step")
 
 urlpatterns = router.urls

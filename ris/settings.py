@@ -168,6 +168,9 @@ SESSION_COOKIE_AGE = env_int("RIS_SESSION_SECONDS", 8 * 3600)
 SESSION_COOKIE_SECURE = env_bool("RIS_SECURE_COOKIES", not DEBUG and bool(CSRF_TRUSTED_ORIGINS))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# How often the calendar asks again for what changed (a modality starting an exam).
+RIS_UI_POLL_SECONDS = env_int("RIS_UI_POLL_SECONDS", 5)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

@@ -12,7 +12,7 @@ from django.utils import timezone
 from ris.errors import Invalid
 
 from . import auth, vr
-from .models import OrderStatus, PregnancyStatus, Priority, Sex
+from .models import OCCUPYING_STEP_STATUSES, OrderStatus, PregnancyStatus, Priority, Sex
 from .services import StepBooking
 
 
@@ -386,3 +386,67 @@ class OrderFilterForm(forms.Form):
             (s.scheduled_station_ae_title, s.scheduled_station_ae_title) for s in stations
         ]
         self.fields["modality"].choices = [("", "Any modality")] + [(m, m) for m in modalities]
+
+
+# --- unscheduled exams ----------------------------------------------------------------
+
+
+class PerformedLinkForm(forms.Form):
+    """An unscheduled exam linked by hand: the order named by its accession number,
+    then which of its open steps (scheduled or under way) the exam performed. The view
+    finds the order; bound to GET the form only shows its steps, bound to POST it
+    links and needs a step."""
+
+    accession_number = forms.CharField(label="Accession number", max_length=16)
+    steps = forms.TypedMultipleChoiceField(
+        label="Scheduled steps this exam performed",
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, order=None, linking=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order = order
+        self.linking = linking
+        steps = [
+            step
+            for procedure in (order.requested_procedures.all() if order else [])
+            for step in procedure.scheduled_procedure_steps.all()
+            if step.scheduled_procedure_step_status in OCCUPYING_STEP_STATUSES
+        ]
+        self.open_steps = {step.pk: step for step in steps}
+        self.fields["steps"].choices = [(step.pk, self.step_label(step)) for step in steps]
+
+    @staticmethod
+    def step_label(step) -> str:
+        description = (
+            step.scheduled_procedure_step_description
+            or step.requested_procedure.requested_procedure_description
+        )
+        parts = [
+            step.scheduled_procedure_step_id,
+            step.modality,
+            step.station.scheduled_station_ae_title,
+            f"{timezone.localtime(step.start):%a %d %b %Y %H:%M}",
+            step.scheduled_procedure_step_status,
+            description,
+        ]
+        return " · ".join(part for part in parts if part)
+
+    def clean_accession_number(self):
+        accession_number = self.cleaned_data["accession_number"].strip()
+        if self.order is None:
+            raise ValidationError(f"No order has the accession number {accession_number}.")
+        if not self.open_steps:
+            raise ValidationError(
+                f"Order {self.order.accession_number} is {self.order.status}: "
+                "it has no step left to perform."
+            )
+        return accession_number
+
+    def clean_steps(self):
+        chosen = self.cleaned_data["steps"]
+        if self.linking and not chosen:
+            raise ValidationError("Choose the scheduled steps this exam performed.")
+        return [self.open_steps[pk] for pk in chosen]

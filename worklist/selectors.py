@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Min, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from audit import refs
@@ -269,6 +269,24 @@ def calendar_steps(
     )
 
 
+def calendar_version(*, stations: list[Station], start: datetime, end: datetime) -> str:
+    """A fingerprint of what calendar_steps would return, read without any patient
+    data (so not audited): the number of steps and the last change to them, their
+    orders and their patients. A calendar polling for changes compares it."""
+    latest = ScheduledProcedureStep.objects.filter(
+        station__in=[s.pk for s in stations], start__lt=end, end__gt=start
+    ).aggregate(
+        step=Max("updated_at"),
+        order=Max("requested_procedure__order__updated_at"),
+        patient=Max("requested_procedure__order__patient__updated_at"),
+        steps=Count("pk"),
+    )
+    changed = [
+        latest[key].timestamp() if latest[key] else 0 for key in ("step", "order", "patient")
+    ]
+    return "-".join([str(latest["steps"]), *(f"{moment:.6f}" for moment in changed)])
+
+
 def step_get(*, pk: int, user=None) -> ScheduledProcedureStep:
     """One step with its station, order and patient, and the order's steps prefetched."""
     return (
@@ -326,6 +344,43 @@ def order_detail(*, pk: int, user=None) -> Order:
         order_list()
         .prefetch_related(Prefetch("events", queryset=OrderEvent.objects.select_related("user")))
         .get(pk=pk)
+    )
+
+
+def order_performed_steps(*, order: Order, user=None) -> list[PerformedProcedureStep]:
+    """What the modalities reported for the order's scheduled steps (MPPS), first
+    started first, each with the scheduled steps it performed: two queries."""
+    return list(
+        performed_step_list()
+        .filter(scheduled_procedure_steps__requested_procedure__order=order)
+        .distinct()
+        .order_by(F("start").asc(nulls_last=True), "created_at", "pk")
+    )
+
+
+def performed_step_get(*, pk: int, user=None) -> PerformedProcedureStep:
+    return performed_step_list().get(pk=pk)
+
+
+LINKABLE_ORDER_STATUSES = (OrderStatus.SCHEDULED, OrderStatus.IN_PROGRESS)
+
+
+@audited(Action.ORDER_RECORD, patient=lambda order: order.patient, objects=refs.order_objects)
+def link_candidates(*, patient_ids: list[str], user=None) -> list[Order]:
+    """Orders still open (scheduled or under way) of the patients with these patient
+    IDs, with their steps: what an unscheduled exam of one of them may be linked to."""
+    ids = [patient_id for patient_id in patient_ids if patient_id]
+    if not ids:
+        return []
+    steps = ScheduledProcedureStep.objects.select_related("station")
+    return list(
+        Order.objects.filter(patient__patient_id__in=ids, status__in=LINKABLE_ORDER_STATUSES)
+        .select_related("patient")
+        .prefetch_related(
+            "requested_procedures",
+            Prefetch("requested_procedures__scheduled_procedure_steps", queryset=steps),
+        )
+        .order_by("-created_at", "-pk")
     )
 
 

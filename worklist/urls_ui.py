@@ -22,4 +22,6 @@ urlpatterns = [
     path("orders/", views.orders, name="orders"),
     path("orders/<int:pk>/", views.order_detail, name="order"),
     path("orders/<int:pk>/cancel/", views.order_cancel, name="order_cancel"),
+    path("exams/unscheduled/", views.unscheduled_exams, name="unscheduled"),
+    path("exams/<int:pk>/link/", views.performed_link, name="performed_link"),
 ]

@@ -14,7 +14,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import LoginView, redirect_to_login
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.http import Http404
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +24,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from ris.errors import Conflict, Invalid
 
+from . import performed as performed_steps
 from . import selectors, services
 from .calendar import build_grid, person_name, week_days
 from .forms import (
@@ -34,10 +36,11 @@ from .forms import (
     OrderFilterForm,
     PatientForm,
     PatientSearchForm,
+    PerformedLinkForm,
     RescheduleForm,
     put_errors,
 )
-from .models import OrderStatus, Priority, StepStatus
+from .models import OrderStatus, PerformedProcedureStep, Priority, StepStatus
 
 
 def requires(*perms: str):
@@ -263,10 +266,12 @@ def book(request):
 # --- calendar -----------------------------------------------------------------------
 
 
-def _calendar_context(request) -> dict:
+def _calendar_range(request) -> dict:
+    """What the calendar shows: the form, the stations, the days and their bounds."""
     all_stations = selectors.stations_for()
     modalities = sorted({s.modality for s in all_stations})
     query = _with_defaults(request.GET, day=timezone.localdate().isoformat(), span="day")
+    query.pop(POLL_VERSION, None)
     form = CalendarForm(query, stations=all_stations, modalities=modalities)
     form.is_valid()  # every field is optional; an unreadable one falls back to its default
     data = form.cleaned_data
@@ -280,12 +285,30 @@ def _calendar_context(request) -> dict:
     days = week_days(data["day"]) if data["span"] == "week" else [data["day"]]
     start, _ = selectors.local_day_bounds(days[0])
     _, end = selectors.local_day_bounds(days[-1])
-    steps = selectors.calendar_steps(stations=stations, start=start, end=end, user=request.user)
-    grid = build_grid(
-        stations=stations, days=days, steps=steps, step_url=reverse("ui:step", args=[0])[:-2]
+    return {
+        "form": form,
+        "query": query,
+        "stations": stations,
+        "days": days,
+        "span": data["span"],
+        "start": start,
+        "end": end,
+    }
+
+
+def _calendar_context(request, shown: dict, version: str) -> dict:
+    steps = selectors.calendar_steps(
+        stations=shown["stations"], start=shown["start"], end=shown["end"], user=request.user
     )
-    query = query.copy()
-    links = {}
+    grid = build_grid(
+        stations=shown["stations"],
+        days=shown["days"],
+        steps=steps,
+        step_url=reverse("ui:step", args=[0])[:-2],
+    )
+    query = shown["query"].copy()
+    links = {"current": "?" + query.urlencode()}
+    days = shown["days"]
     shift = timedelta(days=len(days))
     for name, day in (
         ("previous", days[0] - shift),
@@ -295,18 +318,35 @@ def _calendar_context(request) -> dict:
         query["day"] = day.isoformat()
         links[name] = "?" + query.urlencode()
     return {
-        "form": form,
+        "form": shown["form"],
         "grid": grid,
         "days": days,
-        "span": data["span"],
+        "span": shown["span"],
         "links": links,
+        # The grid asks again this often, so a step a modality starts shows without a
+        # reload (0: never), naming the version it was drawn from: an unchanged
+        # calendar is not sent again, nor are its patients read and audited again.
+        "poll_seconds": settings.RIS_UI_POLL_SECONDS,
+        "poll": {"name": POLL_VERSION, "version": version},
     }
+
+
+POLL_VERSION = "drawn"
 
 
 @requires("worklist.view_scheduledprocedurestep")
 def calendar(request):
-    """Day or week of one room, or a day of all rooms (of a modality) side by side."""
-    context = _calendar_context(request)
+    """Day or week of one room, or a day of all rooms (of a modality) side by side.
+
+    A poll naming the version it shows gets 204 No Content while nothing on the
+    calendar changed, and htmx leaves the page as it is."""
+    shown = _calendar_range(request)
+    version = selectors.calendar_version(
+        stations=shown["stations"], start=shown["start"], end=shown["end"]
+    )
+    if request.GET.get(POLL_VERSION) == version:
+        return HttpResponse(status=204)
+    context = _calendar_context(request, shown, version)
     return _fragment_or_page(request, "ui/calendar/_grid.html", "ui/calendar/page.html", context)
 
 
@@ -485,16 +525,81 @@ def orders(request):
     return _fragment_or_page(request, "ui/orders/_table.html", "ui/orders/list.html", context)
 
 
-@requires("worklist.view_order")
-def order_detail(request, pk: int):
-    order = _found(selectors.order_detail, pk=pk, user=request.user)
+# Radiation Dose module attributes (PS3.3 C.4.16) as the order page names them, with
+# the units the standard gives them.
+DOSE_LABELS = {
+    "CTDIvol": "CTDIvol (mGy)",
+    "TotalTimeOfFluoroscopy": "Total fluoroscopy time (s)",
+    "TotalNumberOfExposures": "Number of exposures",
+    "EntranceDose": "Entrance dose (dGy)",
+    "EntranceDoseInmGy": "Entrance dose (mGy)",
+    "ExposedArea": "Exposed area (cm²)",
+    "ImageAndFluoroscopyAreaDoseProduct": "Dose area product (dGy·cm²)",
+    "DistanceSourceToDetector": "Source to detector distance (mm)",
+    "DistanceSourceToEntrance": "Source to entrance distance (mm)",
+    "CommentsOnRadiationDose": "Comments on radiation dose",
+    "ExposureDoseSequence": "Exposure dose items",
+}
+
+
+def _values(value: str) -> list[str]:
+    """The values of a multi-valued DICOM text (backslash-separated), without blanks."""
+    return [item.strip() for item in (value or "").split("\\") if item.strip()]
+
+
+def _performed_summary(performed: PerformedProcedureStep) -> dict:
+    """A performed step as the order page shows it: who performed it with which
+    protocols, each series and its instance counts, the dose values sent."""
+    series = [
+        {
+            **item,
+            "operators": "; ".join(person_name(n) for n in _values(item.get("operators_name"))),
+            "performing_physicians": "; ".join(
+                person_name(n) for n in _values(item.get("performing_physician_name"))
+            ),
+        }
+        for item in performed.performed_series_sequence or []
+    ]
+
+    def distinct(key: str, *, names: bool = False) -> list[str]:
+        found = dict.fromkeys(v for item in series for v in _values(item.get(key)))
+        return [person_name(v) for v in found] if names else list(found)
+
+    dose = [
+        (
+            DOSE_LABELS.get(keyword, keyword),
+            ", ".join(map(str, value)) if isinstance(value, list) else value,
+        )
+        for keyword, value in (performed.radiation_dose or {}).items()
+    ]
+    return {
+        "step": performed,
+        "series": series,
+        "operators": distinct("operators_name", names=True),
+        "performing_physicians": distinct("performing_physician_name", names=True),
+        "protocol_names": distinct("protocol_name"),
+        "images": sum(item.get("number_of_images") or 0 for item in series),
+        "non_images": sum(item.get("number_of_non_image_objects") or 0 for item in series),
+        "dose": dose,
+    }
+
+
+def _order_page(request, order, *, cancel_form=None, status: int = 200):
+    performed = selectors.order_performed_steps(order=order, user=request.user)
     context = {
         "order": order,
         "procedure": order.requested_procedure,
         "cancellable": order.status == OrderStatus.SCHEDULED,
-        "cancel_form": CancelForm(),
+        "cancel_form": cancel_form or CancelForm(),
+        "performed_steps": [_performed_summary(p) for p in performed],
     }
-    return render(request, "ui/orders/detail.html", context)
+    return render(request, "ui/orders/detail.html", context, status=status)
+
+
+@requires("worklist.view_order")
+def order_detail(request, pk: int):
+    order = _found(selectors.order_detail, pk=pk, user=request.user)
+    return _order_page(request, order)
 
 
 @require_POST
@@ -514,10 +619,89 @@ def order_cancel(request, pk: int):
         else:
             messages.success(request, f"Order {order.accession_number} cancelled.")
             return redirect("ui:order", pk=order.pk)
-    context = {
-        "order": order,
-        "procedure": order.requested_procedure,
-        "cancellable": order.status == OrderStatus.SCHEDULED,
-        "cancel_form": form,
-    }
-    return render(request, "ui/orders/detail.html", context, status=400)
+    return _order_page(request, order, cancel_form=form, status=400)
+
+
+# --- unscheduled exams --------------------------------------------------------------
+# An exam a modality reported (MPPS) that matched no scheduled step waits here until a
+# scheduler links it to an order; linking needs what rescheduling needs.
+
+UNSCHEDULED_PER_PAGE = 50
+
+
+def _link_form_id(performed) -> str:
+    return f"exam{performed.pk}_%s"
+
+
+@requires("worklist.change_scheduledprocedurestep", "worklist.view_scheduledprocedurestep")
+def unscheduled_exams(request):
+    """The unscheduled exams, oldest first, each with what the modality sent, a form
+    to find its order by accession number and the open orders of its patient ID."""
+    page = Paginator(selectors.unscheduled_performed_steps(), UNSCHEDULED_PER_PAGE).get_page(
+        request.GET.get("page", 1)
+    )
+    exams = list(page.object_list)
+    candidates = selectors.link_candidates(
+        patient_ids=[exam.patient_id for exam in exams], user=request.user
+    )
+    items = [
+        {
+            "performed": exam,
+            "form": PerformedLinkForm(auto_id=_link_form_id(exam)),
+            "candidates": [o for o in candidates if o.patient.patient_id == exam.patient_id],
+        }
+        for exam in exams
+    ]
+    return render(request, "ui/exams/unscheduled.html", {"page": page, "items": items})
+
+
+def _order_with_accession(accession_number: str, *, user):
+    if not accession_number:
+        return None
+    found = selectors.order_search(accession_number=accession_number, per_page=1, user=user)
+    return next(iter(found), None)
+
+
+@requires("worklist.change_scheduledprocedurestep", "worklist.view_scheduledprocedurestep")
+def performed_link(request, pk: int):
+    """Link an unscheduled exam to an order: find the order by its accession number,
+    tick the steps the exam performed; the steps and the order then follow the exam."""
+    performed = _found(selectors.performed_step_get, pk=pk, user=request.user)
+    posted = request.method == "POST"
+    if not posted and not performed.unscheduled:
+        messages.info(request, f"Exam {performed.performed_procedure_step_id} is linked already.")
+        return redirect("ui:unscheduled")
+    source = request.POST if posted else request.GET
+    accession_number = source.get("accession_number", "").strip()
+    order = _order_with_accession(accession_number, user=request.user)
+    form = PerformedLinkForm(
+        source if posted or accession_number else None,
+        order=order,
+        linking=posted,
+        auto_id=_link_form_id(performed),
+    )
+    status = 200
+    if posted:
+        status = 400
+        if form.is_valid():
+            try:
+                performed_steps.performed_step_link(
+                    performed_step=performed, steps=form.cleaned_data["steps"], user=request.user
+                )
+            except Conflict as exc:
+                status = 409
+                form.add_error(None, exc.message)
+            except Invalid as exc:
+                put_errors(form, exc, renamed={"scheduled_procedure_steps": "steps"})
+            else:
+                messages.success(
+                    request,
+                    f"Exam {performed.performed_procedure_step_id} from "
+                    f"{performed.performed_station_ae_title} linked to order "
+                    f"{order.accession_number}.",
+                )
+                return redirect("ui:order", pk=order.pk)
+    elif form.is_bound:
+        form.is_valid()  # bound to GET it shows the order's steps, or why there are none
+    context = {"performed": performed, "form": form, "order": order}
+    return _fragment_or_page(request, "ui/exams/_link.html", "ui/exams/link.html", context, status)

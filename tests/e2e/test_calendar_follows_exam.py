@@ -1,0 +1,163 @@
+"""The calendar follows the exam: while a scheduler looks at the day, the modality in the
+room starts the booked exam (an MPPS N-CREATE, IN PROGRESS, sent over DICOM to the
+running listener) and the page shows the step in progress by itself: no reload, no
+navigation; the toolbar still moves to another day afterwards."""
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from pynetdicom import AE
+from pynetdicom.sop_class import ModalityPerformedProcedureStep
+
+from tests.ui.conftest import local
+from worklist import services
+from worklist.dicom import listener
+from worklist.models import StepStatus
+from worklist.services import StepBooking
+
+from .conftest import log_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+POLL_SECONDS = 1
+
+
+@pytest.fixture
+def dicom_port(transactional_db, settings):
+    """The DICOM listener on a free port, answering from its own threads: they read
+    and write the test database through their own connections, which is why these
+    tests commit (transactional database)."""
+    settings.RIS_AE_TITLE = "RIS"
+    settings.RIS_DICOM_STRICT_AE = True
+    server = listener.start(host="127.0.0.1", port=0, tls_port=0)
+    yield server.server_address[1]
+    listener.stop(server)
+
+
+def booked_step(day):
+    order = services.order_create(
+        patient={
+            "patient_id": "E2E-MPPS-1",
+            "issuer_of_patient_id": "HOSP",
+            "patient_name": "Vivaldi^Antonio",
+            "patient_birth_date": date(1978, 3, 4),
+            "patient_sex": "M",
+        },
+        steps=[
+            StepBooking(
+                scheduled_station_ae_title="CT1",
+                start=local(day, 9),
+                duration_minutes=15,
+                details={"scheduled_procedure_step_description": "CT head"},
+            )
+        ],
+        requested_procedure_description="CT head without contrast",
+    )
+    return order.requested_procedure.scheduled_procedure_steps.get()
+
+
+def in_progress(step) -> Dataset:
+    """The N-CREATE attribute list a CT sends when it starts the worklist entry (PS3.4
+    Table F.7.2-1): every type 2 attribute present, empty where it knows nothing."""
+    procedure = step.requested_procedure
+    order = procedure.order
+    patient = order.patient
+    started = timezone.localtime()
+
+    scheduled = Dataset()
+    scheduled.StudyInstanceUID = procedure.study_instance_uid
+    scheduled.ReferencedStudySequence = []
+    scheduled.AccessionNumber = order.accession_number
+    scheduled.RequestedProcedureID = procedure.requested_procedure_id
+    scheduled.RequestedProcedureDescription = procedure.requested_procedure_description
+    scheduled.ScheduledProcedureStepID = step.scheduled_procedure_step_id
+    scheduled.ScheduledProcedureStepDescription = step.scheduled_procedure_step_description
+    scheduled.ScheduledProtocolCodeSequence = []
+
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.ScheduledStepAttributesSequence = [scheduled]
+    ds.PatientName = patient.patient_name
+    ds.PatientID = patient.patient_id
+    ds.IssuerOfPatientID = patient.issuer_of_patient_id
+    ds.PatientBirthDate = f"{patient.patient_birth_date:%Y%m%d}"
+    ds.PatientSex = patient.patient_sex
+    ds.ReferencedPatientSequence = []
+    ds.PerformedProcedureStepID = "PPS-E2E-1"
+    ds.PerformedStationAETitle = "CT1"
+    ds.PerformedStationName = "CT room 1"
+    ds.PerformedLocation = "Radiology"
+    ds.PerformedProcedureStepStartDate = f"{started:%Y%m%d}"
+    ds.PerformedProcedureStepStartTime = f"{started:%H%M%S}"
+    ds.PerformedProcedureStepStatus = "IN PROGRESS"
+    ds.PerformedProcedureStepDescription = "CT head"
+    ds.PerformedProcedureTypeDescription = ""
+    ds.ProcedureCodeSequence = []
+    ds.PerformedProcedureStepEndDate = ""
+    ds.PerformedProcedureStepEndTime = ""
+    ds.Modality = "CT"
+    ds.StudyID = ""
+    ds.PerformedProtocolCodeSequence = []
+    ds.PerformedSeriesSequence = []
+    return ds
+
+
+def start_exam(port, step) -> None:
+    """The CT in room CT1 starts the exam: N-CREATE of a Modality Performed Procedure
+    Step on an association of its own, as a modality does."""
+    ae = AE(ae_title="CT1")
+    ae.add_requested_context(ModalityPerformedProcedureStep)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+    assoc = ae.associate("127.0.0.1", port, ae_title="RIS")
+    assert assoc.is_established, "the listener refused the association for MPPS"
+    try:
+        status, _ = assoc.send_n_create(
+            in_progress(step), ModalityPerformedProcedureStep, generate_uid()
+        )
+    finally:
+        assoc.release()
+    assert status is not None and status.Status == 0x0000, status
+
+
+def test_the_calendar_shows_the_exam_a_modality_started_without_a_reload(
+    page, make_user, rooms, dicom_port, settings
+):
+    settings.RIS_UI_POLL_SECONDS = POLL_SECONDS
+    make_user("sam", "scheduler")
+    day = timezone.localdate() + timedelta(days=1)
+    step = booked_step(day)
+
+    log_in(page, "sam")
+    expect(page.get_by_text("Signed in as")).to_contain_text("sam")
+    page.goto(f"/calendar/?station=CT1&day={day.isoformat()}")
+    block = page.locator(".blk", has_text="Vivaldi, Antonio")
+    expect(block).to_have_class(re.compile(r"\bscheduled\b"))
+    page.evaluate("() => { window.stillTheSamePage = true; }")
+    url = page.url
+
+    start_exam(dicom_port, step)
+    step.refresh_from_db()
+    assert step.scheduled_procedure_step_status == StepStatus.IN_PROGRESS
+
+    expect(block).to_have_class(re.compile(r"\bin-progress\b"), timeout=10_000)
+    expect(block).to_have_attribute("aria-label", re.compile("IN PROGRESS"))
+    expect(block.locator(".mark")).to_have_text("▶")
+    assert page.evaluate("() => window.stillTheSamePage") is True
+    assert page.url == url
+
+    # The toolbar still navigates (and pushes its URL); polling then follows the new
+    # day instead of bringing the old one back.
+    page.get_by_role("link", name="Next →").click()
+    next_day = day + timedelta(days=1)
+    expect(page).to_have_url(re.compile(f"day={next_day.isoformat()}"))
+    heading = page.locator("#calendar-body h2")
+    expect(heading).to_contain_text(f"{next_day:%A} {next_day.day} {next_day:%B %Y}")
+    page.wait_for_timeout(POLL_SECONDS * 2500)
+    expect(heading).to_contain_text(f"{next_day:%A} {next_day.day} {next_day:%B %Y}")
+    expect(page.locator(".blk", has_text="Vivaldi, Antonio")).to_have_count(0)
+    assert page.evaluate("() => window.stillTheSamePage") is True

@@ -2,9 +2,10 @@
 (render times are measured in bench/render_calendar.py, not asserted here).
 
 Two counts: the worklist reads are exactly four (stations, their opening hours, the
-version of the calendar a poll compares, the steps with order and patient); the whole request, with session, permissions and the
-access audit's record of the patients shown, stays under a bound that does not grow
-with the steps (an N+1 would add one per step)."""
+version of the calendar a poll compares, the steps with order and patient); the whole
+request, with session, permissions and the access audit's record of the patients
+shown, stays under a bound that does not grow with the steps (an N+1 would add one
+per step)."""
 
 from contextlib import contextmanager
 from datetime import datetime, time, timedelta

@@ -26,6 +26,19 @@ from .models import (
 )
 
 
+class ReadOnlyAdmin:
+    """For what only the services write: shown, never added, changed or deleted here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Patient)
 class PatientAdmin(AuditedAdmin, admin.ModelAdmin):
     audit = AdminAudit(selectors.patient_list, Action.PATIENT_RECORD, patient=lambda p: p)
@@ -191,21 +204,12 @@ class IdentifierCounterAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderEvent)
-class OrderEventAdmin(admin.ModelAdmin):
+class OrderEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """The order history is written by the booking services only: read-only here."""
 
     list_display = ["order", "at", "kind", "user"]
     list_filter = ["kind"]
     search_fields = ["order__accession_number"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Modality)
@@ -220,7 +224,7 @@ class ModalityAdmin(admin.ModelAdmin):
 
 
 @admin.register(PerformedProcedureStep)
-class PerformedProcedureStepAdmin(AuditedAdmin, admin.ModelAdmin):
+class PerformedProcedureStepAdmin(ReadOnlyAdmin, AuditedAdmin, admin.ModelAdmin):
     """What modalities reported (MPPS): read-only; the modality changes it by N-SET and
     a scheduler links an unscheduled exam on the Unscheduled exams page."""
 
@@ -241,12 +245,3 @@ class PerformedProcedureStepAdmin(AuditedAdmin, admin.ModelAdmin):
     list_filter = ["performed_procedure_step_status", "unscheduled", "modality"]
     search_fields = ["sop_instance_uid", "accession_number", "patient_id"]
     date_hierarchy = "start"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -14,6 +14,7 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
+from tests.dicom.mpps_messages import n_create
 from tests.ui.conftest import local
 from worklist import services
 from worklist.dicom import listener
@@ -63,48 +64,14 @@ def booked_step(day):
 
 def in_progress(step) -> Dataset:
     """The N-CREATE attribute list a CT sends when it starts the worklist entry (PS3.4
-    Table F.7.2-1): every type 2 attribute present, empty where it knows nothing."""
-    procedure = step.requested_procedure
-    order = procedure.order
-    patient = order.patient
+    Table F.7.2-1), started now."""
     started = timezone.localtime()
-
-    scheduled = Dataset()
-    scheduled.StudyInstanceUID = procedure.study_instance_uid
-    scheduled.ReferencedStudySequence = []
-    scheduled.AccessionNumber = order.accession_number
-    scheduled.RequestedProcedureID = procedure.requested_procedure_id
-    scheduled.RequestedProcedureDescription = procedure.requested_procedure_description
-    scheduled.ScheduledProcedureStepID = step.scheduled_procedure_step_id
-    scheduled.ScheduledProcedureStepDescription = step.scheduled_procedure_step_description
-    scheduled.ScheduledProtocolCodeSequence = []
-
-    ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.ScheduledStepAttributesSequence = [scheduled]
-    ds.PatientName = patient.patient_name
-    ds.PatientID = patient.patient_id
-    ds.IssuerOfPatientID = patient.issuer_of_patient_id
-    ds.PatientBirthDate = f"{patient.patient_birth_date:%Y%m%d}"
-    ds.PatientSex = patient.patient_sex
-    ds.ReferencedPatientSequence = []
-    ds.PerformedProcedureStepID = "PPS-E2E-1"
-    ds.PerformedStationAETitle = "CT1"
-    ds.PerformedStationName = "CT room 1"
-    ds.PerformedLocation = "Radiology"
-    ds.PerformedProcedureStepStartDate = f"{started:%Y%m%d}"
-    ds.PerformedProcedureStepStartTime = f"{started:%H%M%S}"
-    ds.PerformedProcedureStepStatus = "IN PROGRESS"
-    ds.PerformedProcedureStepDescription = "CT head"
-    ds.PerformedProcedureTypeDescription = ""
-    ds.ProcedureCodeSequence = []
-    ds.PerformedProcedureStepEndDate = ""
-    ds.PerformedProcedureStepEndTime = ""
-    ds.Modality = "CT"
-    ds.StudyID = ""
-    ds.PerformedProtocolCodeSequence = []
-    ds.PerformedSeriesSequence = []
-    return ds
+    return n_create(
+        step,
+        PerformedStationName="CT room 1",
+        PerformedProcedureStepStartDate=f"{started:%Y%m%d}",
+        PerformedProcedureStepStartTime=f"{started:%H%M%S}",
+    )
 
 
 def start_exam(port, step) -> None:

@@ -85,3 +85,20 @@ def test_invalid_ae_title_in_admin_is_shown_as_a_field_error(admin_client_with_o
     errors = response.context["adminform"].form.errors
     assert "scheduled_station_ae_title" in errors
     assert "modality" in errors
+
+
+def test_a_performed_procedure_step_is_shown_read_only(admin_user, client, station):
+    from django.urls import reverse
+    from pydicom.uid import generate_uid
+
+    from tests.dicom.mpps_messages import n_create
+    from worklist import performed
+
+    created = performed.performed_step_create(
+        sop_instance_uid=generate_uid(), attributes=n_create(), calling_ae_title="CT1"
+    ).performed_step
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:worklist_performedprocedurestep_change", args=[created.pk]))
+    assert page.status_code == 200
+    assert created.performed_procedure_step_id in page.content.decode()
+    assert b'name="_save"' not in page.content

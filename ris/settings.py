@@ -115,6 +115,17 @@ def database_settings() -> dict:
     if url:
         config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
         config["CONN_HEALTH_CHECKS"] = True
+        pool_size = env_int("DATABASE_POOL_SIZE", 10)
+        if config["ENGINE"] == "django.db.backends.postgresql" and pool_size > 0:
+            # A pool per process: the DICOM listener serves each association in a new
+            # thread, and a PostgreSQL session per association (a backend started, its
+            # caches cold) cost more than the MPPS message itself.
+            config["CONN_MAX_AGE"] = 0
+            config.setdefault("OPTIONS", {})["pool"] = {
+                "min_size": 1,
+                "max_size": pool_size,
+                "timeout": 30,
+            }
         return config
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     # Embedded default: WAL lets the web server and the DICOM listener read while one

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from pydicom.dataset import Dataset
 
 from audit import refs
@@ -87,16 +88,17 @@ def performed_step_create(
         create_digest=fingerprint,
     )
     _store(performed, attributes)
+    steps, note = match_scheduled_steps(
+        mpps_iod.scheduled_step_references(attributes), performed=performed
+    )
+    _matched(performed, steps, note)
     try:
         with transaction.atomic():
             performed.save()
     except IntegrityError:
         # The same instance created by a racing association since we looked.
         return _retried(_existing(sop_instance_uid), fingerprint, calling_ae_title)
-    steps, note = match_scheduled_steps(
-        mpps_iod.scheduled_step_references(attributes), performed=performed
-    )
-    _link(performed, steps, note=note)
+    _attach(performed, steps)
     _audit(performed, Verb.CREATE, steps)
     return Outcome(performed, changed=True)
 
@@ -152,7 +154,9 @@ def performed_step_update(
     was = performed.performed_procedure_step_status
     _store(performed, merged)
     performed.save()
-    steps = list(performed.scheduled_procedure_steps.all())
+    steps = list(
+        performed.scheduled_procedure_steps.select_related("requested_procedure__order__patient")
+    )
     if performed.performed_procedure_step_status != was:
         _follow(performed, steps)
     _audit(performed, Verb.UPDATE, steps)
@@ -190,7 +194,9 @@ def performed_step_link(
     )
     if len({step.requested_procedure.order_id for step in steps}) != 1:
         raise Invalid({"scheduled_procedure_steps": ["The steps must belong to one order."]})
-    _link(performed, steps, user=user, linked_by_hand=True)
+    _matched(performed, steps)
+    performed.save()
+    _attach(performed, steps, user=user, linked_by_hand=True)
     return performed
 
 
@@ -298,18 +304,25 @@ def _store(performed: PerformedProcedureStep, attributes: Dataset) -> None:
         setattr(performed, name, value)
 
 
-def _link(performed, steps, *, note: str = "", user=None, linked_by_hand: bool = False) -> None:
+def _matched(performed, steps, note: str = "") -> None:
+    """What the match gives the performed step: its patient and identifiers, or the
+    reason it waits unscheduled."""
     performed.unscheduled = not steps
     performed.match_note = "" if steps else note
     if steps:
-        performed.matched_patient = steps[0].requested_procedure.order.patient
         first = steps[0].requested_procedure
+        performed.matched_patient = first.order.patient
         performed.accession_number = performed.accession_number or first.order.accession_number
         performed.study_instance_uid = performed.study_instance_uid or first.study_instance_uid
-    performed.save()
+
+
+def _attach(performed, steps, *, user=None, linked_by_hand: bool = False) -> None:
     if not steps:
         return
-    performed.scheduled_procedure_steps.add(*steps)
+    through = PerformedProcedureStep.scheduled_procedure_steps.through
+    through.objects.bulk_create(
+        [through(performedprocedurestep=performed, scheduledprocedurestep=step) for step in steps]
+    )
     _follow(performed, steps, user=user, linked_by_hand=linked_by_hand)
 
 
@@ -326,20 +339,20 @@ def step_status_from(performed_statuses: set[str]) -> str:
 
 def _follow(performed, steps, *, user=None, linked_by_hand: bool = False) -> None:
     """The scheduled steps and their orders take the status the performed steps give
-    them; each order's history says what the modality reported."""
+    them; each order's history says what the modality reported.
+
+    The orders are locked first: every writer of a step locks its order before it
+    (step_update, order_cancel), so the order lock guards the steps too."""
     orders = _lock_orders(steps)
-    step_ids = [step.pk for step in steps]
-    locked = (
-        ScheduledProcedureStep.objects.select_for_update(of=("self",))
-        .filter(pk__in=step_ids)
-        .order_by("pk")
-    )
-    statuses = _performed_statuses(step_ids)
-    for step in locked:
-        status = step_status_from(statuses.get(step.pk, set()))
-        if step.scheduled_procedure_step_status != status:
-            step.scheduled_procedure_step_status = status
-            step.save(update_fields=["scheduled_procedure_step_status", "updated_at"])
+    changes: dict[str, list[int]] = {}
+    for step_id, (status, performed_statuses) in _step_statuses(steps).items():
+        new = step_status_from(performed_statuses)
+        if new != status:
+            changes.setdefault(new, []).append(step_id)
+    for status, step_ids in changes.items():
+        ScheduledProcedureStep.objects.filter(pk__in=step_ids).update(
+            scheduled_procedure_step_status=status, updated_at=timezone.now()
+        )
     for order in orders:
         kind, detail = _history_line(performed, steps, order, linked_by_hand)
         _record(order, kind, user=user if linked_by_hand else None, detail=detail)
@@ -351,15 +364,17 @@ def _lock_orders(steps) -> list[Order]:
     return list(Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk"))
 
 
-def _performed_statuses(step_ids: list[int]) -> dict[int, set[str]]:
-    through = PerformedProcedureStep.scheduled_procedure_steps.through
-    rows = through.objects.filter(scheduledprocedurestep_id__in=step_ids).values_list(
-        "scheduledprocedurestep_id", "performedprocedurestep__performed_procedure_step_status"
+def _step_statuses(steps) -> dict[int, tuple[str, set[str]]]:
+    """Each step's status and the statuses of the performed steps linked to it."""
+    rows = ScheduledProcedureStep.objects.filter(pk__in=[step.pk for step in steps]).values_list(
+        "pk",
+        "scheduled_procedure_step_status",
+        "performed_procedure_steps__performed_procedure_step_status",
     )
-    statuses: dict[int, set[str]] = {}
-    for step_id, status in rows:
-        statuses.setdefault(step_id, set()).add(status)
-    return statuses
+    statuses: dict[int, tuple[str, set[str]]] = {}
+    for step_id, status, performed_status in rows:
+        statuses.setdefault(step_id, (status, set()))[1].add(performed_status)
+    return {step_id: (status, found - {None}) for step_id, (status, found) in statuses.items()}
 
 
 def _history_line(performed, steps, order, linked_by_hand) -> tuple[str, str]:

@@ -141,15 +141,17 @@ def performed_step_update(
     if performed is None:
         raise NoSuchInstance(sop_instance_uid)
     stored = mpps_iod.from_stored(performed.attributes)
-    mpps_iod.check_set(modifications, stored)
     merged = mpps_iod.merged(stored, modifications)
-    if mpps_iod.to_stored(merged) == performed.attributes:
-        return Outcome(performed, changed=False)
-    if performed.is_final:
+    unchanged = mpps_iod.to_stored(merged) == performed.attributes
+    if performed.is_final and not unchanged:
+        # Whatever the attributes, the answer after the end is 0110 (F.7.2.2.3).
         raise NoLongerUpdatable(
             f"Performed procedure step {sop_instance_uid} is "
             f"{performed.performed_procedure_step_status}."
         )
+    mpps_iod.check_set(modifications, stored)
+    if unchanged:
+        return Outcome(performed, changed=False)
     mpps_iod.check_final_state(merged)
     was = performed.performed_procedure_step_status
     _store(performed, merged)

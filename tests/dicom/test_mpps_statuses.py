@@ -160,3 +160,13 @@ def test_an_unknown_calling_ae_cannot_open_an_mpps_association(dicom_port):
     station("CT1")
     assoc = associate(dicom_port, calling_ae="STRANGER", contexts=(MPPS,))
     assert assoc.is_rejected
+
+
+def test_after_completed_even_a_not_allowed_change_is_answered_0110(ct):
+    uid, _, _ = ct.create(n_create(book()))
+    assert ct.set(uid, n_set_completed()).Status == 0x0000
+    update = n_set_completed()
+    update.PatientID = "SOMEONE-ELSE"
+    status = ct.set(uid, update)
+    assert status.Status == 0x0110
+    assert status.ErrorID == 0xA710

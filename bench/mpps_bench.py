@@ -20,10 +20,13 @@ pair of a modality on one association.
 Prints pairs/s (timed phase: from the start signal to the last modality's last
 release; the warm-up pair of each modality is not counted), p50/p95/p99 of N-CREATE,
 N-SET, association set-up and whole pair, every status other than 0x0000, the CPU the
-listener, the clients and the rest of the machine (PostgreSQL) used per pair, and then
-checks in the database that every scheduled step and order is COMPLETED and that the
-audit chain verifies. The clients, the listener and PostgreSQL share the machine's
-cores. The database is dropped at the end unless --keep-db.
+listener, the client processes, the PostgreSQL cluster and the whole machine used per
+pair, PostgreSQL's new sessions and commits per pair (pg_stat_database), and then checks
+in the database that every scheduled step and order is COMPLETED and that the audit
+chain verifies; the exit status is 1 if anything failed. The clients, the listener and
+PostgreSQL share the machine's cores. --nodelay makes the modalities send with
+TCP_NODELAY; --profile samples the listener with py-spy (not a dependency). The
+database is dropped at the end unless --keep-db.
 """
 
 import argparse
@@ -655,7 +658,8 @@ def verify(url: str, env: dict) -> dict:
 
 def report(row: dict, checked: dict, expected: int) -> bool:
     lat = row["latency_ms"]
-    cpu = row["cpu_ms_per_pair"]
+    cpu = {k: v or 0.0 for k, v in row["cpu_ms_per_pair"].items()}
+    pg = {k: v or 0.0 for k, v in row["postgres_per_pair"].items()}
 
     def line(name, key):
         if key not in lat:
@@ -685,9 +689,8 @@ def report(row: dict, checked: dict, expected: int) -> bool:
         f"whole machine {cpu['machine']:.1f} ms "
         f"(machine {100 * (row['machine_utilisation'] or 0):.0f} % busy)"
     )
-    pg = row["postgres_per_pair"]
     print(
-        f"PostgreSQL per pair:   {pg['sessions']:.2f} connections, {pg['commits']:.2f} commits, "
+        f"PostgreSQL per pair:   {pg['sessions']:.2f} new sessions, {pg['commits']:.2f} commits, "
         f"{pg['rollbacks']:.2f} rollbacks, {pg['active_ms']:.1f} ms active in statements"
     )
     print(f"database check:        scheduled steps {checked['scheduled_steps']}")

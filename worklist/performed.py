@@ -142,7 +142,8 @@ def performed_step_update(
         raise NoSuchInstance(sop_instance_uid)
     stored = mpps_iod.from_stored(performed.attributes)
     merged = mpps_iod.merged(stored, modifications)
-    unchanged = mpps_iod.to_stored(merged) == performed.attributes
+    merged_json = mpps_iod.to_stored(merged)
+    unchanged = merged_json == performed.attributes
     if performed.is_final and not unchanged:
         # Whatever the attributes, the answer after the end is 0110 (F.7.2.2.3).
         raise NoLongerUpdatable(
@@ -154,7 +155,7 @@ def performed_step_update(
         return Outcome(performed, changed=False)
     mpps_iod.check_final_state(merged)
     was = performed.performed_procedure_step_status
-    _store(performed, merged)
+    _store(performed, merged, stored_json=merged_json)
     performed.save()
     steps = list(
         performed.scheduled_procedure_steps.select_related("requested_procedure__order__patient")
@@ -299,9 +300,12 @@ def _agrees(reference: mpps_iod.StepReference, step: ScheduledProcedureStep) -> 
 # --- what follows -------------------------------------------------------------------
 
 
-def _store(performed: PerformedProcedureStep, attributes: Dataset) -> None:
-    """The instance as DICOM JSON and the columns read from it."""
-    performed.attributes = mpps_iod.to_stored(attributes)
+def _store(
+    performed: PerformedProcedureStep, attributes: Dataset, stored_json: dict | None = None
+) -> None:
+    """The instance as DICOM JSON (`stored_json` when the caller has it already) and
+    the columns read from it."""
+    performed.attributes = stored_json or mpps_iod.to_stored(attributes)
     for name, value in mpps_iod.columns(attributes).items():
         setattr(performed, name, value)
 

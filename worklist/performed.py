@@ -60,9 +60,10 @@ class Outcome:
 # --- N-CREATE -----------------------------------------------------------------
 
 
-def digest(attributes: Dataset) -> str:
-    """A fingerprint of an attribute list, to tell a retried N-CREATE from a clash."""
-    canonical = json.dumps(attributes.to_json_dict(), sort_keys=True)
+def digest(stored_json: dict) -> str:
+    """A fingerprint of an attribute list as stored, to tell a retried N-CREATE from a
+    clash."""
+    canonical = json.dumps(stored_json, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -78,7 +79,8 @@ def performed_step_create(
     used SOP Instance UID is a DuplicateInstance.
     """
     mpps_iod.check_create(attributes)
-    fingerprint = digest(attributes)
+    stored_json = mpps_iod.to_stored(attributes)
+    fingerprint = digest(stored_json)
     existing = _existing(sop_instance_uid)
     if existing is not None:
         return _retried(existing, fingerprint, calling_ae_title)
@@ -87,7 +89,7 @@ def performed_step_create(
         calling_ae_title=calling_ae_title[:16],
         create_digest=fingerprint,
     )
-    _store(performed, attributes)
+    _store(performed, attributes, stored_json=stored_json)
     steps, note = match_scheduled_steps(
         mpps_iod.scheduled_step_references(attributes), performed=performed
     )

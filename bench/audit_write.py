@@ -112,7 +112,7 @@ def booking_overhead(client, samples: int) -> list[tuple[str, list[float]]]:
     from datetime import UTC, datetime, timedelta
 
     from audit import services
-    from worklist.services import station_create
+    from worklist.services.stations import station_create
 
     station_create(scheduled_station_ae_title="BENCH1", modality="CT")
     first = datetime(2031, 1, 6, tzinfo=UTC)

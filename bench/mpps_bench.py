@@ -134,7 +134,8 @@ import json, os
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 from audit import context
-from worklist.services import StepBooking, order_create, station_create
+from worklist.services.booking import StepBooking, order_create
+from worklist.services.stations import station_create
 
 stations = json.loads(os.environ["MPPS_BENCH_STATIONS"])
 per_station = int(os.environ["MPPS_BENCH_STEPS"])

@@ -37,8 +37,10 @@ os.environ.setdefault("RIS_LOG_LEVEL", "WARNING")
 ROOMS = [f"{modality}{n}" for modality in ("CT", "MR", "US", "CR", "MG") for n in (1, 2)]
 
 
-def book(services, StepBooking, ae_title, start, minutes, number) -> None:
-    services.order_create(
+def book(ae_title, start, minutes, number) -> None:
+    from worklist.services.booking import StepBooking, order_create
+
+    order_create(
         patient={"patient_id": f"B{number:05d}", "patient_name": f"Bench^Patient{number}"},
         steps=[
             StepBooking(
@@ -51,11 +53,13 @@ def book(services, StepBooking, ae_title, start, minutes, number) -> None:
     )
 
 
-def book_days(department_day, busy_day, services, StepBooking, tz) -> None:
+def book_days(department_day, busy_day, tz) -> None:
     """department_day: 50 steps of 12 minutes in each of the 10 rooms (500);
     busy_day: 60 steps of 12 minutes on CT1 alone."""
+    from worklist.services.stations import station_create
+
     for ae_title in ROOMS:
-        services.station_create(
+        station_create(
             scheduled_station_ae_title=ae_title,
             modality=ae_title[:2],
             scheduled_station_name=ae_title,
@@ -65,11 +69,11 @@ def book_days(department_day, busy_day, services, StepBooking, tz) -> None:
     for ae_title in ROOMS:
         for index in range(50):
             number += 1
-            book(services, StepBooking, ae_title, start + timedelta(minutes=12 * index), 12, number)
+            book(ae_title, start + timedelta(minutes=12 * index), 12, number)
     start = datetime.combine(busy_day, time(6), tzinfo=tz)
     for index in range(60):
         number += 1
-        book(services, StepBooking, "CT1", start + timedelta(minutes=12 * index), 12, number)
+        book("CT1", start + timedelta(minutes=12 * index), 12, number)
 
 
 def measure(client, url, runs, connection):
@@ -108,16 +112,13 @@ def main() -> None:
     from django.test.utils import setup_test_environment
     from django.utils import timezone
 
-    from worklist import services
-    from worklist.services import StepBooking
-
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         tz = timezone.get_default_timezone()
         department_day = timezone.localdate() + timedelta(days=3)
         busy_day = department_day + timedelta(days=1)
-        book_days(department_day, busy_day, services, StepBooking, tz)
+        book_days(department_day, busy_day, tz)
         user = User.objects.create_user("bench-scheduler")
         user.groups.add(Group.objects.get(name="scheduler"))
         client = Client()

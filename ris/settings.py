@@ -168,9 +168,9 @@ LOGIN_URL = "ui:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "ui:login"
 
-# Login throttling (worklist.auth): failures per user name and address, counted in the
+# Login throttling (worklist.ui.lockout): failures per user name and address, counted in the
 # default cache.
-AUTHENTICATION_BACKENDS = ["worklist.auth.ThrottledModelBackend"]
+AUTHENTICATION_BACKENDS = ["worklist.ui.lockout.ThrottledModelBackend"]
 RIS_LOGIN_MAX_FAILURES = env_int("RIS_LOGIN_MAX_FAILURES", 5)
 RIS_LOGIN_LOCKOUT_SECONDS = env_int("RIS_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 
@@ -191,7 +191,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "ris.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "ris.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "ris.api_errors.exception_handler",
     "DATETIME_INPUT_FORMATS": ["iso-8601"],
     "DATE_INPUT_FORMATS": ["%Y-%m-%d"],
 }

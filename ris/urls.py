@@ -10,8 +10,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("audit/", include("audit.urls")),
     path("api/audit/", include("audit.urls_api")),
-    path("api/", include("worklist.urls")),
+    path("api/", include("worklist.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("", include("worklist.urls_ui")),
+    path("", include("worklist.ui.urls")),
 ]

@@ -60,7 +60,7 @@ def api(admin_user):
 
 @pytest.fixture
 def station(db):
-    from worklist.services import station_create
+    from worklist.services.stations import station_create
 
     return station_create(
         scheduled_station_ae_title="CT1",

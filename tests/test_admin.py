@@ -92,9 +92,9 @@ def test_a_performed_procedure_step_is_shown_read_only(admin_user, client, stati
     from pydicom.uid import generate_uid
 
     from tests.dicom.mpps_messages import n_create
-    from worklist import performed
+    from worklist.services import performed_steps
 
-    created = performed.performed_step_create(
+    created = performed_steps.performed_step_create(
         sop_instance_uid=generate_uid(), attributes=n_create(), calling_ae_title="CT1"
     ).performed_step
     client.force_login(admin_user)

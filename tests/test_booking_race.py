@@ -8,9 +8,16 @@ import pytest
 from django.db import connections
 
 from ris.errors import Conflict
-from worklist import services
 from worklist.models import ScheduledProcedureStep
-from worklist.services import StepBooking
+from worklist.services import booking
+from worklist.services.booking import (
+    StepBooking,
+    _step_discontinue,
+    order_cancel,
+    order_create,
+    step_update,
+)
+from worklist.services.stations import station_is_open
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -20,13 +27,13 @@ RACERS = 4
 def slow_open_check(monkeypatch):
     """Widen the window between reading the calendar and writing the step, so that
     without the station lock every racer would see the slot free."""
-    real = services.station_is_open
+    real = station_is_open
 
     def slow(*args, **kwargs):
         time.sleep(0.2)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "station_is_open", slow)
+    monkeypatch.setattr(booking, "station_is_open", slow)
 
 
 def race(book, count):
@@ -55,7 +62,7 @@ def test_concurrent_bookings_of_one_slot_let_exactly_one_win(station, monkeypatc
     slow_open_check(monkeypatch)
 
     def book(index):
-        services.order_create(
+        order_create(
             patient={"patient_id": f"RACE{index}", "patient_name": "Race^Runner"},
             accession_number=f"RACE{index}",
             requested_procedure_id=f"RP{index}",
@@ -77,7 +84,7 @@ def test_concurrent_bookings_of_one_slot_let_exactly_one_win(station, monkeypatc
 
 def test_concurrent_reschedules_onto_one_slot_let_exactly_one_win(station, monkeypatch):
     steps = [
-        services.order_create(
+        order_create(
             patient={"patient_id": f"P{i}", "patient_name": "Move^Me"},
             accession_number=f"MOVE{i}",
             steps=[
@@ -94,14 +101,14 @@ def test_concurrent_reschedules_onto_one_slot_let_exactly_one_win(station, monke
     slow_open_check(monkeypatch)
     target = datetime.fromisoformat("2026-11-25T08:00:00+01:00")
 
-    outcomes = race(lambda i: services.step_update(step=steps[i], start=target), 2)
+    outcomes = race(lambda i: step_update(step=steps[i], start=target), 2)
 
     assert outcomes == ["booked", "conflict"]
     assert ScheduledProcedureStep.objects.filter(start=target).count() == 1
 
 
 def test_cancel_racing_a_step_change_does_not_deadlock(station, monkeypatch):
-    order = services.order_create(
+    order = order_create(
         patient={"patient_id": "P1", "patient_name": "Race^Cancel"},
         accession_number="CANCEL1",
         steps=[
@@ -112,20 +119,20 @@ def test_cancel_racing_a_step_change_does_not_deadlock(station, monkeypatch):
         ],
     )
     step = order.requested_procedures.get().scheduled_procedure_steps.get()
-    real_discontinue = services._step_discontinue
+    real_discontinue = _step_discontinue
 
     def slow_discontinue(*args, **kwargs):
         time.sleep(0.5)  # the step is locked now; the cancel arrives meanwhile
         return real_discontinue(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_step_discontinue", slow_discontinue)
+    monkeypatch.setattr(booking, "_step_discontinue", slow_discontinue)
 
     def act(index):
         if index == 0:
-            services.step_update(step=step, scheduled_procedure_step_status="DISCONTINUED")
+            step_update(step=step, scheduled_procedure_step_status="DISCONTINUED")
         else:
             time.sleep(0.2)
-            services.order_cancel(order=order, reason="Racing")
+            order_cancel(order=order, reason="Racing")
 
     outcomes = race(act, 2)
 

@@ -6,9 +6,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ris.errors import Conflict, Invalid
-from worklist import services
 from worklist.models import Order, OrderStatus, StepStatus
-from worklist.services import StepBooking
+from worklist.services.booking import (
+    StepBooking,
+    order_cancel,
+    order_create,
+    order_refresh_status,
+    step_update,
+)
+from worklist.services.stations import station_create
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +26,7 @@ def at(text):
 
 
 def book(ae_title="CT1", start="2026-11-25T09:00:00+01:00", minutes=15, accession="", pid="P1"):
-    return services.order_create(
+    return order_create(
         patient={"patient_id": pid, "patient_name": "Doe^Jane"},
         accession_number=accession,
         steps=[
@@ -38,9 +44,7 @@ def step_of(order):
 @pytest.fixture
 def weekday_station(db):
     hours = [{"weekday": day, "opens": time(8), "closes": time(18)} for day in range(7)]
-    return services.station_create(
-        scheduled_station_ae_title="MR1", modality="MR", opening_hours=hours
-    )
+    return station_create(scheduled_station_ae_title="MR1", modality="MR", opening_hours=hours)
 
 
 def test_station_without_opening_hours_is_open_at_night(station):
@@ -72,7 +76,7 @@ def test_opening_hours_follow_local_wall_clock_across_daylight_saving(weekday_st
 
 def test_closing_at_midnight_allows_the_last_evening_slot(db, settings):
     settings.TIME_ZONE = "Europe/Berlin"
-    services.station_create(
+    station_create(
         scheduled_station_ae_title="US1",
         modality="US",
         opening_hours=[{"weekday": 2, "opens": time(20), "closes": time(0)}],
@@ -82,7 +86,7 @@ def test_closing_at_midnight_allows_the_last_evening_slot(db, settings):
 
 def test_opening_hours_closing_before_opening_are_refused(db):
     with pytest.raises(Invalid) as refused:
-        services.station_create(
+        station_create(
             scheduled_station_ae_title="US2",
             modality="US",
             opening_hours=[{"weekday": 0, "opens": time(18), "closes": time(8)}],
@@ -91,7 +95,7 @@ def test_opening_hours_closing_before_opening_are_refused(db):
 
 
 def test_overlap_is_refused_on_the_same_station_only(station):
-    services.station_create(scheduled_station_ae_title="CT2", modality="CT")
+    station_create(scheduled_station_ae_title="CT2", modality="CT")
     book(accession="A1")
     assert book("CT2", accession="A2")
     with pytest.raises(Conflict) as clash:
@@ -101,7 +105,7 @@ def test_overlap_is_refused_on_the_same_station_only(station):
 
 def test_cancelled_order_frees_its_slot_and_leaves_the_worklist(station):
     order = book(accession="A1")
-    services.order_cancel(order=order, reason="Patient declined")
+    order_cancel(order=order, reason="Patient declined")
 
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED
@@ -112,8 +116,8 @@ def test_cancelled_order_frees_its_slot_and_leaves_the_worklist(station):
 
 def test_cancelling_twice_is_harmless(station):
     order = book()
-    services.order_cancel(order=order)
-    assert services.order_cancel(order=order).status == OrderStatus.CANCELLED
+    order_cancel(order=order)
+    assert order_cancel(order=order).status == OrderStatus.CANCELLED
 
 
 def test_order_in_progress_cannot_be_cancelled(station):
@@ -121,15 +125,15 @@ def test_order_in_progress_cannot_be_cancelled(station):
     step = step_of(order)
     step.scheduled_procedure_step_status = StepStatus.IN_PROGRESS
     step.save()
-    services.order_refresh_status(order)
+    order_refresh_status(order)
 
     with pytest.raises(Conflict):
-        services.order_cancel(order=order)
+        order_cancel(order=order)
 
 
 def test_reschedule_moves_the_step_when_the_slot_is_free(station):
     step = step_of(book())
-    moved = services.step_update(step=step, start=at("2026-11-25T11:00:00+01:00"))
+    moved = step_update(step=step, start=at("2026-11-25T11:00:00+01:00"))
     assert moved.start == at("2026-11-25T11:00:00+01:00")
     assert moved.end == at("2026-11-25T11:15:00+01:00")
 
@@ -138,7 +142,7 @@ def test_reschedule_onto_a_booked_slot_is_refused(station):
     book(accession="A1", start="2026-11-25T11:00:00+01:00")
     step = step_of(book(accession="A2"))
     with pytest.raises(Conflict):
-        services.step_update(step=step, start=at("2026-11-25T11:05:00+01:00"))
+        step_update(step=step, start=at("2026-11-25T11:05:00+01:00"))
     step.refresh_from_db()
     assert step.start == at("2026-11-25T09:00:00+01:00")
 
@@ -147,17 +151,17 @@ def test_extending_a_step_over_its_neighbour_is_refused(station):
     book(accession="A1", start="2026-11-25T09:15:00+01:00")
     step = step_of(book(accession="A2"))
     with pytest.raises(Conflict):
-        services.step_update(step=step, duration_minutes=30)
+        step_update(step=step, duration_minutes=30)
 
 
 def test_reschedule_to_another_room_takes_its_name_and_location(station):
-    services.station_create(
+    station_create(
         scheduled_station_ae_title="CT2",
         scheduled_station_name="CT Room 2",
         scheduled_procedure_step_location="Radiology A",
         modality="CT",
     )
-    step = services.step_update(step=step_of(book()), scheduled_station_ae_title="CT2")
+    step = step_update(step=step_of(book()), scheduled_station_ae_title="CT2")
     assert step.station.scheduled_station_ae_title == "CT2"
     assert step.scheduled_station_name == "CT Room 2"
     assert step.scheduled_procedure_step_location == "Radiology A"
@@ -165,7 +169,7 @@ def test_reschedule_to_another_room_takes_its_name_and_location(station):
 
 def test_reschedule_to_unknown_room_is_refused(station):
     with pytest.raises(Invalid) as refused:
-        services.step_update(step=step_of(book()), scheduled_station_ae_title="NOPE")
+        step_update(step=step_of(book()), scheduled_station_ae_title="NOPE")
     assert "scheduled_station_ae_title" in refused.value.errors
 
 
@@ -174,24 +178,24 @@ def test_completed_step_cannot_be_rescheduled(station):
     step.scheduled_procedure_step_status = StepStatus.COMPLETED
     step.save()
     with pytest.raises(Conflict):
-        services.step_update(step=step, start=at("2026-11-25T12:00:00+01:00"))
+        step_update(step=step, start=at("2026-11-25T12:00:00+01:00"))
 
 
 def test_discontinuing_the_only_step_discontinues_the_order(station):
     order = book()
-    services.step_update(step=step_of(order), scheduled_procedure_step_status="DISCONTINUED")
+    step_update(step=step_of(order), scheduled_procedure_step_status="DISCONTINUED")
     order.refresh_from_db()
     assert order.status == OrderStatus.DISCONTINUED
 
 
 def test_steps_cannot_be_set_in_progress_by_hand(station):
     with pytest.raises(Invalid):
-        services.step_update(step=step_of(book()), scheduled_procedure_step_status="IN PROGRESS")
+        step_update(step=step_of(book()), scheduled_procedure_step_status="IN PROGRESS")
 
 
 def test_patient_name_differing_only_in_trailing_delimiters_is_the_same(station):
     book(accession="A1")
-    services.order_create(
+    order_create(
         patient={"patient_id": "P1", "patient_name": "Doe^Jane^^^"},
         accession_number="A2",
         steps=[
@@ -203,7 +207,7 @@ def test_patient_name_differing_only_in_trailing_delimiters_is_the_same(station)
 
 def test_missing_birth_date_of_a_known_patient_is_filled_in(station):
     book(accession="A1")
-    order = services.order_create(
+    order = order_create(
         patient={"patient_id": "P1", "patient_birth_date": datetime(1980, 1, 2).date()},
         accession_number="A2",
         steps=[

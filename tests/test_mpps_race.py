@@ -10,9 +10,9 @@ from django.db import connections
 from ris.errors import Conflict
 from tests.dicom.conftest import book, station
 from tests.dicom.mpps_messages import n_create, n_set_completed, series
-from worklist import performed
 from worklist.dicom import mpps_iod
 from worklist.models import OrderStatus, PerformedProcedureStep
+from worklist.services import performed_steps
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -55,14 +55,14 @@ def test_two_completing_n_sets_racing_let_exactly_one_complete(monkeypatch):
     station("CT1")
     step = book()
     uid = "1.2.826.0.1.3680043.10.1.1"
-    performed.performed_step_create(
+    performed_steps.performed_step_create(
         sop_instance_uid=uid, attributes=n_create(step), calling_ae_title="CT1"
     )
     slowly(monkeypatch, "check_final_state")
     updates = [n_set_completed(series(protocol=f"Protocol {i}")) for i in range(2)]
     outcomes = race(
         [
-            lambda update=update: performed.performed_step_update(
+            lambda update=update: performed_steps.performed_step_update(
                 sop_instance_uid=uid, modifications=update, calling_ae_title="CT1"
             )
             for update in updates
@@ -83,7 +83,7 @@ def test_an_n_create_and_its_retry_racing_store_one_step(monkeypatch):
     slowly(monkeypatch, "check_create")
     outcomes = race(
         [
-            lambda: performed.performed_step_create(
+            lambda: performed_steps.performed_step_create(
                 sop_instance_uid=uid, attributes=attributes, calling_ae_title="CT1"
             )
             for _ in range(2)

@@ -12,9 +12,9 @@ from audit.models import Event
 from ris.errors import Conflict, Invalid
 from tests.dicom.conftest import book, station
 from tests.dicom.mpps_messages import n_create, step_attributes
-from worklist import performed, services
 from worklist.models import OrderStatus, StepStatus
-from worklist.services import StepBooking
+from worklist.services import performed_steps
+from worklist.services.booking import StepBooking, order_create
 
 NINE = datetime.fromisoformat("2026-11-25T09:00:00+01:00")
 
@@ -28,7 +28,7 @@ def ct1(db):
 
 
 def create(attributes):
-    return performed.performed_step_create(
+    return performed_steps.performed_step_create(
         sop_instance_uid=generate_uid(), attributes=attributes, calling_ae_title="CT1"
     ).performed_step
 
@@ -83,7 +83,7 @@ def test_another_patients_step_is_not_linked():
 
 
 def test_several_steps_of_one_procedure_are_told_apart_by_modality():
-    order = services.order_create(
+    order = order_create(
         patient={"patient_id": "TWO-STEPS", "patient_name": "Two^Steps"},
         steps=[
             StepBooking(scheduled_station_ae_title=ae_title, start=start, duration_minutes=15)
@@ -109,7 +109,7 @@ def test_linking_refuses_steps_of_two_orders():
     first, second = book(), book(start="2026-11-25T10:00")
     unscheduled = create(n_create())
     with pytest.raises(Invalid):
-        performed.performed_step_link(performed_step=unscheduled, steps=[first, second])
+        performed_steps.performed_step_link(performed_step=unscheduled, steps=[first, second])
     unscheduled.refresh_from_db()
     assert unscheduled.unscheduled
 
@@ -117,15 +117,15 @@ def test_linking_refuses_steps_of_two_orders():
 def test_linking_twice_is_refused():
     step = book()
     unscheduled = create(n_create())
-    performed.performed_step_link(performed_step=unscheduled, steps=[step])
+    performed_steps.performed_step_link(performed_step=unscheduled, steps=[step])
     with pytest.raises(Conflict):
-        performed.performed_step_link(performed_step=unscheduled, steps=[step])
+        performed_steps.performed_step_link(performed_step=unscheduled, steps=[step])
 
 
 def test_linking_is_audited_and_starts_the_order(admin_user):
     step = book(patient_id="AV35674")
     unscheduled = create(n_create())
-    performed.performed_step_link(performed_step=unscheduled, steps=[step], user=admin_user)
+    performed_steps.performed_step_link(performed_step=unscheduled, steps=[step], user=admin_user)
     step.refresh_from_db()
     assert step.scheduled_procedure_step_status == StepStatus.IN_PROGRESS
     assert step.requested_procedure.order.status == OrderStatus.IN_PROGRESS

@@ -5,12 +5,12 @@ Pages of patient data read through the audited selectors and record their saves
 
 from django.contrib import admin, messages
 
-from audit import refs
 from audit.admin import AdminAudit, AuditedAdmin
 from audit.codes import Action
 from ris.errors import Conflict
+from worklist.services.booking import order_cancel
 
-from . import selectors, services
+from . import audit_subjects, selectors
 from .models import (
     IdentifierCounter,
     Modality,
@@ -99,8 +99,8 @@ class RequestedProcedureAdmin(AuditedAdmin, admin.ModelAdmin):
     audit = AdminAudit(
         selectors.requested_procedure_list,
         Action.PROCEDURE_RECORD,
-        patient=refs.procedure_patient,
-        objects=refs.procedure_objects,
+        patient=audit_subjects.procedure_patient,
+        objects=audit_subjects.procedure_objects,
     )
     list_display = [
         "requested_procedure_id",
@@ -133,7 +133,7 @@ class OrderAdmin(AuditedAdmin, admin.ModelAdmin):
         selectors.order_list,
         Action.ORDER_RECORD,
         patient=lambda order: order.patient,
-        objects=refs.order_objects,
+        objects=audit_subjects.order_objects,
     )
     list_display = ["accession_number", "patient", "status", "created_at"]
     list_filter = ["status"]
@@ -159,7 +159,7 @@ class OrderAdmin(AuditedAdmin, admin.ModelAdmin):
     def cancel_orders(self, request, queryset):
         for order in queryset:
             try:
-                services.order_cancel(order=order, reason="Cancelled in admin", user=request.user)
+                order_cancel(order=order, reason="Cancelled in admin", user=request.user)
             except Conflict as exc:
                 self.message_user(request, exc.message, level=messages.ERROR)
 
@@ -169,8 +169,8 @@ class ScheduledProcedureStepAdmin(AuditedAdmin, admin.ModelAdmin):
     audit = AdminAudit(
         selectors.step_list,
         Action.PROCEDURE_RECORD,
-        patient=refs.step_patient,
-        objects=refs.step_objects,
+        patient=audit_subjects.step_patient,
+        objects=audit_subjects.step_objects,
     )
     list_display = [
         "scheduled_procedure_step_id",
@@ -231,8 +231,8 @@ class PerformedProcedureStepAdmin(ReadOnlyAdmin, AuditedAdmin, admin.ModelAdmin)
     audit = AdminAudit(
         selectors.performed_step_list,
         Action.PROCEDURE_RECORD,
-        patient=refs.performed_patient,
-        objects=refs.performed_objects,
+        patient=audit_subjects.performed_patient,
+        objects=audit_subjects.performed_objects,
     )
     list_display = [
         "performed_procedure_step_id",

@@ -17,7 +17,10 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from . import services
+from worklist.services.booking import StepBooking, order_cancel, order_create, order_refresh_status
+from worklist.services.patients import patient_create
+from worklist.services.stations import procedure_save, station_create
+
 from .models import (
     Order,
     OrderEvent,
@@ -27,7 +30,6 @@ from .models import (
     Station,
     StepStatus,
 )
-from .services import StepBooking
 
 WEEKDAYS = range(5)
 
@@ -323,7 +325,7 @@ def load(
 
 def _stations() -> list[Station]:
     return [
-        services.station_create(
+        station_create(
             scheduled_station_ae_title=ae,
             scheduled_station_name=name,
             modality=modality,
@@ -336,7 +338,7 @@ def _stations() -> list[Station]:
 
 def _catalogue() -> list[Procedure]:
     return [
-        services.procedure_save(
+        procedure_save(
             procedure=Procedure(),
             code_value=code,
             coding_scheme_designator="LOCAL",
@@ -354,7 +356,7 @@ def _patients(rng: random.Random, count: int) -> list[Patient]:
         sex = rng.choice("FM")
         born = date(1935, 1, 1) + timedelta(days=rng.randrange(365 * 85))
         people.append(
-            services.patient_create(
+            patient_create(
                 patient_id=f"D{number:06d}",
                 issuer_of_patient_id="DEMO",
                 patient_name=f"{rng.choice(FAMILY_NAMES)}^{rng.choice(GIVEN_NAMES[sex])}",
@@ -414,7 +416,7 @@ def _book_day(rng, day, stations, procedures, people, fill) -> int:
                 if end > closes:
                     break
                 if rng.random() < fill:
-                    order = services.order_create(
+                    order = order_create(
                         patient={
                             "patient_id": (person := rng.choice(people)).patient_id,
                             "issuer_of_patient_id": person.issuer_of_patient_id,
@@ -451,18 +453,18 @@ def _play(rng, order, start, end, now) -> None:
     )
     if start > now:
         if rng.random() < 0.03:
-            services.order_cancel(order=order, reason=rng.choice(["Patient declined", "Duplicate"]))
+            order_cancel(order=order, reason=rng.choice(["Patient declined", "Duplicate"]))
         return
     steps = ScheduledProcedureStep.objects.filter(requested_procedure__order=order)
     if rng.random() < 0.04:
         steps.update(scheduled_procedure_step_status=StepStatus.DISCONTINUED)
-        services.order_refresh_status(order)
+        order_refresh_status(order)
         events.filter(kind=OrderEvent.Kind.DISCONTINUED).update(at=start)
         return
     steps.update(scheduled_procedure_step_status=StepStatus.IN_PROGRESS)
-    services.order_refresh_status(order)
+    order_refresh_status(order)
     events.filter(kind=OrderEvent.Kind.STARTED).update(at=start)
     if end <= now:
         steps.update(scheduled_procedure_step_status=StepStatus.COMPLETED)
-        services.order_refresh_status(order)
+        order_refresh_status(order)
         events.filter(kind=OrderEvent.Kind.COMPLETED).update(at=end)

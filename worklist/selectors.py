@@ -15,10 +15,10 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from audit import refs
 from audit.audited import audited
 from audit.codes import Action
 
+from . import audit_subjects
 from .models import (
     OCCUPYING_STEP_STATUSES,
     Order,
@@ -52,7 +52,9 @@ def station_list() -> QuerySet[Station]:
     return Station.objects.prefetch_related("opening_hours")
 
 
-@audited(Action.ORDER_RECORD, patient=lambda order: order.patient, objects=refs.order_objects)
+@audited(
+    Action.ORDER_RECORD, patient=lambda order: order.patient, objects=audit_subjects.order_objects
+)
 def order_list() -> QuerySet[Order]:
     steps = ScheduledProcedureStep.objects.select_related("station")
     return Order.objects.select_related("patient").prefetch_related(
@@ -65,19 +67,31 @@ def order_get(pk: int) -> Order:
     return order_list().get(pk=pk)
 
 
-@audited(Action.PROCEDURE_RECORD, patient=refs.procedure_patient, objects=refs.procedure_objects)
+@audited(
+    Action.PROCEDURE_RECORD,
+    patient=audit_subjects.procedure_patient,
+    objects=audit_subjects.procedure_objects,
+)
 def requested_procedure_list() -> QuerySet[RequestedProcedure]:
     return RequestedProcedure.objects.select_related("order__patient")
 
 
-@audited(Action.PROCEDURE_RECORD, patient=refs.step_patient, objects=refs.step_objects)
+@audited(
+    Action.PROCEDURE_RECORD,
+    patient=audit_subjects.step_patient,
+    objects=audit_subjects.step_objects,
+)
 def step_list() -> QuerySet[ScheduledProcedureStep]:
     return ScheduledProcedureStep.objects.select_related(
         "station", "requested_procedure__order__patient"
     )
 
 
-@audited(Action.PROCEDURE_RECORD, patient=refs.performed_patient, objects=refs.performed_objects)
+@audited(
+    Action.PROCEDURE_RECORD,
+    patient=audit_subjects.performed_patient,
+    objects=audit_subjects.performed_objects,
+)
 def performed_step_list() -> QuerySet[PerformedProcedureStep]:
     """The performed procedure steps (MPPS) received, with what they are linked to."""
     steps = ScheduledProcedureStep.objects.select_related("station", "requested_procedure__order")
@@ -191,7 +205,7 @@ def free_slots(
     Three queries whatever the range: the stations' opening hours are expected
     prefetched (stations_for does), the occupied intervals are read at once.
     """
-    from .services import station_is_open
+    from worklist.services.stations import station_is_open
 
     tz = timezone.get_default_timezone()
     duration = timedelta(minutes=duration_minutes)
@@ -237,7 +251,11 @@ def free_slots(
     return slots
 
 
-@audited(Action.PROCEDURE_RECORD, patient=refs.step_patient, objects=refs.step_booking_objects)
+@audited(
+    Action.PROCEDURE_RECORD,
+    patient=audit_subjects.step_patient,
+    objects=audit_subjects.step_booking_objects,
+)
 def calendar_steps(
     *, stations: list[Station], start: datetime, end: datetime, user=None
 ) -> list[ScheduledProcedureStep]:
@@ -365,7 +383,9 @@ def performed_step_get(*, pk: int, user=None) -> PerformedProcedureStep:
 LINKABLE_ORDER_STATUSES = (OrderStatus.SCHEDULED, OrderStatus.IN_PROGRESS)
 
 
-@audited(Action.ORDER_RECORD, patient=lambda order: order.patient, objects=refs.order_objects)
+@audited(
+    Action.ORDER_RECORD, patient=lambda order: order.patient, objects=audit_subjects.order_objects
+)
 def link_candidates(*, patient_ids: list[str], user=None) -> list[Order]:
     """Orders still open (scheduled or under way) of the patients with these patient
     IDs, with their steps: what an unscheduled exam of one of them may be linked to."""

@@ -123,7 +123,7 @@ def tls_files(tmp_path_factory):
 
 
 def station(ae_title, modality="CT", **fields):
-    from worklist.services import station_create
+    from worklist.services.stations import station_create
 
     return station_create(
         scheduled_station_ae_title=ae_title,
@@ -149,7 +149,7 @@ def book(
     **order,
 ):
     """One order with one step booked through the booking service; returns the step."""
-    from worklist.services import StepBooking, order_create
+    from worklist.services.booking import StepBooking, order_create
 
     n = next(_counter)
     patient_fields = {

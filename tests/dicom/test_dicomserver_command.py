@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SETUP = """
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
-from worklist.services import StepBooking, order_create, station_create
+from worklist.services.booking import StepBooking, order_create
+from worklist.services.stations import station_create
 station_create(scheduled_station_ae_title="CT1", modality="CT")
 start = datetime(2026, 11, 25, 8, tzinfo=ZoneInfo("UTC"))
 for n in range(20):

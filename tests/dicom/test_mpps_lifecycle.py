@@ -8,8 +8,8 @@ from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from audit.codes import Action, Channel, Outcome, Verb
 from audit.models import Event
-from worklist import performed
 from worklist.models import OrderEvent, OrderStatus, PerformedProcedureStep, StepStatus
+from worklist.services import performed_steps
 
 from .conftest import associate, book, station
 from .mpps_messages import n_create, n_set_completed, n_set_discontinued, series
@@ -120,7 +120,7 @@ def test_an_exam_matching_nothing_waits_unscheduled_and_linking_makes_the_order_
     assert "matches no scheduled step" in performed_step.match_note
     assert status_of(step) == (StepStatus.SCHEDULED, OrderStatus.SCHEDULED)
 
-    performed.performed_step_link(performed_step=performed_step, steps=[step])
+    performed_steps.performed_step_link(performed_step=performed_step, steps=[step])
     assert status_of(step) == (StepStatus.IN_PROGRESS, OrderStatus.IN_PROGRESS)
     assert ct.set(uid, n_set_completed()).Status == 0x0000
     assert status_of(step) == (StepStatus.COMPLETED, OrderStatus.COMPLETED)

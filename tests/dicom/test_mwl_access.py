@@ -7,8 +7,8 @@ import logging
 import pytest
 from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 
-from worklist.dicom.access import modality_save
 from worklist.models import Modality, Station
+from worklist.services.stations import modality_save
 
 from .conftest import associate, book, find, mwl_query, station, values
 

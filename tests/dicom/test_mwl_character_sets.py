@@ -6,8 +6,8 @@ import pytest
 from pydicom.dataset import Dataset
 
 from worklist.dicom import charset
-from worklist.dicom.access import modality_save
 from worklist.models import Modality
+from worklist.services.stations import modality_save
 
 from .conftest import book, find, matches, station, values
 

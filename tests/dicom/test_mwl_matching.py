@@ -257,8 +257,8 @@ def test_steps_offered_to_further_station_ae_titles_match_on_any(rooms):
         patient_name="Shared^Room",
     )
     book(ae_title="CR1", patient_name="Only^Cr1", start="2026-11-25T10:00")
-    from worklist.dicom.access import modality_save
     from worklist.models import Modality
+    from worklist.services.stations import modality_save
 
     modality_save(modality=Modality(), ae_title="BROKER", sees_all_stations=True)
     found = find(

@@ -9,9 +9,10 @@ from django.db import DatabaseError
 from pydicom.dataset import Dataset
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
-from worklist import selectors, services
-from worklist.dicom import dataset
+from worklist import selectors
+from worklist.dicom import worklist_item
 from worklist.models import StepStatus
+from worklist.services.booking import order_cancel
 
 from .conftest import associate, book, find, matches, mwl_query, station, values
 
@@ -51,7 +52,7 @@ def test_a_status_key_asks_for_that_status(ct1):
 
 def test_a_cancelled_order_never_appears_whatever_the_status_asked(ct1):
     step = book(patient_name="Cancelled^Order")
-    services.order_cancel(order=step.requested_procedure.order, reason="Patient declined")
+    order_cancel(order=step.requested_procedure.order, reason="Patient declined")
     for status in ("", "*", "DISCONTINUED", "SCHEDULED"):
         found = find(ct1, mwl_query(PatientName="", sps={"ScheduledProcedureStepStatus": status}))
         assert matches(found) == [], status
@@ -85,9 +86,9 @@ def test_the_cap_fetches_one_row_more_not_the_whole_result(transactional_db, set
 
 
 def test_c_cancel_stops_the_stream(ct1, monkeypatch):
-    from worklist.dicom import dataset
+    from worklist.dicom import worklist_item
 
-    build = dataset.build
+    build = worklist_item.build
 
     def slow_build(*args, **kwargs):
         # Each item takes a while, as on a busy server: the C-CANCEL sent after the
@@ -95,7 +96,7 @@ def test_c_cancel_stops_the_stream(ct1, monkeypatch):
         time.sleep(0.02)
         return build(*args, **kwargs)
 
-    monkeypatch.setattr(dataset, "build", slow_build)
+    monkeypatch.setattr(worklist_item, "build", slow_build)
     for n in range(120):
         book(start=f"2026-11-{20 + n // 24:02d}T{n % 24:02d}:00", minutes=5)
     assoc = associate(ct1, max_pdu=16384)
@@ -163,7 +164,7 @@ def test_a_bug_building_an_answer_is_unable_to_process_not_a_crash(ct1, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(dataset, "build", broken)
+    monkeypatch.setattr(worklist_item, "build", broken)
     responses = find(ct1, mwl_query(PatientName=""))
     assert final(responses).Status == 0xC000
     assert final(responses).ErrorComment == "Cannot build a worklist item"

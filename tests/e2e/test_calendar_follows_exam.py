@@ -16,10 +16,9 @@ from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from tests.dicom.mpps_messages import n_create
 from tests.ui.conftest import local
-from worklist import services
 from worklist.dicom import listener
 from worklist.models import StepStatus
-from worklist.services import StepBooking
+from worklist.services.booking import StepBooking, order_create
 
 from .conftest import log_in
 
@@ -41,7 +40,7 @@ def dicom_port(transactional_db, settings):
 
 
 def booked_step(day):
-    order = services.order_create(
+    order = order_create(
         patient={
             "patient_id": "E2E-MPPS-1",
             "issuer_of_patient_id": "HOSP",

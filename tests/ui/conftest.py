@@ -8,9 +8,10 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from worklist import services
 from worklist.models import Procedure
-from worklist.services import StepBooking
+from worklist.services.booking import StepBooking, order_create
+from worklist.services.patients import patient_create
+from worklist.services.stations import procedure_save, station_create
 
 PASSWORD = "correct-horse-battery-1"
 
@@ -81,7 +82,7 @@ def open_every_day(opens=time(7), closes=time(19)):
 @pytest.fixture
 def rooms(db):
     return {
-        ae: services.station_create(
+        ae: station_create(
             scheduled_station_ae_title=ae,
             scheduled_station_name=f"{modality} room {ae[-1]}",
             modality=modality,
@@ -95,7 +96,7 @@ def rooms(db):
 @pytest.fixture
 def catalogue(db):
     return {
-        code: services.procedure_save(
+        code: procedure_save(
             procedure=Procedure(),
             code_value=code,
             coding_scheme_designator="LOCAL",
@@ -113,7 +114,7 @@ def catalogue(db):
 
 @pytest.fixture
 def patient(db):
-    return services.patient_create(
+    return patient_create(
         patient_id="P1001",
         issuer_of_patient_id="HOSP",
         patient_name="Müller^Anna",
@@ -132,7 +133,7 @@ def local(day: date, hour: int, minute: int = 0) -> datetime:
 
 def book(*, patient_id="P1001", ae_title="CT1", start, minutes=15, procedure=None, user=None):
     """An order booked through the booking service, as the UI and the API book."""
-    return services.order_create(
+    return order_create(
         patient={"patient_id": patient_id, "issuer_of_patient_id": "HOSP"},
         steps=[
             StepBooking(scheduled_station_ae_title=ae_title, start=start, duration_minutes=minutes)

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from worklist import services
 from worklist.models import ScheduledProcedureStep, StepStatus
+from worklist.services.stations import station_create
 
 from .conftest import book, future_day, local, step_of
 
@@ -104,7 +104,7 @@ def test_the_view_is_reloaded_as_a_fragment_by_htmx(scheduler_client, rooms):
 
 
 def test_a_step_crossing_midnight_shows_on_both_days(scheduler_client, patient, db):
-    services.station_create(scheduled_station_ae_title="ER1", modality="CT")
+    station_create(scheduled_station_ae_title="ER1", modality="CT")
     day = future_day()
     book(ae_title="ER1", start=local(day, 23, 30), minutes=60)
     first, _ = grid(scheduler_client, station="ER1", day=day.isoformat())

@@ -14,8 +14,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from worklist import services
-from worklist.services import StepBooking
+from worklist.services.booking import StepBooking, order_create
+from worklist.services.stations import station_create
 
 from .conftest import future_day
 
@@ -42,11 +42,11 @@ def fill(ae_titles, day, per_room, minutes=12, first_hour=6):
     tz = timezone.get_default_timezone()
     number = 0
     for ae_title in ae_titles:
-        services.station_create(scheduled_station_ae_title=ae_title, modality=ae_title[:2])
+        station_create(scheduled_station_ae_title=ae_title, modality=ae_title[:2])
         start = datetime.combine(day, time(first_hour), tzinfo=tz)
         for index in range(per_room):
             number += 1
-            services.order_create(
+            order_create(
                 patient={"patient_id": f"{ae_title}-{number}", "patient_name": f"Doe^P{number}"},
                 steps=[
                     StepBooking(

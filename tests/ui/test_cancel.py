@@ -3,9 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from worklist import services
 from worklist.models import Order, OrderEvent, OrderStatus, StepStatus
-from worklist.services import StepBooking
+from worklist.services.booking import StepBooking, order_create
 
 from .conftest import book, future_day, local, step_of
 
@@ -46,7 +45,7 @@ def test_cancelling_one_step_of_several_discontinues_that_step_only(
     scheduler_client, rooms, patient
 ):
     day = future_day()
-    order = services.order_create(
+    order = order_create(
         patient={"patient_id": "P1001", "issuer_of_patient_id": "HOSP"},
         steps=[
             StepBooking(scheduled_station_ae_title="CT1", start=local(day, 9)),

@@ -5,7 +5,9 @@ from datetime import datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from worklist import selectors, services
+from worklist import selectors
+from worklist.services.booking import order_cancel
+from worklist.services.stations import station_create
 
 from .conftest import book, future_day, local, step_of
 
@@ -39,7 +41,7 @@ def test_occupied_interval_is_not_offered(rooms, patient):
 
 def test_discontinued_steps_free_their_slot(rooms, patient):
     day = future_day()
-    services.order_cancel(order=book(start=local(day, 9)), reason="x")
+    order_cancel(order=book(start=local(day, 9)), reason="x")
     assert "09:00" in starts(rooms["CT1"], day)
 
 
@@ -61,7 +63,7 @@ def test_slots_in_the_past_are_not_offered(rooms):
 
 
 def test_a_station_without_opening_hours_is_offered_around_the_clock(db):
-    station = services.station_create(scheduled_station_ae_title="ER1", modality="CT")
+    station = station_create(scheduled_station_ae_title="ER1", modality="CT")
     offered = starts(station, future_day(), minutes=60)
     assert offered[0] == "00:00" and offered[-1] == "23:45"  # runs past midnight
     assert len(offered) == 96
@@ -75,7 +77,7 @@ def test_week_of_slots_has_every_day(rooms):
 
 
 def test_closed_day_offers_nothing(db):
-    station = services.station_create(
+    station = station_create(
         scheduled_station_ae_title="MG1",
         modality="MG",
         opening_hours=[{"weekday": 0, "opens": time(8), "closes": time(12)}],

@@ -3,8 +3,8 @@ completed, discontinued, cancelled; with the user when one acted."""
 
 import pytest
 
-from worklist import services
 from worklist.models import OrderEvent, ScheduledProcedureStep, StepStatus
+from worklist.services.booking import order_cancel, order_refresh_status, step_update
 
 from .conftest import book, future_day, local, step_of
 
@@ -31,9 +31,9 @@ def test_a_booking_from_an_integration_has_no_user(rooms, patient):
 def test_moves_are_recorded_but_descriptive_edits_are_not(rooms, patient):
     order = book(start=local(future_day(), 9))
     step = step_of(order)
-    services.step_update(step=step, scheduled_procedure_step_description="Changed")
+    step_update(step=step, scheduled_procedure_step_description="Changed")
     assert kinds(order) == ["booked"]
-    services.step_update(step=step, scheduled_station_ae_title="CT2")
+    step_update(step=step, scheduled_station_ae_title="CT2")
     assert kinds(order) == ["booked", "rescheduled"]
 
 
@@ -41,16 +41,16 @@ def test_started_and_completed_follow_the_steps(rooms, patient):
     order = book(start=local(future_day(), 9))
     steps = ScheduledProcedureStep.objects.filter(requested_procedure__order=order)
     steps.update(scheduled_procedure_step_status=StepStatus.IN_PROGRESS)
-    services.order_refresh_status(order)
+    order_refresh_status(order)
     steps.update(scheduled_procedure_step_status=StepStatus.COMPLETED)
-    services.order_refresh_status(order)
-    services.order_refresh_status(order)  # no change, no event
+    order_refresh_status(order)
+    order_refresh_status(order)  # no change, no event
     assert kinds(order) == ["booked", "started", "completed"]
 
 
 def test_discontinuing_the_last_step_records_the_step_and_the_order(rooms, patient, scheduler):
     order = book(start=local(future_day(), 9))
-    services.step_update(
+    step_update(
         step=step_of(order),
         scheduled_procedure_step_status=StepStatus.DISCONTINUED,
         reason="Claustrophobia",
@@ -64,6 +64,6 @@ def test_discontinuing_the_last_step_records_the_step_and_the_order(rooms, patie
 
 def test_cancelling_is_recorded_once(rooms, patient):
     order = book(start=local(future_day(), 9))
-    services.order_cancel(order=order, reason="Duplicate")
-    services.order_cancel(order=order, reason="Again")
+    order_cancel(order=order, reason="Duplicate")
+    order_cancel(order=order, reason="Again")
     assert kinds(order) == ["booked", "cancelled"]

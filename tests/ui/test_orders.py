@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from worklist import services
+from worklist.services.booking import order_cancel, step_update
 
 from .conftest import book, future_day, local, step_of
 
@@ -17,7 +17,7 @@ def orders(rooms, catalogue, patient):
     head = book(start=local(day, 9), procedure=catalogue["CTHEAD"])
     knee = book(ae_title="MR1", start=local(day, 10), procedure=catalogue["MRKNEE"])
     later = book(ae_title="CT2", start=local(other_day, 9), procedure=catalogue["CTCHEST"])
-    services.order_cancel(order=later, reason="Duplicate")
+    order_cancel(order=later, reason="Duplicate")
     return {"head": head, "knee": knee, "later": later, "day": day, "other_day": other_day}
 
 
@@ -46,7 +46,7 @@ def test_order_list_is_paged(scheduler_client, orders):
 def test_order_page_shows_dicom_details_and_history(scheduler_client, scheduler, orders, day=None):
     order = orders["head"]
     step = step_of(order)
-    services.step_update(step=step, start=local(orders["day"], 12), user=scheduler)
+    step_update(step=step, start=local(orders["day"], 12), user=scheduler)
     page = scheduler_client.get(reverse("ui:order", args=[order.pk])).content.decode()
     procedure = order.requested_procedure
     for value in (

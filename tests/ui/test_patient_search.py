@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
-from worklist import services
+from worklist.services.patients import patient_create
 
 pytestmark = pytest.mark.django_db
 
@@ -19,9 +19,7 @@ def people(db):
         ("P4", "Dvořák^Antonín", date(1978, 3, 4)),
         ("X-77", "Smith^John", date(1990, 7, 7)),
     ):
-        services.patient_create(
-            patient_id=pid, patient_name=name, patient_birth_date=born, patient_sex="O"
-        )
+        patient_create(patient_id=pid, patient_name=name, patient_birth_date=born, patient_sex="O")
 
 
 def found(client, **query):

@@ -10,8 +10,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from worklist import services
 from worklist.models import Order
+from worklist.services.stations import station_create
 
 from .conftest import book, step_of
 
@@ -40,7 +40,7 @@ def berlin(settings):
 
 @pytest.fixture
 def er(db):
-    return services.station_create(scheduled_station_ae_title="ER1", modality="CT")
+    return station_create(scheduled_station_ae_title="ER1", modality="CT")
 
 
 @pytest.fixture

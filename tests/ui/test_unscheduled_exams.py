@@ -11,7 +11,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audit.models import Event
-from worklist import services
 from worklist.models import (
     Order,
     OrderEvent,
@@ -20,6 +19,8 @@ from worklist.models import (
     PerformedStepStatus,
     StepStatus,
 )
+from worklist.services.booking import order_cancel
+from worklist.services.patients import patient_create
 
 from .conftest import book, future_day, local, step_of
 
@@ -97,7 +98,7 @@ def test_linked_exams_are_not_listed(scheduler_client, order):
 
 
 def test_open_orders_of_the_same_patient_id_are_offered(scheduler_client, order, rooms):
-    services.patient_create(
+    patient_create(
         patient_id="P2002",
         issuer_of_patient_id="HOSP",
         patient_name="Other^Person",
@@ -197,7 +198,7 @@ def test_choosing_no_step_is_an_error_next_to_the_steps(scheduler_client, order)
 
 
 def test_a_cancelled_order_has_no_step_to_link(scheduler_client, order):
-    services.order_cancel(order=order, reason="Duplicate")
+    order_cancel(order=order, reason="Duplicate")
     exam = unscheduled_exam()
     response = link(scheduler_client, exam, order, [step_of(order)])
     assert response.status_code == 400

@@ -18,7 +18,8 @@ from pynetdicom import dimse_messages, dimse_primitives, evt
 from audit import context as audit_context
 from audit import services as audit_services
 from audit.codes import Action, ObjectKind, Outcome, Verb
-from worklist import performed, vr
+from worklist import vr
+from worklist.services import performed_steps
 
 from . import mpps_iod
 from .mpps_iod import Refusal
@@ -89,7 +90,7 @@ def _create(event: evt.Event):
         try:
             _check_uid(uid)
             attributes = _read(event, "attribute_list")
-            outcome = performed.performed_step_create(
+            outcome = performed_steps.performed_step_create(
                 sop_instance_uid=uid, attributes=attributes, calling_ae_title=_calling(assoc)
             )
         except Exception as exc:  # noqa: BLE001 - a peer never sees a traceback
@@ -108,7 +109,7 @@ def _set(event: evt.Event):
     with audit_context.dicom(assoc, role="modality", detail=f"MPPS N-SET {uid}"):
         try:
             modifications = _read(event, "modification_list")
-            outcome = performed.performed_step_update(
+            outcome = performed_steps.performed_step_update(
                 sop_instance_uid=uid, modifications=modifications, calling_ae_title=_calling(assoc)
             )
         except Exception as exc:  # noqa: BLE001
@@ -138,13 +139,13 @@ def _read(event: evt.Event, name: str) -> Dataset:
 
 
 REFUSALS = {
-    performed.DuplicateInstance: lambda exc: Refusal(
+    performed_steps.DuplicateInstance: lambda exc: Refusal(
         mpps_iod.DUPLICATE_SOP_INSTANCE, "SOP Instance UID already used"
     ),
-    performed.NoSuchInstance: lambda exc: Refusal(
+    performed_steps.NoSuchInstance: lambda exc: Refusal(
         mpps_iod.NO_SUCH_SOP_INSTANCE, "No such performed procedure step"
     ),
-    performed.NoLongerUpdatable: lambda exc: Refusal(
+    performed_steps.NoLongerUpdatable: lambda exc: Refusal(
         mpps_iod.PROCESSING_FAILURE,
         "Performed Procedure Step Object may no longer be updated",
         error_id=mpps_iod.MAY_NO_LONGER_BE_UPDATED,
@@ -196,7 +197,7 @@ def _audit_refusal(operation: str, uid: str, refusal: Refusal, event) -> None:
         logger.exception("Cannot audit a refused MPPS %s %s", operation, uid)
 
 
-def _log(operation: str, assoc, outcome: performed.Outcome) -> None:
+def _log(operation: str, assoc, outcome: performed_steps.Outcome) -> None:
     step = outcome.performed_step
     logger.info(
         "MPPS %s %s from %s: %s%s%s",

@@ -25,7 +25,7 @@ from audit import services as audit_services
 from audit.codes import Action, ObjectKind, Outcome, Verb
 from worklist import selectors
 
-from . import access, dataset, query
+from . import policy, query, worklist_item
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def check_association(event: evt.Event) -> None:
     address = assoc.requestor.address
     close_old_connections()
     try:
-        granted = access.resolve(calling_ae, address)
+        granted = policy.resolve(calling_ae, address)
     except DatabaseError:
         logger.exception("Cannot check calling AE %s: database unavailable", calling_ae)
         connections.close_all()
@@ -111,7 +111,7 @@ def _find(event: evt.Event):
     granted = getattr(assoc, ACCESS, None)
     try:
         if granted is None:
-            granted = access.resolve(assoc.requestor.ae_title, assoc.requestor.address)
+            granted = policy.resolve(assoc.requestor.ae_title, assoc.requestor.address)
         if granted is None:
             yield failure(query.UNABLE_TO_PROCESS, "Calling AE title not allowed"), None
             return
@@ -162,7 +162,7 @@ def _find(event: evt.Event):
             yield query.CANCEL, None
             return
         try:
-            response = dataset.build(
+            response = worklist_item.build(
                 step,
                 identifier,
                 tz=worklist_query.tz,
@@ -176,7 +176,7 @@ def _find(event: evt.Event):
         yield status, response
 
 
-def _matches(worklist_query: query.WorklistQuery, granted: access.Access, cap: int):
+def _matches(worklist_query: query.WorklistQuery, granted: policy.Access, cap: int):
     """Up to `cap` matching steps, or None when there are more: one more row than the
     cap is fetched, never the whole result."""
     filtered_in_python = bool(worklist_query.step_filters)

@@ -2,7 +2,7 @@
 
 Pure: a pydicom Dataset in, a Django Q over ScheduledProcedureStep out (plus what to
 answer and how), no network and no database access. The matching rules are those of
-PS3.4 C.2.2.2, on the keys of K.6.1.2 (dataset.py says which field each key matches):
+PS3.4 C.2.2.2, on the keys of K.6.1.2 (worklist_item.py says which field each key matches):
 
 - universal matching: an empty value, or "*" alone, matches everything, also steps
   that hold no value;
@@ -44,7 +44,7 @@ from pydicom.multival import MultiValue
 
 from worklist.models import StepStatus, name_search_key
 
-from . import dataset
+from . import worklist_item
 
 # Statuses of a C-FIND response (PS3.4 K.4.1.1.4, C.4.1.1.4).
 PENDING = 0xFF00
@@ -56,7 +56,7 @@ UNABLE_TO_PROCESS = 0xC000
 
 WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"}
 # Never matched (C.2.2.2): they say how to read the others.
-NOT_MATCHED = (dataset.SPECIFIC_CHARACTER_SET, dataset.TIMEZONE_OFFSET_FROM_UTC)
+NOT_MATCHED = (worklist_item.SPECIFIC_CHARACTER_SET, worklist_item.TIMEZONE_OFFSET_FROM_UTC)
 # Leading and trailing spaces are not significant for these; for the texts only
 # trailing ones (PS3.5 6.2).
 TRAILING_ONLY_VRS = {"LT", "ST", "UT", "UR"}
@@ -118,7 +118,7 @@ class _Translator:
         offset = self.identifier.get((0x0008, 0x0201))
         if offset is not None and offset.value:
             self.tz = self.query.tz = parse_offset(str(offset.value))
-        self.query.where &= self.level(self.identifier, dataset.WORKLIST_ITEM, prefix="")
+        self.query.where &= self.level(self.identifier, worklist_item.WORKLIST_ITEM, prefix="")
         if not self.status_given:
             # Only what is still to be done, unless the query asks for a status.
             self.query.where &= Q(scheduled_procedure_step_status=StepStatus.SCHEDULED)
@@ -137,7 +137,10 @@ class _Translator:
             if element.VR == "SQ":
                 where &= self.sequence(element, attribute, prefix)
                 continue
-            if attribute is not None and attribute.match in (dataset.ITEMS, dataset.CODE_SEQUENCE):
+            if attribute is not None and attribute.match in (
+                worklist_item.ITEMS,
+                worklist_item.CODE_SEQUENCE,
+            ):
                 raise InvalidQuery(
                     IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
                     f"{keyword} must be a sequence",
@@ -173,7 +176,7 @@ class _Translator:
             if items and any(_values(e) for e in items[0] if e.VR != "SQ"):
                 self.query.unsupported.append(prefix + keyword)
             return Q()
-        if attribute.match not in (dataset.ITEMS, dataset.CODE_SEQUENCE):
+        if attribute.match not in (worklist_item.ITEMS, worklist_item.CODE_SEQUENCE):
             raise InvalidQuery(
                 IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
                 f"{keyword} is not a sequence",
@@ -181,7 +184,7 @@ class _Translator:
             )
         if not items:
             return Q()
-        if attribute.match == dataset.ITEMS:
+        if attribute.match == worklist_item.ITEMS:
             return self.level(items[0], attribute.items, prefix=f"{keyword}.")
         self.code_sequence(attribute, items[0], f"{prefix}{keyword}")
         return Q()
@@ -192,7 +195,7 @@ class _Translator:
             if element.tag.is_private or element.tag.element == 0 or element.VR == "SQ":
                 continue
             keyword = keyword_for_tag(element.tag)
-            name = dataset.CODE_ITEM.get(keyword)
+            name = worklist_item.CODE_ITEM.get(keyword)
             text = _values(element)
             if not text:
                 continue
@@ -223,12 +226,12 @@ class _Translator:
         where = Q()
         by_field: dict[str, dict] = {}
         for keyword, (attribute, _vr, text) in list(values.items()):
-            if attribute.match in (dataset.DATE_OF, dataset.TIME_OF):
+            if attribute.match in (worklist_item.DATE_OF, worklist_item.TIME_OF):
                 by_field.setdefault(attribute.field, {})[attribute.match] = (keyword, text)
                 del values[keyword]
         for field_name, parts in by_field.items():
-            dates = parts.get(dataset.DATE_OF)
-            times = parts.get(dataset.TIME_OF)
+            dates = parts.get(worklist_item.DATE_OF)
+            times = parts.get(worklist_item.TIME_OF)
             date_range = _single(dates[1], dates[0]) if dates else None
             time_range = _single(times[1], times[0]) if times else None
             date_bounds = parse_range(date_range, parse_date) if dates else None
@@ -283,12 +286,12 @@ class _Translator:
 
     def attribute(self, attribute, vr: str, values: list[str]) -> Q:
         kind = attribute.match
-        if kind == dataset.UIDS:
+        if kind == worklist_item.UIDS:
             return uid_q(attribute.field, values)
-        if kind == dataset.DATE:
+        if kind == worklist_item.DATE:
             bounds = parse_range(_single(values, attribute.keyword), parse_date)
             return range_q(attribute.field, bounds)
-        if kind == dataset.DATE_TIME:
+        if kind == worklist_item.DATE_TIME:
             bounds = parse_range(
                 _single(values, attribute.keyword), self.parse_datetime, split_datetime_range
             )
@@ -296,9 +299,9 @@ class _Translator:
         alternatives = Q()
         matched = False
         for value in values:
-            if kind == dataset.PERSON_NAME:
+            if kind == worklist_item.PERSON_NAME:
                 condition = self.person_name(attribute.field, value, vr)
-            elif kind == dataset.STATION_AE_TITLES:
+            elif kind == worklist_item.STATION_AE_TITLES:
                 condition = station_ae_q(attribute.field, value, vr)
             else:
                 condition = text_q(attribute.field, value, vr)

@@ -20,10 +20,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import transaction
 
-from ris.errors import Invalid
 from worklist.models import Modality, Station, ip_network_list
 
 from . import charset
@@ -102,21 +99,3 @@ def resolve(calling_ae: str, address: str) -> Access | None:
     if modality is None and not settings.RIS_DICOM_STRICT_AE:
         return Access(calling_ae=calling_ae, stations=None, grounds="unknown AE, not strict")
     return None
-
-
-@transaction.atomic
-def modality_save(
-    *, modality: Modality, stations: list[Station] | None = None, **fields
-) -> Modality:
-    """Create or change a known modality (the API and the admin's form both validate
-    with the model: AE title, addresses, character set)."""
-    for name, value in fields.items():
-        setattr(modality, name, value)
-    try:
-        modality.full_clean()
-    except ValidationError as exc:
-        raise Invalid(exc.message_dict) from exc
-    modality.save()
-    if stations is not None:
-        modality.stations.set(stations)
-    return modality

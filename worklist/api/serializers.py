@@ -10,8 +10,8 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import vr
-from .models import (
+from worklist import vr
+from worklist.models import (
     Modality,
     OpeningHours,
     Order,
@@ -26,7 +26,7 @@ from .models import (
     StepStatus,
     ip_network_list,
 )
-from .services import StepBooking
+from worklist.services.booking import StepBooking
 
 
 class StrictSerializer(serializers.Serializer):

@@ -18,14 +18,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydicom.dataset import Dataset
 
-from audit import refs
 from audit import services as audit
 from audit.audited import audited
 from audit.codes import Action, ObjectKind, Verb
 from ris.errors import Conflict, Invalid
-
-from .dicom import mpps_iod
-from .models import (
+from worklist import audit_subjects
+from worklist.dicom import mpps_iod
+from worklist.models import (
     Order,
     OrderEvent,
     PerformedProcedureStep,
@@ -33,7 +32,9 @@ from .models import (
     ScheduledProcedureStep,
     StepStatus,
 )
-from .services import _record, order_refresh_status
+
+from .booking import order_refresh_status
+from .history import record
 
 
 class DuplicateInstance(Conflict):
@@ -174,9 +175,9 @@ def performed_step_update(
 @audited(
     Action.PROCEDURE_RECORD,
     verb=Verb.UPDATE,
-    patient=refs.performed_patient,
-    objects=refs.performed_objects,
-    patient_of_call=lambda kwargs: refs.performed_patient(kwargs["performed_step"]),
+    patient=audit_subjects.performed_patient,
+    objects=audit_subjects.performed_objects,
+    patient_of_call=lambda kwargs: audit_subjects.performed_patient(kwargs["performed_step"]),
 )
 @transaction.atomic
 def performed_step_link(
@@ -363,7 +364,7 @@ def _follow(performed, steps, *, user=None, linked_by_hand: bool = False) -> Non
         )
     for order in orders:
         kind, detail = _history_line(performed, steps, order, linked_by_hand)
-        _record(order, kind, user=user if linked_by_hand else None, detail=detail)
+        record(order, kind, user=user if linked_by_hand else None, detail=detail)
         order_refresh_status(order, user=user)
 
 
@@ -409,7 +410,7 @@ def _audit(performed, verb: Verb, steps) -> None:
         [(performed.patient_id, performed.issuer_of_patient_id)] if performed.patient_id else []
     )
     patients += [step.requested_procedure.order.patient for step in steps]
-    objects = refs.performed_objects(performed) + [
+    objects = audit_subjects.performed_objects(performed) + [
         (ObjectKind.SCHEDULED_PROCEDURE_STEP_ID, step.scheduled_procedure_step_id) for step in steps
     ]
     audit.record(

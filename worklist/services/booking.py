@@ -1,31 +1,27 @@
-"""Booking rules: every write to orders, steps, patients and stations goes through here.
+"""Booking: orders, their requested procedure and scheduled procedure steps, on free
+slots of open stations; changing, rescheduling, cancelling them.
 
-Views, admin actions, the UI and DICOM handlers call these functions; none of them
+Views, admin actions, the UI and integrations call these functions; none of them
 repeats a rule. Each function that writes runs in one transaction, so a refused
 booking leaves nothing behind. Those that write patient data are @audited: the access
 audit event is written in that same transaction, and a refusal is recorded too.
 """
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from audit import refs
 from audit.audited import audited
 from audit.codes import Action, Verb
 from ris.errors import Conflict, Invalid
-
-from . import identifiers
-from .models import (
+from worklist import audit_subjects, identifiers
+from worklist.models import (
     OCCUPYING_STEP_STATUSES,
-    OpeningHours,
     Order,
     OrderEvent,
     OrderStatus,
-    Patient,
     Procedure,
     RequestedProcedure,
     ScheduledProcedureStep,
@@ -33,238 +29,10 @@ from .models import (
     StepStatus,
 )
 
-
-def _nest(path: tuple, leaf):
-    """("scheduled_procedure_steps", 1, "field"), [msg] ->
-    {"scheduled_procedure_steps": {"1": {"field": [msg]}}}: the shape DRF gives errors
-    of list items, so every 400 of the API reads the same."""
-    result = leaf
-    for key in reversed(path):
-        result = {str(key): result}
-    return result
-
-
-def _invalid(path: tuple, message: str) -> Invalid:
-    return Invalid(_nest(path, [message]))
-
-
-def _full_clean(instance, path: tuple = (), exclude=None, identity_checked=False) -> None:
-    """Model validation (the VR rules), with errors keyed under `path`.
-
-    identity_checked: the caller already made sure the unique identifiers are free
-    (and the database constraints back that up), so the per-field uniqueness queries
-    are skipped on the booking path.
-    """
-    try:
-        instance.full_clean(
-            exclude=exclude,
-            validate_unique=not identity_checked,
-            validate_constraints=not identity_checked,
-        )
-    except ValidationError as exc:
-        raise Invalid(_nest(path, exc.message_dict) if path else exc.message_dict) from exc
-
-
-# --- patients -------------------------------------------------------------
-
-PATIENT_IDENTITY = ("patient_id", "issuer_of_patient_id")
-PATIENT_DEMOGRAPHICS = ("patient_name", "patient_birth_date", "patient_sex")
-
-
-def _same_person_name(a: str, b: str) -> bool:
-    def canonical(name: str) -> str:
-        groups = [group.rstrip("^ ") for group in name.split("=")]
-        return "=".join(groups).rstrip("=")
-
-    return canonical(a) == canonical(b)
-
-
-def _differs(field_name: str, stored, sent) -> bool:
-    if field_name == "patient_name":
-        return not _same_person_name(stored, sent)
-    return stored != sent
-
-
-def patient_for_order(
-    *, patient_id: str, issuer_of_patient_id: str = "", **demographics
-) -> Patient:
-    """The known patient with this ID and issuer, or a new one.
-
-    Demographics sent for a known patient must agree with what is stored: a
-    difference is a Conflict, never a silent overwrite. Values missing on our side
-    are filled in.
-    """
-    patient = (
-        Patient.objects.select_for_update()
-        .filter(patient_id=patient_id, issuer_of_patient_id=issuer_of_patient_id)
-        .first()
-    )
-    if patient is None:
-        if not demographics.get("patient_name"):
-            raise _invalid(("patient", "patient_name"), "Required for a new patient.")
-        patient = Patient(
-            patient_id=patient_id, issuer_of_patient_id=issuer_of_patient_id, **demographics
-        )
-        _full_clean(patient, ("patient",), identity_checked=True)
-        patient.save()
-        return patient
-    differing = {}
-    filled = []
-    for name, sent in demographics.items():
-        if sent in ("", None):
-            continue
-        stored = getattr(patient, name)
-        if stored in ("", None):
-            setattr(patient, name, sent)
-            filled.append(name)
-        elif _differs(name, stored, sent):
-            differing[name] = {"stored": _plain(stored), "sent": _plain(sent)}
-    if differing:
-        raise Conflict(
-            "The patient is known with different demographics: "
-            + ", ".join(sorted(differing))
-            + ". Correct the patient record first.",
-            patient={"id": patient.pk, "differing_fields": differing},
-        )
-    if filled:
-        _full_clean(patient, ("patient",))
-        patient.save()
-    return patient
-
-
-def _plain(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-# --- order history ------------------------------------------------------------
-
-
-def _record(order: Order, kind: str, *, user=None, detail: str = "") -> None:
-    """One line of the order's history (OrderEvent); `user` is whoever asked, or None
-    for the modality, an integration or the system."""
-    OrderEvent.objects.create(
-        order=order, kind=kind, user=user if getattr(user, "pk", None) else None, detail=detail
-    )
-
-
-def _slot_text(step: ScheduledProcedureStep) -> str:
-    return (
-        f"{step.station.scheduled_station_ae_title} "
-        f"{timezone.localtime(step.start):%Y-%m-%d %H:%M}-{timezone.localtime(step.end):%H:%M}"
-    )
-
-
-@audited(
-    Action.PATIENT_RECORD,
-    verb=Verb.CREATE,
-    patient=lambda patient: patient,
-    patient_of_call=lambda kwargs: kwargs,
-)
-@transaction.atomic
-def patient_create(**fields) -> Patient:
-    _check_patient_identity_free(
-        fields.get("patient_id", ""), fields.get("issuer_of_patient_id", "")
-    )
-    patient = Patient(**fields)
-    _full_clean(patient)
-    patient.save()
-    return patient
-
-
-@audited(
-    Action.PATIENT_RECORD,
-    verb=Verb.UPDATE,
-    patient=lambda patient: patient,
-    patient_of_call=lambda kwargs: kwargs["patient"],
-)
-@transaction.atomic
-def patient_update(*, patient: Patient, **fields) -> Patient:
-    if {"patient_id", "issuer_of_patient_id"} & set(fields):
-        _check_patient_identity_free(
-            fields.get("patient_id", patient.patient_id),
-            fields.get("issuer_of_patient_id", patient.issuer_of_patient_id),
-            exclude=patient.pk,
-        )
-    for name, value in fields.items():
-        setattr(patient, name, value)
-    _full_clean(patient)
-    patient.save()
-    return patient
-
-
-def _check_patient_identity_free(patient_id: str, issuer: str, exclude=None) -> None:
-    taken = Patient.objects.filter(patient_id=patient_id, issuer_of_patient_id=issuer)
-    if taken.exclude(pk=exclude).exists():
-        raise Invalid({"patient_id": ["A patient with this patient ID and issuer already exists."]})
-
-
-# --- stations ---------------------------------------------------------------
-
-
-def _validate_opening_hours(hours: list[dict]) -> None:
-    for index, interval in enumerate(hours):
-        opens, closes = interval["opens"], interval["closes"]
-        if closes != time(0) and closes <= opens:
-            raise _invalid(
-                ("opening_hours", index, "closes"),
-                "Must be after 'opens' (use 00:00 for midnight).",
-            )
-
-
-def _replace_opening_hours(station: Station, hours: list[dict]) -> None:
-    _validate_opening_hours(hours)
-    station.opening_hours.all().delete()
-    OpeningHours.objects.bulk_create(OpeningHours(station=station, **h) for h in hours)
-
-
-@transaction.atomic
-def station_create(*, opening_hours: list[dict] | None = None, **fields) -> Station:
-    station = Station(**fields)
-    _full_clean(station)
-    station.save()
-    _replace_opening_hours(station, opening_hours or [])
-    return station
-
-
-@transaction.atomic
-def station_update(
-    *, station: Station, opening_hours: list[dict] | None = None, **fields
-) -> Station:
-    for name, value in fields.items():
-        setattr(station, name, value)
-    _full_clean(station)
-    station.save()
-    if opening_hours is not None:
-        _replace_opening_hours(station, opening_hours)
-    return station
-
-
-def _interval_bounds(day, interval: OpeningHours, tz) -> tuple[datetime, datetime]:
-    opens = datetime.combine(day, interval.opens, tzinfo=tz)
-    close_day = day + timedelta(days=1) if interval.closes == time(0) else day
-    closes = datetime.combine(close_day, interval.closes, tzinfo=tz)
-    return opens.astimezone(UTC), closes.astimezone(UTC)
-
-
-def station_is_open(station: Station, start: datetime, end: datetime) -> bool:
-    """True when [start, end) lies inside one opening interval of the station, read in
-    local time. A station without opening hours is always open."""
-    hours = list(station.opening_hours.all())
-    if not hours:
-        return True
-    tz = timezone.get_default_timezone()
-    local_start = start.astimezone(tz)
-    start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
-    for interval in hours:
-        if interval.weekday != local_start.weekday():
-            continue
-        opens, closes = _interval_bounds(local_start.date(), interval, tz)
-        if opens <= start_utc and end_utc <= closes:
-            return True
-    return False
-
-
-# --- booking ----------------------------------------------------------------
+from . import history
+from .patients import patient_for_order
+from .stations import station_is_open
+from .validation import full_clean, invalid
 
 
 @dataclass
@@ -292,7 +60,7 @@ def _lock_stations(ae_titles: list[str]) -> dict[str, Station]:
 
 def _check_slot(*, station: Station, start: datetime, end: datetime, path: tuple, exclude=None):
     if not station_is_open(station, start, end):
-        raise _invalid(
+        raise invalid(
             (*path, "scheduled_procedure_step_start_datetime"),
             f"Station {station.scheduled_station_ae_title} is closed at that time.",
         )
@@ -366,9 +134,7 @@ def _book_step(
     )
     step.end = step.start + timedelta(minutes=duration)
     _check_slot(station=station, start=step.start, end=step.end, path=path)
-    _full_clean(
-        step, path, exclude=["requested_procedure", "station", "end"], identity_checked=True
-    )
+    full_clean(step, path, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
     return step
 
@@ -377,7 +143,7 @@ def _book_step(
     Action.ORDER_RECORD,
     verb=Verb.CREATE,
     patient=lambda order: order.patient,
-    objects=refs.order_objects,
+    objects=audit_subjects.order_objects,
     patient_of_call=lambda kwargs: kwargs["patient"],
 )
 @transaction.atomic
@@ -402,7 +168,7 @@ def order_create(
     stations = _lock_stations([s.scheduled_station_ae_title for s in steps])
     for index, booking in enumerate(steps):
         if booking.scheduled_station_ae_title not in stations:
-            raise _invalid(
+            raise invalid(
                 ("scheduled_procedure_steps", index, "scheduled_station_ae_title"),
                 f"No station with AE title {booking.scheduled_station_ae_title!r}.",
             )
@@ -415,7 +181,7 @@ def order_create(
         accession_number=accession_number or identifiers.new_accession_number(),
         **order_fields,
     )
-    _full_clean(order, exclude=["patient"], identity_checked=True)
+    full_clean(order, exclude=["patient"], identity_checked=True)
     order.save()
     requested = RequestedProcedure(
         order=order,
@@ -428,7 +194,7 @@ def order_create(
         study_instance_uid=study_instance_uid or identifiers.new_study_instance_uid(),
         requested_procedure_priority=requested_procedure_priority,
     )
-    _full_clean(requested, exclude=["order", "procedure"], identity_checked=True)
+    full_clean(requested, exclude=["order", "procedure"], identity_checked=True)
     requested.save()
     booked = [
         _book_step(
@@ -440,11 +206,13 @@ def order_create(
         )
         for index, booking in enumerate(steps)
     ]
-    _record(
+    history.record(
         order,
         OrderEvent.Kind.BOOKED,
         user=user,
-        detail="; ".join(f"{s.scheduled_procedure_step_id} on {_slot_text(s)}" for s in booked),
+        detail="; ".join(
+            f"{s.scheduled_procedure_step_id} on {history.slot_text(s)}" for s in booked
+        ),
     )
     return _with_relations(order, requested, booked)
 
@@ -504,7 +272,7 @@ PROCEDURE_EDITABLE = {
     Action.ORDER_RECORD,
     verb=Verb.UPDATE,
     patient=lambda order: order.patient,
-    objects=refs.order_objects,
+    objects=audit_subjects.order_objects,
     patient_of_call=lambda kwargs: kwargs["order"].patient,
 )
 @transaction.atomic
@@ -523,9 +291,9 @@ def order_update(*, order: Order, **fields) -> Order:
             raise Invalid({name: ["This field cannot be changed."]})
     if "requested_procedure_code_sequence" in fields:
         requested.procedure = catalogue_entry(requested.requested_procedure_code_sequence)
-    _full_clean(order, exclude=["patient"], identity_checked=True)
+    full_clean(order, exclude=["patient"], identity_checked=True)
     order.save()
-    _full_clean(requested, exclude=["order", "procedure"], identity_checked=True)
+    full_clean(requested, exclude=["order", "procedure"], identity_checked=True)
     requested.save()
     return order
 
@@ -534,7 +302,7 @@ def order_update(*, order: Order, **fields) -> Order:
     Action.ORDER_RECORD,
     verb=Verb.UPDATE,
     patient=lambda order: order.patient,
-    objects=refs.order_objects,
+    objects=audit_subjects.order_objects,
     patient_of_call=lambda kwargs: kwargs["order"].patient,
 )
 @transaction.atomic
@@ -558,7 +326,7 @@ def order_cancel(*, order: Order, reason: str = "", user=None) -> Order:
     order.status = OrderStatus.CANCELLED
     order.cancel_reason = reason
     order.save(update_fields=["status", "cancel_reason", "updated_at"])
-    _record(order, OrderEvent.Kind.CANCELLED, user=user, detail=reason)
+    history.record(order, OrderEvent.Kind.CANCELLED, user=user, detail=reason)
     return order
 
 
@@ -591,7 +359,7 @@ def order_refresh_status(order: Order, *, user=None) -> None:
         order.status = status
         order.save(update_fields=["status", "updated_at"])
         if status in ORDER_STATUS_EVENTS:
-            _record(order, ORDER_STATUS_EVENTS[status], user=user, detail=f"Order {status}.")
+            history.record(order, ORDER_STATUS_EVENTS[status], user=user, detail=f"Order {status}.")
 
 
 STEP_DESCRIPTIVE = {
@@ -608,9 +376,9 @@ STEP_DESCRIPTIVE = {
 @audited(
     Action.PROCEDURE_RECORD,
     verb=Verb.UPDATE,
-    patient=refs.step_patient,
-    objects=refs.step_objects,
-    patient_of_call=lambda kwargs: refs.step_patient(kwargs["step"]),
+    patient=audit_subjects.step_patient,
+    objects=audit_subjects.step_objects,
+    patient_of_call=lambda kwargs: audit_subjects.step_patient(kwargs["step"]),
 )
 def _lock_order_of(step: ScheduledProcedureStep) -> None:
     """Lock the step's order before the step itself: stations, order, steps is the
@@ -662,18 +430,18 @@ def step_update(
         setattr(step, name, value)
     if scheduled_procedure_step_status is not None:
         return _step_discontinue(step, scheduled_procedure_step_status, user=user, reason=reason)
-    was = _slot_text(step)
+    was = history.slot_text(step)
     moved = _apply_move(step, stations, scheduled_station_ae_title, start, duration_minutes)
     if moved:
         _check_slot(station=step.station, start=step.start, end=step.end, path=(), exclude=step.pk)
-    _full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
+    full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
     if moved:
-        _record(
+        history.record(
             step.requested_procedure.order,
             OrderEvent.Kind.RESCHEDULED,
             user=user,
-            detail=f"{step.scheduled_procedure_step_id} from {was} to {_slot_text(step)}"
+            detail=f"{step.scheduled_procedure_step_id} from {was} to {history.slot_text(step)}"
             + (f": {reason}" if reason else ""),
         )
     return step
@@ -711,10 +479,10 @@ def _step_discontinue(
             }
         )
     step.scheduled_procedure_step_status = StepStatus.DISCONTINUED
-    _full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
+    full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
     order = step.requested_procedure.order
-    _record(
+    history.record(
         order,
         OrderEvent.Kind.DISCONTINUED,
         user=user,
@@ -723,15 +491,3 @@ def _step_discontinue(
     )
     order_refresh_status(order, user=user)
     return step
-
-
-# --- catalogue --------------------------------------------------------------
-
-
-@transaction.atomic
-def procedure_save(*, procedure: Procedure, **fields) -> Procedure:
-    for name, value in fields.items():
-        setattr(procedure, name, value)
-    _full_clean(procedure)
-    procedure.save()
-    return procedure

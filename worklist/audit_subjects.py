@@ -1,7 +1,7 @@
 """What an audit event names besides the patient, for the worklist's objects: the
 extractors @audited selectors and services pass as `objects=` / `patient=`."""
 
-from .codes import ObjectKind
+from audit.codes import ObjectKind
 
 
 def order_objects(order) -> list[tuple[str, str]]:

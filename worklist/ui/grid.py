@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from .models import ScheduledProcedureStep, Station, StepStatus
+from worklist.models import ScheduledProcedureStep, Station, StepStatus
 
 PX_PER_MINUTE = 1.6  # 24 px for a 15-minute step: one line of text
 DEFAULT_HOURS = (7, 19)  # shown for a station open around the clock with nothing booked

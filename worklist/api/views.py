@@ -6,11 +6,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from ris.permissions import ChangePermission, ModelPermissions
+from worklist import selectors
+from worklist.models import Modality, Procedure
+from worklist.services.booking import order_cancel, order_create, order_update, step_update
+from worklist.services.patients import patient_create, patient_update
+from worklist.services.stations import modality_save, procedure_save, station_create, station_update
 
-from . import selectors, serializers, services
-from .dicom import access
+from . import serializers
 from .filters import OrderFilter, PatientFilter, PerformedStepFilter, StepFilter
-from .models import Modality, Procedure
 
 READ_CREATE_PATCH = ["get", "post", "patch", "head", "options"]
 
@@ -51,10 +54,10 @@ class StationViewSet(ServiceWriteViewSet):
     filterset_fields = ["scheduled_station_ae_title", "modality", "active"]
 
     def create_object(self, data):
-        return services.station_create(**data)
+        return station_create(**data)
 
     def update_object(self, instance, data):
-        return services.station_update(station=instance, **data)
+        return station_update(station=instance, **data)
 
 
 class ProcedureViewSet(ServiceWriteViewSet):
@@ -65,10 +68,10 @@ class ProcedureViewSet(ServiceWriteViewSet):
     filterset_fields = ["modality", "active", "code_value", "coding_scheme_designator"]
 
     def create_object(self, data):
-        return services.procedure_save(procedure=Procedure(), **data)
+        return procedure_save(procedure=Procedure(), **data)
 
     def update_object(self, instance, data):
-        return services.procedure_save(procedure=instance, **data)
+        return procedure_save(procedure=instance, **data)
 
 
 class PatientViewSet(ServiceWriteViewSet):
@@ -77,10 +80,10 @@ class PatientViewSet(ServiceWriteViewSet):
     filterset_class = PatientFilter
 
     def create_object(self, data):
-        return services.patient_create(**data)
+        return patient_create(**data)
 
     def update_object(self, instance, data):
-        return services.patient_update(patient=instance, **data)
+        return patient_update(patient=instance, **data)
 
 
 class OrderViewSet(ReadViewSet):
@@ -95,7 +98,7 @@ class OrderViewSet(ReadViewSet):
     def create(self, request):
         serializer = serializers.OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        order = services.order_create(**serializer.service_arguments(), user=request.user)
+        order = order_create(**serializer.service_arguments(), user=request.user)
         return Response(serializers.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -104,7 +107,7 @@ class OrderViewSet(ReadViewSet):
     def partial_update(self, request, pk=None):
         serializer = serializers.OrderDetailsSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        order = services.order_update(order=self.get_object(), **serializer.validated_data)
+        order = order_update(order=self.get_object(), **serializer.validated_data)
         return Response(serializers.OrderSerializer(selectors.order_get(order.pk)).data)
 
     @extend_schema(request=serializers.OrderCancelSerializer, responses=serializers.OrderSerializer)
@@ -112,7 +115,7 @@ class OrderViewSet(ReadViewSet):
     def cancel(self, request, pk=None):
         serializer = serializers.OrderCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        order = services.order_cancel(
+        order = order_cancel(
             order=self.get_object(), user=request.user, **serializer.validated_data
         )
         return Response(serializers.OrderSerializer(selectors.order_get(order.pk)).data)
@@ -130,7 +133,7 @@ class ProcedureStepViewSet(ReadViewSet):
     def partial_update(self, request, pk=None):
         serializer = serializers.StepUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        step = services.step_update(
+        step = step_update(
             step=self.get_object(), user=request.user, **serializer.service_arguments()
         )
         return Response(self.get_serializer(selectors.step_list().get(pk=step.pk)).data)
@@ -170,12 +173,12 @@ class ModalityViewSet(ReadViewSet):
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        modality = access.modality_save(modality=Modality(), **serializer.validated_data)
+        modality = modality_save(modality=Modality(), **serializer.validated_data)
         return Response(self.get_serializer(modality).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
         modality = self.get_object()
         serializer = self.get_serializer(modality, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        modality = access.modality_save(modality=modality, **serializer.validated_data)
+        modality = modality_save(modality=modality, **serializer.validated_data)
         return Response(self.get_serializer(modality).data)

@@ -2,7 +2,7 @@ import django_filters
 from django.db.models import Q
 from django_filters.rest_framework import BooleanFilter
 
-from .models import (
+from worklist.models import (
     Order,
     OrderStatus,
     Patient,
@@ -12,7 +12,7 @@ from .models import (
     StepStatus,
     name_search_key,
 )
-from .selectors import local_day_bounds
+from worklist.selectors import local_day_bounds
 
 
 class PatientFilter(django_filters.FilterSet):

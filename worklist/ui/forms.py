@@ -10,10 +10,11 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from ris.errors import Invalid
+from worklist import vr
+from worklist.models import OCCUPYING_STEP_STATUSES, OrderStatus, PregnancyStatus, Priority, Sex
+from worklist.services.booking import StepBooking
 
-from . import auth, vr
-from .models import OCCUPYING_STEP_STATUSES, OrderStatus, PregnancyStatus, Priority, Sex
-from .services import StepBooking
+from . import lockout
 
 
 class DateInput(forms.DateInput):
@@ -54,7 +55,7 @@ class LoginForm(AuthenticationForm):
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        if username and auth.locked_out(username, auth.client_address(self.request)):
+        if username and lockout.locked_out(username, lockout.client_address(self.request)):
             raise ValidationError(
                 self.error_messages["locked_out"],
                 code="locked_out",

@@ -1,0 +1,64 @@
+"""The scheduler web UI. Each view parses a form, calls a selector (every read of
+patient data) or a booking service (every write), and renders; with htmx a view
+answers the fragment that changed.
+
+Access is by model permission, held through the role groups (see
+worklist/migrations/0004_roles.py): a technologist views, a scheduler books.
+"""
+
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.http import Http404
+from django.shortcuts import render, resolve_url
+from django_htmx.http import HttpResponseClientRedirect
+
+
+def requires(*perms: str):
+    """Log in first, then hold every permission named (403 otherwise). An htmx
+    request of an expired session (the board refreshing itself) sends the whole page
+    to the login, not the login form into the fragment."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                if request.htmx:
+                    here = request.htmx.current_url_abs_path or request.get_full_path()
+                    return HttpResponseClientRedirect(
+                        f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': here})}"
+                    )
+                return redirect_to_login(request.get_full_path())
+            if not request.user.has_perms(perms):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _found(selector, **kwargs):
+    try:
+        return selector(**kwargs)
+    except (ObjectDoesNotExist, ValueError, TypeError) as exc:
+        raise Http404 from exc
+
+
+def _with_defaults(data, **defaults):
+    """The submitted values, with defaults for the fields left out, so a form bound to
+    a bare URL shows the values it acts on (today, ROUTINE...)."""
+    data = data.copy()
+    for name, value in defaults.items():
+        if not data.get(name):
+            data[name] = value
+    return data
+
+
+def _fragment_or_page(request, fragment: str, page: str, context: dict, status: int = 200):
+    """The fragment alone for an htmx request that targets it, else the whole page."""
+    template = fragment if request.htmx and not request.htmx.boosted else page
+    return render(request, template, context, status=status)

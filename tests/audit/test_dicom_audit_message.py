@@ -4,7 +4,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from audit import dicom_xml, refs, services
+from audit import dicom_xml, services
+from worklist import audit_subjects
 from audit.codes import Action, ObjectKind, Outcome, Verb
 from audit.models import Event
 
@@ -62,7 +63,7 @@ def test_patient_study_and_accession_are_participant_objects(scheduler):
         Action.ORDER_RECORD,
         verb=Verb.CREATE,
         patients=[("AV35674", "HOSP")],
-        objects=refs.order_objects(FakeOrder),
+        objects=audit_subjects.order_objects(FakeOrder),
     )
     objects = parsed(event).findall("ParticipantObjectIdentification")
     patient, study = objects

@@ -5,9 +5,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from audit import dicom_xml, services
-from worklist import audit_subjects
 from audit.codes import Action, ObjectKind, Outcome, Verb
 from audit.models import Event
+from worklist import audit_subjects
 
 from .conftest import record_as
 

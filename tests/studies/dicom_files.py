@@ -97,7 +97,9 @@ def pixels(rows: int, columns: int, bits: int, seed: int) -> bytes:
     for r in range(rows):
         for c in range(columns):
             inside = (r - rows / 2) ** 2 + (c - columns / 2) ** 2 < (rows / 4) ** 2
-            value = min(limit, (r * 7 + c * 3 + seed * 11) % (limit // 2) + (limit // 2 if inside else 0))
+            value = min(
+                limit, (r * 7 + c * 3 + seed * 11) % (limit // 2) + (limit // 2 if inside else 0)
+            )
             out += value.to_bytes(2, "little") if bits == 16 else bytes([value])
     return bytes(out)
 
@@ -117,18 +119,35 @@ def write_study(spec: StudySpec, directory: Path) -> list[Path]:
 def compress(path: Path, tool: str, *options: str) -> Path:
     """The file compressed by a DCMTK tool (dcmcjpls, dcmcrle, dcmcjpeg), in place."""
     target = path.with_suffix(".tmp")
-    subprocess.run([tool, *options, str(path), str(target)], check=True, capture_output=True,
-                   timeout=60)
+    subprocess.run(
+        [tool, *options, str(path), str(target)], check=True, capture_output=True, timeout=60
+    )
     target.replace(path)
     return path
 
 
-def storescu(storescu_path: str, port: int, paths: list[Path], *, calling: str = "CT1",
-             called: str = "RIS", extra: tuple = (), timeout: float = 120
-             ) -> subprocess.CompletedProcess:
+def storescu(
+    storescu_path: str,
+    port: int,
+    paths: list[Path],
+    *,
+    calling: str = "CT1",
+    called: str = "RIS",
+    extra: tuple = (),
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [storescu_path, "-aet", calling, "-aec", called, *extra, "127.0.0.1", str(port),
-         *map(str, paths)],
+        [
+            storescu_path,
+            "-aet",
+            calling,
+            "-aec",
+            called,
+            *extra,
+            "127.0.0.1",
+            str(port),
+            *map(str, paths),
+        ],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -97,9 +97,8 @@ def pixels(rows: int, columns: int, bits: int, seed: int) -> bytes:
     for r in range(rows):
         for c in range(columns):
             inside = (r - rows / 2) ** 2 + (c - columns / 2) ** 2 < (rows / 4) ** 2
-            value = min(
-                limit, (r * 7 + c * 3 + seed * 11) % (limit // 2) + (limit // 2 if inside else 0)
-            )
+            base = (r * 7 + c * 3 + seed * 11) % (limit // 2)
+            value = min(limit, base + (limit // 2 if inside else 0))
             out += value.to_bytes(2, "little") if bits == 16 else bytes([value])
     return bytes(out)
 

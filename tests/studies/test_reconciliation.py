@@ -16,8 +16,8 @@ from .conftest import header
 pytestmark = pytest.mark.django_db
 
 
-def arrive(study_uid="1.2.3.1", series=(("1.2.3.1.1", 2),), **fields) -> Study:
-    number = 0
+def arrive(study_uid="1.2.3.1", series=(("1.2.3.1.1", 2),), first=1, **fields) -> Study:
+    number = first - 1
     for series_uid, count in series:
         for _ in range(count):
             number += 1
@@ -48,7 +48,7 @@ def test_a_later_instance_postpones_the_decision():
     Study.objects.filter(pk=study.pk).update(reconcile_after=timezone.now() - timedelta(seconds=1))
     assert studies.studies_due() == [study.pk]
 
-    arrive(series=(("1.2.3.1.2", 1),))
+    arrive(series=(("1.2.3.1.2", 1),), first=3)
 
     assert studies.studies_due() == []
     assert Study.objects.get(pk=study.pk).reconcile_after > timezone.now() + timedelta(seconds=29)

@@ -2,7 +2,7 @@
 
 from django import template
 
-from ..calendar import STATUS_CLASS, person_name
+from worklist.ui.grid import STATUS_CLASS, person_name
 
 register = template.Library()
 

@@ -155,3 +155,10 @@ def storescu(
 
 def now_stamp() -> str:
     return datetime.now().strftime("%Y%m%d%H%M%S")
+
+
+def short_uid() -> str:
+    """A UID with room for a few more components (generate_uid may use all 64)."""
+    import secrets
+
+    return f"{ROOT}{secrets.randbelow(10**12)}"

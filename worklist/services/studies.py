@@ -791,13 +791,13 @@ def _steps_fitting(study: Study) -> list[ScheduledProcedureStep]:
 
 def demographic_differences(study: Study, order: Order) -> list[dict]:
     """Patient ID, issuer, name, birth date and sex where the study says otherwise than
-    the order's patient (a value the study lacks is no difference)."""
+    the order's patient (a value either side lacks is no difference)."""
     patient = order.patient
     found = []
     for name in PATIENT_FIELDS:
         sent, held = getattr(study, name), getattr(patient, name)
-        if sent in ("", None) or (name == "issuer_of_patient_id" and not held):
-            continue
+        if sent in ("", None) or held in ("", None):
+            continue  # a value one side lacks is no difference (the order's gets filled in)
         same = _same_person_name(held, sent) if name == "patient_name" else held == sent
         if not same:
             found.append({"attribute": KEYWORDS[name], "study": _text(sent), "order": _text(held)})

@@ -21,6 +21,7 @@ database waits for the client.
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,6 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import context
+from .codes import Action, Verb
 from .models import ChainAnchor, Event, EventPatient
 
 GENESIS = "0" * 64
@@ -274,14 +276,49 @@ class Verification:
         )
 
 
-def _expected_start(first_seq: int) -> tuple[str, str]:
-    """The prev_hash the first kept event must carry, and what vouches for it."""
-    if first_seq == 1:
-        return GENESIS, ""
-    anchor = ChainAnchor.objects.filter(expired_through_seq=first_seq - 1).first()
-    if anchor is None:
-        return "", f"events before #{first_seq} are gone and no expiry anchor records why"
-    return anchor.expired_through_hash, ""
+EXPIRY_RECORD = re.compile(r"events #(\d+)\.\.#(\d+) .*chain anchored at ([0-9a-f]{64})")
+
+
+def _anchor_problem(anchors: list[ChainAnchor], first_seq: int) -> str:
+    """The anchors must meet end to end from #1 to the event before the first kept
+    one, and the newest one's expiry event must still be kept (it is newer than
+    anything that expired with or before it)."""
+    expected_first = 1
+    for anchor in anchors:
+        start = anchor.expired_through_seq - anchor.events_removed + 1
+        if start != expected_first or anchor.events_removed < 1:
+            return (
+                f"the expiry anchors do not meet end to end: one claims #{start}.."
+                f"#{anchor.expired_through_seq}, the one before ends at #{expected_first - 1}"
+            )
+        expected_first = anchor.expired_through_seq + 1
+    if expected_first != first_seq:
+        if not anchors:
+            return f"events before #{first_seq} are gone and no expiry anchor records why"
+        return (
+            f"events #{expected_first}..#{first_seq - 1} are gone and no expiry anchor records why"
+        )
+    if anchors and anchors[-1].recorded_by_seq < first_seq:
+        return (
+            f"the expiry anchor of #..#{anchors[-1].expired_through_seq} names event "
+            f"#{anchors[-1].recorded_by_seq} as its record, which is not in the chain"
+        )
+    return ""
+
+
+def records_expiry(event: Event, anchor: ChainAnchor) -> bool:
+    """Whether `event` is the Audit Log Used / Delete event that `audit expire` wrote
+    for exactly this anchor: same events, same hash."""
+    found = EXPIRY_RECORD.search(event.detail)
+    return (
+        event.action == Action.AUDIT_LOG_USED
+        and event.event_action_code == Verb.DELETE
+        and event.seq > anchor.expired_through_seq
+        and found is not None
+        and int(found[1]) == anchor.expired_through_seq - anchor.events_removed + 1
+        and int(found[2]) == anchor.expired_through_seq
+        and found[3] == anchor.expired_through_hash
+    )
 
 
 def _patients_by_event(low: int, high: int) -> tuple[dict, dict]:
@@ -308,33 +345,74 @@ def _check(event: Event, expected_seq: int, expected_prev: str, patients, times)
     return ""
 
 
-def verify(batch: int = 5000) -> Verification:
-    """Walk the whole chain in seq order and stop at the first broken link."""
-    result = Verification()
-    first = Event.objects.order_by("seq").values_list("seq", flat=True).first()
-    if first is None:
-        return result
-    expected_prev, problem = _expected_start(first)
-    if problem:
-        result.broken_seq, result.problem = first, problem
-        return result
-    result.first_seq, expected_seq = first, first
-    while True:
-        events = list(Event.objects.filter(seq__gte=expected_seq).order_by("seq")[:batch])
-        if not events:
-            return result
-        patients, times = _patients_by_event(events[0].seq, events[-1].seq)
-        for event in events:
-            problem = _check(
-                event,
-                expected_seq,
-                expected_prev,
-                patients.get(event.seq, []),
-                times.get(event.seq),
+class _Walk:
+    """One pass over the chain in seq order, stopping at the first broken link."""
+
+    def __init__(self, batch: int):
+        self.batch = batch
+        self.result = Verification()
+        # Expiry events still kept, by seq: each must be met, and must match.
+        self.records: dict[int, ChainAnchor] = {}
+
+    def run(self) -> Verification:
+        first = Event.objects.order_by("seq").values_list("seq", flat=True).first()
+        if first is None:
+            return self.result
+        anchors = list(ChainAnchor.objects.order_by("expired_through_seq"))
+        problem = _anchor_problem(anchors, first)
+        if problem:
+            return self._broken(first, problem)
+        self.records = {a.recorded_by_seq: a for a in anchors if a.recorded_by_seq >= first}
+        prev = anchors[-1].expired_through_hash if anchors else GENESIS
+        self.result.first_seq = first
+        if not self._events(first, prev):
+            return self.result
+        if self.records:
+            seq, anchor = min(self.records.items())
+            return self._broken(
+                seq,
+                f"the expiry anchor of #..#{anchor.expired_through_seq} names event #{seq} "
+                "as its record, which is not in the chain",
             )
-            if problem:
-                result.broken_seq, result.problem = event.seq, problem
-                return result
-            result.events += 1
-            result.last_seq, result.head_hash = event.seq, event.hash
-            expected_seq, expected_prev = event.seq + 1, event.hash
+        return self.result
+
+    def _events(self, expected_seq: int, expected_prev: str) -> bool:
+        while True:
+            events = list(Event.objects.filter(seq__gte=expected_seq).order_by("seq")[: self.batch])
+            if not events:
+                return True
+            patients, times = _patients_by_event(events[0].seq, events[-1].seq)
+            for event in events:
+                problem = _check(
+                    event,
+                    expected_seq,
+                    expected_prev,
+                    patients.get(event.seq, []),
+                    times.get(event.seq),
+                ) or self._record_problem(event)
+                if problem:
+                    self._broken(event.seq, problem)
+                    return False
+                self.result.events += 1
+                self.result.last_seq, self.result.head_hash = event.seq, event.hash
+                expected_seq, expected_prev = event.seq + 1, event.hash
+
+    def _record_problem(self, event: Event) -> str:
+        anchor = self.records.pop(event.seq, None)
+        if anchor is None or records_expiry(event, anchor):
+            return ""
+        return (
+            f"the expiry anchor of #..#{anchor.expired_through_seq} names this event as its "
+            "record, but it does not record this expiry"
+        )
+
+    def _broken(self, seq: int, problem: str) -> Verification:
+        self.result.broken_seq, self.result.problem = seq, problem
+        return self.result
+
+
+def verify(batch: int = 5000) -> Verification:
+    """Walk the whole chain in seq order and stop at the first broken link. Where old
+    events expired, the chain starts from the newest anchor, and every anchor whose
+    expiry event is kept is checked against it."""
+    return _Walk(batch).run()

@@ -1,21 +1,28 @@
-"""The hash chain: the one place where audit events are written and checked.
+"""The keyed hash chain: the one place where audit events are written and checked.
 
-An event's hash links it to the one before:
+An event's hash links it to the one before, keyed with the audit key (RIS_AUDIT_KEY),
+which lives outside the database:
 
-    hash = SHA-256(prev_hash | seq | event_date_time | role | content digest)
+    hash = HMAC-SHA256(key, key_id | prev_hash | seq | event_date_time | role | content)
 
 where the content digest is the SHA-256 of every other field and the patients, as
-canonical JSON (computed before the write). Appending takes the chain lock (a
-PostgreSQL transaction-level advisory lock; on SQLite the IMMEDIATE transaction
-already holds the database's single write lock), reads the head, and inserts the
-event numbered head + 1 with the head's hash as its `prev_hash`. The lock is held
-until the writer's transaction ends, so the next writer sees this event as the head:
-no two events share a predecessor (no fork) and none is lost. The primary key on
-`seq` would refuse a fork even without the lock.
+canonical JSON (computed before the write), and key_id names the key (each event
+records it, so keys can rotate: retired keys still verify what they chained). Without
+the key nobody can compute a valid hash, so whoever rewrites an event in the database
+and recomputes the hashes that follow still breaks the chain. Events chained by an
+earlier version carry no key ID and a plain SHA-256 of the same text; they verify only
+up to AUDIT_UNKEYED_THROUGH.
 
-On PostgreSQL all of that is one call of the function audit_append (migration 0003):
-a read's event costs a single round trip, and the lock is never held while the
-database waits for the client.
+Appending takes the chain lock (a PostgreSQL transaction-level advisory lock; on
+SQLite the IMMEDIATE transaction already holds the database's single write lock),
+reads the head, and inserts the event numbered head + 1 with the head's hash as its
+`prev_hash`. The lock is held until the writer's transaction ends, so the next writer
+sees this event as the head: no two events share a predecessor (no fork) and none is
+lost. The primary key on `seq` would refuse a fork even without the lock.
+
+On PostgreSQL the lock, the head, the time and the user's role are one call of the
+function audit_chain_head (migration 0004); the key never goes to the database, so
+the hash is computed here, and the event and its patient rows are one INSERT.
 """
 
 import functools
@@ -27,10 +34,10 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from . import context
+from . import conf, context
 from .codes import Action, Verb
 from .models import ChainAnchor, Event, EventPatient
 
@@ -66,19 +73,35 @@ def content_digest(fields, patients: list[tuple[str, str]]) -> str:
 
 
 def _utc_text(moment: datetime) -> str:
-    """What PostgreSQL's to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
-    gives."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def link_hash(prev_hash: str, seq: int, moment: datetime, role: str, content: str) -> str:
+def link_hash(
+    key: conf.ChainKey | None, prev_hash: str, seq: int, moment: datetime, role: str, content: str
+) -> str:
+    """The keyed link; key None: the unkeyed SHA-256 of earlier versions."""
     text = f"{prev_hash}|{seq}|{_utc_text(moment)}|{role}|{content}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    if key is None:
+        return hashlib.sha256(text.encode()).hexdigest()
+    return key.mac(f"{key.id}|{text}")
 
 
-def digest(event: Event, patients: list[tuple[str, str]]) -> str:
-    """The hash an event must carry, recomputed from its stored fields."""
+class UnknownKey(Exception):
+    """An event names a key ID that no configured key has."""
+
+
+def digest(event: Event, patients: list[tuple[str, str]], keys: dict | None = None) -> str:
+    """The hash an event must carry, recomputed from its stored fields with the key
+    it names."""
+    if event.key_id:
+        keys = conf.chain_keys() if keys is None else keys
+        if event.key_id not in keys:
+            raise UnknownKey(event.key_id)
+        key = keys[event.key_id]
+    else:
+        key = None
     return link_hash(
+        key,
         event.prev_hash,
         event.seq,
         event.event_date_time,
@@ -87,7 +110,17 @@ def digest(event: Event, patients: list[tuple[str, str]]) -> str:
     )
 
 
-# --- PostgreSQL: one call ----------------------------------------------------------
+def _chained(fields: dict, patients, *, seq: int, moment: datetime, prev_hash: str) -> Event:
+    """The event numbered `seq` after the head, hashed with the current key."""
+    key = conf.current_key()
+    event = Event(**fields, seq=seq, event_date_time=moment, prev_hash=prev_hash, key_id=key.id)
+    event.hash = link_hash(
+        key, prev_hash, seq, moment, event.role, content_digest(fields, patients)
+    )
+    return event
+
+
+# --- PostgreSQL ----------------------------------------------------------------------
 
 
 @functools.cache
@@ -107,24 +140,20 @@ def _role_sql(user_id: str) -> str:
     )
 
 
-def append_function_sql() -> str:
-    """audit_append(...): lock, head, role, link hash, event and patient rows, in the
-    caller's transaction. Each statement of a volatile PL/pgSQL function takes a new
-    snapshot, so the head is read after the lock is held."""
+def chain_head_function_sql() -> str:
+    """audit_chain_head(user_pk, role, synchronous): takes the chain lock in the
+    caller's transaction and gives the next seq, the head's hash, the time and the
+    user's role. Each statement of a volatile PL/pgSQL function takes a new snapshot,
+    so the head is read after the lock is held."""
     return f"""
-CREATE OR REPLACE FUNCTION audit_append(
-    p_content text, p_action text, p_verb text, p_outcome integer, p_type text,
-    p_username text, p_user_pk integer, p_role text, p_ae_title text, p_source_ip inet,
-    p_source_port integer, p_channel text, p_correlation_id text, p_detail text,
-    p_objects jsonb, p_patient_ids text[], p_issuers text[], p_synchronous boolean
-) RETURNS TABLE (o_seq bigint, o_time timestamptz, o_role text, o_prev text, o_hash text)
+CREATE OR REPLACE FUNCTION audit_chain_head(
+    p_user_pk integer, p_role text, p_synchronous boolean
+) RETURNS TABLE (o_seq bigint, o_prev text, o_time timestamptz, o_role text)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_seq bigint;
     v_prev text;
-    v_now timestamptz;
     v_role text := p_role;
-    v_hash text;
 BEGIN
     PERFORM pg_advisory_xact_lock({LOCK_KEY});
     IF NOT p_synchronous THEN
@@ -137,90 +166,92 @@ BEGIN
         v_seq := coalesce(v_seq, 0);
         v_prev := coalesce(v_prev, '{GENESIS}');
     END IF;
-    v_seq := v_seq + 1;
-    v_now := clock_timestamp();
     IF v_role IS NULL AND p_user_pk IS NOT NULL THEN
         v_role := {_role_sql("p_user_pk")};
     END IF;
-    v_role := left(coalesce(v_role, ''), 200);
-    v_hash := encode(sha256(convert_to(
-        v_prev || '|' || v_seq || '|'
-        || to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
-        || '|' || v_role || '|' || p_content, 'UTF8')), 'hex');
-    INSERT INTO audit_event (seq, event_date_time, action, event_action_code,
-        event_outcome_indicator, event_type_code, username, user_pk, role, ae_title,
-        source_ip, source_port, channel, correlation_id, detail, participant_objects,
-        prev_hash, hash)
-    VALUES (v_seq, v_now, p_action, p_verb, p_outcome, p_type, p_username, p_user_pk,
-        v_role, p_ae_title, p_source_ip, p_source_port, p_channel, p_correlation_id,
-        p_detail, p_objects, v_prev, v_hash);
-    INSERT INTO audit_eventpatient (event_id, patient_id, issuer_of_patient_id, event_date_time)
-    SELECT v_seq, p.patient_id, p.issuer, v_now
-    FROM unnest(p_patient_ids, p_issuers) AS p(patient_id, issuer);
-    RETURN QUERY SELECT v_seq, v_now, v_role, v_prev, v_hash;
+    RETURN QUERY SELECT v_seq + 1, v_prev, clock_timestamp(), left(coalesce(v_role, ''), 200);
 END
 $$
 """  # noqa: S608 - constants and model table names only
 
 
-def _append_postgresql(fields: dict, patients, *, synchronous: bool) -> Event:
-    with connection.cursor() as cursor:
+INSERT_SQL = """
+WITH event AS (
+    INSERT INTO audit_event (seq, event_date_time, action, event_action_code,
+        event_outcome_indicator, event_type_code, username, user_pk, role, ae_title,
+        source_ip, source_port, channel, correlation_id, detail, participant_objects,
+        prev_hash, hash, key_id)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)
+    RETURNING seq, event_date_time
+)
+INSERT INTO audit_eventpatient (event_id, patient_id, issuer_of_patient_id, event_date_time)
+SELECT event.seq, p.patient_id, p.issuer, event.event_date_time
+FROM event, unnest(%s::text[], %s::text[]) AS p(patient_id, issuer)
+"""
+
+
+def _append_postgresql(fields: dict, patients, *, synchronous: bool, using: str) -> Event:
+    with transaction.atomic(using=using, savepoint=False), connections[using].cursor() as cursor:
         cursor.execute(
-            "SELECT * FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s::jsonb, %s::text[], %s::text[], %s)",
-            [
-                content_digest(fields, patients),
-                fields["action"],
-                fields["event_action_code"],
-                fields["event_outcome_indicator"],
-                fields["event_type_code"],
-                fields["username"],
-                fields["user_pk"],
-                fields["role"],
-                fields["ae_title"],
-                fields["source_ip"],
-                fields["source_port"],
-                fields["channel"],
-                fields["correlation_id"],
-                fields["detail"],
-                json.dumps(fields["participant_objects"]),
-                [p for p, _ in patients],
-                [i for _, i in patients],
-                synchronous,
-            ],
+            "SELECT * FROM audit_chain_head(%s, %s, %s)",
+            [fields["user_pk"], fields["role"], synchronous],
         )
-        seq, now, role, prev_hash, hash_ = cursor.fetchone()
-    return Event(
-        **{**fields, "role": role},
-        seq=seq,
-        event_date_time=now,
-        prev_hash=prev_hash,
-        hash=hash_,
-    )
+        seq, prev_hash, moment, role = cursor.fetchone()
+        event = _chained(
+            {**fields, "role": role}, patients, seq=seq, moment=moment, prev_hash=prev_hash
+        )
+        cursor.execute(INSERT_SQL, _insert_parameters(event, fields, patients))
+    return event
+
+
+def _insert_parameters(event: Event, fields: dict, patients) -> list:
+    return [
+        event.seq,
+        event.event_date_time,
+        fields["action"],
+        fields["event_action_code"],
+        fields["event_outcome_indicator"],
+        fields["event_type_code"],
+        fields["username"],
+        fields["user_pk"],
+        event.role,
+        fields["ae_title"],
+        fields["source_ip"],
+        fields["source_port"],
+        fields["channel"],
+        fields["correlation_id"],
+        fields["detail"],
+        json.dumps(fields["participant_objects"]),
+        event.prev_hash,
+        event.hash,
+        event.key_id,
+        [p for p, _ in patients],
+        [i for _, i in patients],
+    ]
 
 
 # --- SQLite (and any other backend): the same steps from Python ---------------------
 
 
-def _start_of_chain() -> tuple[int, str]:
+def _start_of_chain(using: str) -> tuple[int, str]:
     """An empty event table: the very start, or after an expiry that left nothing
     (never in practice: the expiry is itself recorded first)."""
-    anchor = ChainAnchor.objects.order_by("-expired_through_seq").first()
+    anchor = ChainAnchor.objects.using(using).order_by("-expired_through_seq").first()
     if anchor is None:
         return 0, GENESIS
     return anchor.expired_through_seq, anchor.expired_through_hash
 
 
-def _append_python(fields: dict, patients) -> Event:
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+def _append_python(fields: dict, patients, *, using: str) -> Event:
+    connection = connections[using]
+    with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
         cursor.execute("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1")
-        seq, prev_hash = cursor.fetchone() or _start_of_chain()
+        seq, prev_hash = cursor.fetchone() or _start_of_chain(using)
         if fields.get("role") is None:
             pk = fields["user_pk"]
             fields = {**fields, "role": context.role_of_pk(pk)[:200] if pk else ""}
-        event = Event(**fields, seq=seq + 1, event_date_time=timezone.now(), prev_hash=prev_hash)
-        event.hash = digest(event, patients)
-        event.save(force_insert=True)
+        event = _chained(fields, patients, seq=seq + 1, moment=timezone.now(), prev_hash=prev_hash)
+        event.save(force_insert=True, using=using)
         moment = connection.ops.adapt_datetimefield_value(event.event_date_time)
         cursor.executemany(  # no model instances: a calendar page names 500 patients
             "INSERT INTO audit_eventpatient "
@@ -230,7 +261,13 @@ def _append_python(fields: dict, patients) -> Event:
     return event
 
 
-def append(fields: dict, patients: list[tuple[str, str]], *, synchronous: bool = True) -> Event:
+def append(
+    fields: dict,
+    patients: list[tuple[str, str]],
+    *,
+    synchronous: bool = True,
+    using: str = DEFAULT_DB_ALIAS,
+) -> Event:
     """Write one event and its patient rows, in the caller's transaction if there is
     one (so a failed write fails the caller), or in a transaction of its own.
 
@@ -239,10 +276,11 @@ def append(fields: dict, patients: list[tuple[str, str]], *, synchronous: bool =
     disk (synchronous_commit=off for this transaction only): still atomic, ordered and
     chained, and any later synchronous commit makes it durable too; only a server
     crash within a fraction of a second can lose it. For reads only, by setting.
+    `using` is the database connection (the expiry writes its record through its own).
     """
-    if connection.vendor == "postgresql":
-        return _append_postgresql(fields, patients, synchronous=synchronous)
-    return _append_python(fields, patients)
+    if connections[using].vendor == "postgresql":
+        return _append_postgresql(fields, patients, synchronous=synchronous, using=using)
+    return _append_python(fields, patients, using=using)
 
 
 # --- verification ----------------------------------------------------------------
@@ -333,15 +371,37 @@ def _patients_by_event(low: int, high: int) -> tuple[dict, dict]:
     return patients, times
 
 
-def _check(event: Event, expected_seq: int, expected_prev: str, patients, times) -> str:
+def _check(event: Event, expected_seq: int, expected_prev: str, patients, times, keys: dict) -> str:
     if event.seq != expected_seq:
         return f"events #{expected_seq}..#{event.seq - 1} are missing"
     if event.prev_hash != expected_prev:
         return "its prev_hash is not the hash of the event before it"
-    if digest(event, patients) != event.hash:
+    if digest(event, patients, keys) != event.hash:
         return "its content (or its patients) no longer matches its hash"
     if times and times != {event.event_date_time}:
         return "its patient rows carry a different time"
+    return ""
+
+
+def _key_problem(event: Event, keys: dict, unkeyed_through: int) -> str:
+    """Which key an event may be chained with: none only up to AUDIT_UNKEYED_THROUGH
+    (a trail begun by an earlier version), a configured one after it."""
+    if not event.key_id and event.seq > unkeyed_through:
+        last = Event.objects.filter(key_id="").order_by("-seq").values_list("seq", flat=True)[0]
+        return (
+            "it is chained without a key; if the trail up to #"
+            f"{last} was written before keyed chaining, set RIS_AUDIT_UNKEYED_THROUGH={last}"
+        )
+    if event.key_id and event.seq <= unkeyed_through:
+        return (
+            f"it is chained with a key although RIS_AUDIT_UNKEYED_THROUGH is {unkeyed_through}:"
+            f" set it to {event.seq - 1}"
+        )
+    if event.key_id and event.key_id not in keys:
+        return (
+            f"it is chained with key {event.key_id}, which is not configured "
+            "(RIS_AUDIT_KEY, RIS_AUDIT_KEYS_RETIRED)"
+        )
     return ""
 
 
@@ -353,6 +413,8 @@ class _Walk:
         self.result = Verification()
         # Expiry events still kept, by seq: each must be met, and must match.
         self.records: dict[int, ChainAnchor] = {}
+        self.keys = conf.chain_keys()
+        self.unkeyed_through = conf.get("AUDIT_UNKEYED_THROUGH")
 
     def run(self) -> Verification:
         first = Event.objects.order_by("seq").values_list("seq", flat=True).first()
@@ -383,13 +445,18 @@ class _Walk:
                 return True
             patients, times = _patients_by_event(events[0].seq, events[-1].seq)
             for event in events:
-                problem = _check(
-                    event,
-                    expected_seq,
-                    expected_prev,
-                    patients.get(event.seq, []),
-                    times.get(event.seq),
-                ) or self._record_problem(event)
+                problem = (
+                    _key_problem(event, self.keys, self.unkeyed_through)
+                    or _check(
+                        event,
+                        expected_seq,
+                        expected_prev,
+                        patients.get(event.seq, []),
+                        times.get(event.seq),
+                        self.keys,
+                    )
+                    or self._record_problem(event)
+                )
                 if problem:
                     self._broken(event.seq, problem)
                     return False

@@ -8,6 +8,7 @@ disable triggers can still change rows; the hash chain is what shows that.
 
 On SQLite a migration that rebuilds one of these tables drops its triggers: such a
 migration must call install() again (`audit verify` reports missing triggers).
+install() may run again at any time: it replaces what is there.
 """
 
 import json
@@ -34,18 +35,18 @@ $$
 
 def _postgres_install(table: str) -> list[str]:
     return [
-        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
         "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()",
-        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
         "FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()",
     ]
 
 
 def _sqlite_install(table: str) -> list[str]:
     return [
-        f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} BEGIN "
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} BEGIN "
         f"SELECT RAISE(ABORT, 'audit trail is append-only: UPDATE on {table} refused'); END",
-        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "  # noqa: S608
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} "  # noqa: S608
         f"WHEN NOT EXISTS (SELECT 1 FROM {PERMIT_TABLE}) BEGIN "
         f"SELECT RAISE(ABORT, 'audit trail is append-only: DELETE on {table} refused'); END",
     ]

@@ -408,18 +408,20 @@ def _key_problem(event: Event, keys: dict, unkeyed_through: int) -> str:
 class _Walk:
     """One pass over the chain in seq order, stopping at the first broken link."""
 
-    def __init__(self, batch: int):
+    def __init__(self, batch: int, checkpoints: dict):
         self.batch = batch
         self.result = Verification()
         # Expiry events still kept, by seq: each must be met, and must match.
         self.records: dict[int, ChainAnchor] = {}
         self.keys = conf.chain_keys()
         self.unkeyed_through = conf.get("AUDIT_UNKEYED_THROUGH")
+        # Signed heads from outside the database (audit.checkpoints), by seq.
+        self.checkpoints = checkpoints
 
     def run(self) -> Verification:
         first = Event.objects.order_by("seq").values_list("seq", flat=True).first()
         if first is None:
-            return self.result
+            return self._cut_check()
         anchors = list(ChainAnchor.objects.order_by("expired_through_seq"))
         problem = _anchor_problem(anchors, first)
         if problem:
@@ -427,7 +429,21 @@ class _Walk:
         self.records = {a.recorded_by_seq: a for a in anchors if a.recorded_by_seq >= first}
         prev = anchors[-1].expired_through_hash if anchors else GENESIS
         self.result.first_seq = first
-        if not self._events(first, prev):
+        return self._walk_from(first, prev)
+
+    def run_since(self, checkpoint) -> Verification:
+        """Only the events after a checkpoint (before publishing the next one)."""
+        stored = Event.objects.filter(seq=checkpoint.seq).values_list("hash", flat=True).first()
+        if stored is None:
+            self.checkpoints = {checkpoint.seq: checkpoint}
+            return self.run()
+        if stored != checkpoint.head:
+            return self._broken(checkpoint.seq, _rewritten(checkpoint))
+        self.result.first_seq = checkpoint.seq + 1
+        return self._walk_from(checkpoint.seq + 1, checkpoint.head)
+
+    def _walk_from(self, seq: int, prev: str) -> Verification:
+        if not self._events(seq, prev):
             return self.result
         if self.records:
             seq, anchor = min(self.records.items())
@@ -435,6 +451,19 @@ class _Walk:
                 seq,
                 f"the expiry anchor of #..#{anchor.expired_through_seq} names event #{seq} "
                 "as its record, which is not in the chain",
+            )
+        return self._cut_check()
+
+    def _cut_check(self) -> Verification:
+        """The chain must reach the newest checkpoint."""
+        end = self.result.last_seq or 0
+        beyond = [seq for seq in self.checkpoints if seq > end]
+        if beyond:
+            newest = self.checkpoints[max(beyond)]
+            return self._broken(
+                end + 1,
+                f"events #{end + 1}..#{newest.seq}, covered by the checkpoint of "
+                f"{newest.time}, are gone: the newest events were cut off",
             )
         return self.result
 
@@ -456,6 +485,7 @@ class _Walk:
                         self.keys,
                     )
                     or self._record_problem(event)
+                    or self._checkpoint_problem(event)
                 )
                 if problem:
                     self._broken(event.seq, problem)
@@ -463,6 +493,12 @@ class _Walk:
                 self.result.events += 1
                 self.result.last_seq, self.result.head_hash = event.seq, event.hash
                 expected_seq, expected_prev = event.seq + 1, event.hash
+
+    def _checkpoint_problem(self, event: Event) -> str:
+        checkpoint = self.checkpoints.get(event.seq)
+        if checkpoint is None or checkpoint.head == event.hash:
+            return ""
+        return _rewritten(checkpoint)
 
     def _record_problem(self, event: Event) -> str:
         anchor = self.records.pop(event.seq, None)
@@ -478,8 +514,19 @@ class _Walk:
         return self.result
 
 
-def verify(batch: int = 5000) -> Verification:
+def _rewritten(checkpoint) -> str:
+    return (
+        f"its hash is not the one the checkpoint of {checkpoint.time} names: the chain up "
+        "to here was rewritten after that checkpoint"
+    )
+
+
+def verify(batch: int = 5000, *, checkpoints: dict | None = None, since=None) -> Verification:
     """Walk the whole chain in seq order and stop at the first broken link. Where old
     events expired, the chain starts from the newest anchor, and every anchor whose
-    expiry event is kept is checked against it."""
-    return _Walk(batch).run()
+    expiry event is kept is checked against it. `checkpoints` (seq: Checkpoint, from
+    audit.checkpoints) are heads signed earlier: a checkpointed event must carry that
+    hash and the chain must reach the newest one. `since` (a checkpoint): walk only
+    the events after it."""
+    walk = _Walk(batch, checkpoints or {})
+    return walk.run() if since is None else walk.run_since(since)

@@ -46,6 +46,8 @@ DEFAULTS = {
     "AUDIT_KEYS_RETIRED": [],
     # Events up to this seq were chained by an earlier version, without a key.
     "AUDIT_UNKEYED_THROUGH": 0,
+    # The append-only file of signed checkpoints; empty: RIS_DATA_DIR/audit/checkpoints.log.
+    "AUDIT_CHECKPOINT_FILE": "",
 }
 
 MIN_KEY_LENGTH = 32

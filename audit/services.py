@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from . import chain, conf, context, triggers
+from . import chain, checkpoints, conf, context, triggers
 from .codes import Action, Outcome, Verb
 from .models import Event
 
@@ -151,13 +151,18 @@ class IntegrityReport:
     chain: chain.Verification
     triggers_installed: int
     triggers_expected: int
+    checkpoints: checkpoints.Loaded
 
     @property
     def ok(self) -> bool:
-        return self.chain.intact and self.triggers_installed == self.triggers_expected
+        return (
+            self.chain.intact
+            and self.triggers_installed == self.triggers_expected
+            and not self.checkpoints.problem
+        )
 
     def summary(self) -> str:
-        text = f"hash chain {self.chain.summary()}"
+        text = f"hash chain {self.chain.summary()}; {self.checkpoints.summary()}"
         if self.triggers_installed != self.triggers_expected:
             text += (
                 f"; append-only triggers MISSING: {self.triggers_installed} of "
@@ -167,10 +172,13 @@ class IntegrityReport:
 
 
 def verify_and_record() -> IntegrityReport:
-    """Walk the chain (audit verify, and the daily task) and record the result as an
-    event of its own: Audit Log Used, Execute, serious failure when broken."""
+    """Walk the chain (audit verify, and the daily task) against the signed checkpoints
+    of the checkpoint file, and record the result as an event of its own: Audit Log
+    Used, Execute, serious failure when broken."""
+    loaded = checkpoints.load()
     report = IntegrityReport(
-        chain=chain.verify(),
+        chain=chain.verify(checkpoints=loaded.by_seq),
+        checkpoints=loaded,
         triggers_installed=triggers.installed_count(),
         triggers_expected=triggers.expected_count(),
     )

@@ -295,6 +295,10 @@ if len(AUDIT_KEY) < 32:
     raise ImproperlyConfigured("RIS_AUDIT_KEY must have at least 32 characters")
 AUDIT_KEYS_RETIRED = env_list("RIS_AUDIT_KEYS_RETIRED")
 AUDIT_UNKEYED_THROUGH = env_int("RIS_AUDIT_UNKEYED_THROUGH", 0)
+# Signed checkpoints of the chain's head (task audit.checkpoint, every 5 minutes).
+AUDIT_CHECKPOINT_FILE = env_str("RIS_AUDIT_CHECKPOINT_FILE") or str(
+    DATA_DIR / "audit" / "checkpoints.log"
+)
 
 # Identifiers generated when an order arrives without them.
 RIS_ACCESSION_PATTERN = env_str("RIS_ACCESSION_PATTERN", "{date:%Y}{seq:06d}")

@@ -47,6 +47,13 @@ def _own_cache(settings, request):
     }
 
 
+@pytest.fixture(autouse=True)
+def _own_checkpoint_file(settings, tmp_path):
+    """Each test's checkpoints in a file of its own: the database is rolled back
+    after every test, a checkpoint file would not be."""
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path / "audit-checkpoints.log")
+
+
 @pytest.fixture
 def mark(db):
     """The newest event's seq before the test acts: events_after(mark) is what it wrote."""

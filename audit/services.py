@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 
 from . import chain, checkpoints, conf, context, triggers
 from .codes import Action, Outcome, Verb
@@ -57,11 +57,13 @@ def record(
     event_type: str = "",
     user: str | None = None,
     synchronous: bool = True,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> Event:
     """Write one event now. Inside a transaction it is part of it: if the event cannot
     be written the whole transaction fails (no access without a trace).
 
-    `user` names the actor where the context cannot (a failed login's username).
+    `user` names the actor where the context cannot (a failed login's username);
+    `using` the database connection (the expiry writes through the expiry role's).
     """
     ctx = context.current()
     fields = ctx.participant()
@@ -75,7 +77,7 @@ def record(
         detail=(ctx.detail if detail is None else detail)[:255],
         participant_objects=_object_refs(objects),
     )
-    return chain.append(fields, _patient_keys(patients), synchronous=synchronous)
+    return chain.append(fields, _patient_keys(patients), synchronous=synchronous, using=using)
 
 
 @dataclass

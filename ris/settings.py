@@ -295,6 +295,11 @@ if len(AUDIT_KEY) < 32:
     raise ImproperlyConfigured("RIS_AUDIT_KEY must have at least 32 characters")
 AUDIT_KEYS_RETIRED = env_list("RIS_AUDIT_KEYS_RETIRED")
 AUDIT_UNKEYED_THROUGH = env_int("RIS_AUDIT_UNKEYED_THROUGH", 0)
+# The expiry role's connection (docs/operations.md, "Database roles"): only `audit
+# expire` uses it; unset, the expiry runs on the default connection.
+AUDIT_EXPIRY_DATABASE_URL = env_str("RIS_AUDIT_EXPIRY_DATABASE_URL")
+if AUDIT_EXPIRY_DATABASE_URL:
+    DATABASES["audit_expiry"] = dj_database_url.parse(AUDIT_EXPIRY_DATABASE_URL)
 # Signed checkpoints of the chain's head (task audit.checkpoint, every 5 minutes).
 AUDIT_CHECKPOINT_FILE = env_str("RIS_AUDIT_CHECKPOINT_FILE") or str(
     DATA_DIR / "audit" / "checkpoints.log"

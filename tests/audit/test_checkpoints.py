@@ -177,3 +177,9 @@ def test_syslog_message_is_rfc5424():
     message = syslog.checkpoint_message('{"seq":1}', hostname="ris.example")
     assert message.startswith(b"<85>1 ")
     assert message.endswith(b' RIS - RIS-CHECKPOINT - {"seq":1}')
+
+
+def test_the_checkpoint_command_publishes_now(trail, capsys):
+    call_command("audit", "checkpoint")
+    assert f"Checkpoint #{trail[-1].seq}" in capsys.readouterr().out
+    assert len(lines()) == 1

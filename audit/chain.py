@@ -20,9 +20,12 @@ reads the head, and inserts the event numbered head + 1 with the head's hash as 
 sees this event as the head: no two events share a predecessor (no fork) and none is
 lost. The primary key on `seq` would refuse a fork even without the lock.
 
-On PostgreSQL the lock, the head, the time and the user's role are one call of the
-function audit_chain_head (migration 0004); the key never goes to the database, so
-the hash is computed here, and the event and its patient rows are one INSERT.
+On PostgreSQL the key never goes to the database, so the hash is computed here, and
+the append is two calls (migration 0004): audit_chain_head() reads the head, the time
+and the user's role without a lock; audit_append() takes the lock and writes the
+event and its patient rows only if the head is still the one it was hashed after
+(otherwise it answers the new head, and the hash is made again). The lock is never
+held while the database waits for the client.
 """
 
 import functools
@@ -110,7 +113,9 @@ def digest(event: Event, patients: list[tuple[str, str]], keys: dict | None = No
     )
 
 
-def _chained(fields: dict, patients, *, seq: int, moment: datetime, prev_hash: str) -> Event:
+def _chained(
+    fields: dict, patients, *, seq: int, moment: datetime, prev_hash: str, content: str = ""
+) -> Event:
     """The event numbered `seq` after the head, hashed with the current key."""
     key = conf.current_key()
     event = Event(**fields, seq=seq, event_date_time=moment, prev_hash=prev_hash, key_id=key.id)
@@ -140,25 +145,7 @@ def _role_sql(user_id: str) -> str:
     )
 
 
-def chain_head_function_sql() -> str:
-    """audit_chain_head(user_pk, role, synchronous): takes the chain lock in the
-    caller's transaction and gives the next seq, the head's hash, the time and the
-    user's role. Each statement of a volatile PL/pgSQL function takes a new snapshot,
-    so the head is read after the lock is held."""
-    return f"""
-CREATE OR REPLACE FUNCTION audit_chain_head(
-    p_user_pk integer, p_role text, p_synchronous boolean
-) RETURNS TABLE (o_seq bigint, o_prev text, o_time timestamptz, o_role text)
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    v_seq bigint;
-    v_prev text;
-    v_role text := p_role;
-BEGIN
-    PERFORM pg_advisory_xact_lock({LOCK_KEY});
-    IF NOT p_synchronous THEN
-        PERFORM set_config('synchronous_commit', 'off', true);
-    END IF;
+_HEAD_SQL = f"""
     SELECT e.seq, e.hash INTO v_seq, v_prev FROM audit_event AS e ORDER BY e.seq DESC LIMIT 1;
     IF v_seq IS NULL THEN
         SELECT a.expired_through_seq, a.expired_through_hash INTO v_seq, v_prev
@@ -166,6 +153,22 @@ BEGIN
         v_seq := coalesce(v_seq, 0);
         v_prev := coalesce(v_prev, '{GENESIS}');
     END IF;
+"""  # noqa: S608 - a constant
+
+
+def chain_head_function_sql() -> str:
+    """audit_chain_head(user_pk, role): the next seq and the head's hash as committed
+    now, the time, and the user's role; no lock (audit_append checks the head)."""
+    return f"""
+CREATE OR REPLACE FUNCTION audit_chain_head(p_user_pk integer, p_role text)
+RETURNS TABLE (o_seq bigint, o_prev text, o_time timestamptz, o_role text)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_seq bigint;
+    v_prev text;
+    v_role text := p_role;
+BEGIN
+{_HEAD_SQL}
     IF v_role IS NULL AND p_user_pk IS NOT NULL THEN
         v_role := {_role_sql("p_user_pk")};
     END IF;
@@ -175,46 +178,93 @@ $$
 """  # noqa: S608 - constants and model table names only
 
 
-INSERT_SQL = """
-WITH event AS (
+def append_function_sql() -> str:
+    """audit_append(...): takes the chain lock, and writes the event and its patient
+    rows if the head is still the one the event was hashed after; if another writer
+    got there first, writes nothing and answers the new head and time (the lock stays
+    with the caller's transaction, if it has one). Each statement of a volatile
+    PL/pgSQL function takes a new snapshot, so the head is read after the lock."""
+    return f"""
+CREATE OR REPLACE FUNCTION audit_append(
+    p_seq bigint, p_prev text, p_time timestamptz, p_role text, p_hash text, p_key_id text,
+    p_action text, p_verb text, p_outcome integer, p_type text, p_username text,
+    p_user_pk integer, p_ae_title text, p_source_ip inet, p_source_port integer,
+    p_channel text, p_correlation_id text, p_detail text, p_objects jsonb,
+    p_patient_ids text[], p_issuers text[], p_synchronous boolean
+) RETURNS TABLE (o_appended boolean, o_seq bigint, o_prev text, o_time timestamptz)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_seq bigint;
+    v_prev text;
+BEGIN
+    PERFORM pg_advisory_xact_lock({LOCK_KEY});
+{_HEAD_SQL}
+    IF v_seq + 1 <> p_seq OR v_prev <> p_prev THEN
+        RETURN QUERY SELECT false, v_seq + 1, v_prev, clock_timestamp();
+        RETURN;
+    END IF;
+    IF NOT p_synchronous THEN
+        PERFORM set_config('synchronous_commit', 'off', true);
+    END IF;
     INSERT INTO audit_event (seq, event_date_time, action, event_action_code,
         event_outcome_indicator, event_type_code, username, user_pk, role, ae_title,
         source_ip, source_port, channel, correlation_id, detail, participant_objects,
         prev_hash, hash, key_id)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)
-    RETURNING seq, event_date_time
+    VALUES (p_seq, p_time, p_action, p_verb, p_outcome, p_type, p_username, p_user_pk,
+        p_role, p_ae_title, p_source_ip, p_source_port, p_channel, p_correlation_id,
+        p_detail, p_objects, p_prev, p_hash, p_key_id);
+    INSERT INTO audit_eventpatient (event_id, patient_id, issuer_of_patient_id, event_date_time)
+    SELECT p_seq, p.patient_id, p.issuer, p_time
+    FROM unnest(p_patient_ids, p_issuers) AS p(patient_id, issuer);
+    RETURN QUERY SELECT true, p_seq, p_prev, p_time;
+END
+$$
+"""  # noqa: S608 - constants and model table names only
+
+
+APPEND_SQL = (
+    "SELECT * FROM audit_append("  # noqa: S608 - placeholders only
+    + ", ".join(["%s"] * 18)
+    + ", %s::jsonb, %s::text[], %s::text[], %s)"
 )
-INSERT INTO audit_eventpatient (event_id, patient_id, issuer_of_patient_id, event_date_time)
-SELECT event.seq, p.patient_id, p.issuer, event.event_date_time
-FROM event, unnest(%s::text[], %s::text[]) AS p(patient_id, issuer)
-"""
 
 
 def _append_postgresql(fields: dict, patients, *, synchronous: bool, using: str) -> Event:
-    with transaction.atomic(using=using, savepoint=False), connections[using].cursor() as cursor:
+    """Hash after the head as read, then append if it is still the head: the key
+    never reaches the database, and the chain lock is held only inside audit_append
+    (or until the caller's transaction ends), never while the database waits for us.
+    A writer that lost the race hashes again after the head it was given."""
+    content = content_digest(fields, patients)
+    with connections[using].cursor() as cursor:
         cursor.execute(
-            "SELECT * FROM audit_chain_head(%s, %s, %s)",
-            [fields["user_pk"], fields["role"], synchronous],
+            "SELECT * FROM audit_chain_head(%s, %s)", [fields["user_pk"], fields["role"]]
         )
         seq, prev_hash, moment, role = cursor.fetchone()
-        event = _chained(
-            {**fields, "role": role}, patients, seq=seq, moment=moment, prev_hash=prev_hash
-        )
-        cursor.execute(INSERT_SQL, _insert_parameters(event, fields, patients))
-    return event
+        fields = {**fields, "role": role}
+        while True:
+            event = _chained(
+                fields, patients, seq=seq, moment=moment, prev_hash=prev_hash, content=content
+            )
+            cursor.execute(APPEND_SQL, _append_parameters(event, fields, patients, synchronous))
+            appended, seq, prev_hash, moment = cursor.fetchone()
+            if appended:
+                return event
 
 
-def _insert_parameters(event: Event, fields: dict, patients) -> list:
+def _append_parameters(event: Event, fields: dict, patients, synchronous: bool) -> list:
     return [
         event.seq,
+        event.prev_hash,
         event.event_date_time,
+        event.role,
+        event.hash,
+        event.key_id,
         fields["action"],
         fields["event_action_code"],
         fields["event_outcome_indicator"],
         fields["event_type_code"],
         fields["username"],
         fields["user_pk"],
-        event.role,
         fields["ae_title"],
         fields["source_ip"],
         fields["source_port"],
@@ -222,11 +272,9 @@ def _insert_parameters(event: Event, fields: dict, patients) -> list:
         fields["correlation_id"],
         fields["detail"],
         json.dumps(fields["participant_objects"]),
-        event.prev_hash,
-        event.hash,
-        event.key_id,
         [p for p, _ in patients],
         [i for _, i in patients],
+        synchronous,
     ]
 
 

@@ -1,7 +1,8 @@
 """The keyed chain: events record the ID of the audit key that chained them (empty
-for events an earlier version chained without a key), and the PostgreSQL append is
-audit_chain_head() (lock, head, time, role) followed by an INSERT from Python, which
-alone holds the key. audit_append() of migration 0003 hashed in the database and goes."""
+for events an earlier version chained without a key). On PostgreSQL the hash is made
+in Python, which alone holds the key: audit_chain_head() reads the head, and
+audit_append() (which replaces the one of migration 0003, that hashed in the
+database) writes the event if the head has not moved."""
 
 from django.db import migrations, models
 
@@ -14,12 +15,14 @@ def install(apps, schema_editor):
         with schema_editor.connection.cursor() as cursor:
             cursor.execute("DROP FUNCTION IF EXISTS audit_append")
             cursor.execute(chain.chain_head_function_sql())
+            cursor.execute(chain.append_function_sql())
 
 
 def uninstall(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         with schema_editor.connection.cursor() as cursor:
             cursor.execute("DROP FUNCTION IF EXISTS audit_chain_head")
+            cursor.execute("DROP FUNCTION IF EXISTS audit_append")
 
 
 class Migration(migrations.Migration):

@@ -19,11 +19,11 @@ pynetdicom
     ``DIMSEMessage.primitive_to_message`` copies the primitive's attributes into the
     command set by keyword. Together: an MPPS failure names the attributes at fault in
     (0000,1005) of the N-CREATE response.
-  - worklist/dicom/mwl.py, ``_reject``: ``Association.acse`` (the ACSE provider, an
+  - worklist/dicom/policy.py, ``reject``: ``Association.acse`` (the ACSE provider, an
     undocumented attribute) and ``ACSE.send_reject(result, source, diagnostic)``, so
     an EVT_REQUESTED handler can refuse an association with its own reason (calling
     AE title not recognised); pynetdicom has no public way to do that.
-  - worklist/dicom/mwl.py, ``proposes_modality_service`` and ``check_association``;
+  - worklist/dicom/policy.py, ``proposed_services`` and ``check_association``;
     worklist/dicom/listener.py, ``log_rejection``: ``ServiceUser.primitive``, the
     A-ASSOCIATE primitive (``pdu_primitives.A_ASSOCIATE``) behind the requestor and
     the acceptor, read for ``presentation_context_definition_list`` (items with
@@ -206,11 +206,11 @@ def test_n_create_response_carries_attribute_identifier_list():
     )
 
 
-# --- pynetdicom: association internals (mwl.py, listener.py) -------------------------
+# --- pynetdicom: association internals (policy.py, listener.py) -------------------------
 
-REJECT = "worklist/dicom/mwl.py (_reject)"
+REJECT = "worklist/dicom/policy.py (reject)"
 REQUEST = (
-    "worklist/dicom/mwl.py (proposes_modality_service, check_association) and "
+    "worklist/dicom/policy.py (proposed_services, check_association) and "
     "worklist/dicom/listener.py (log_rejection)"
 )
 

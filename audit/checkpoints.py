@@ -139,6 +139,9 @@ def load(target: Path | None = None) -> Loaded:
         lines = loaded.path.read_text(encoding="ascii", errors="replace").splitlines()
     except FileNotFoundError:
         return loaded
+    except OSError as exc:
+        loaded.exists, loaded.problem = True, f"cannot be read: {exc}"
+        return loaded
     loaded.exists = True
     keys = conf.chain_keys()
     for number, line in enumerate(lines, start=1):

@@ -183,3 +183,10 @@ def test_the_checkpoint_command_publishes_now(trail, capsys):
     call_command("audit", "checkpoint")
     assert f"Checkpoint #{trail[-1].seq}" in capsys.readouterr().out
     assert len(lines()) == 1
+
+
+def test_an_unreadable_checkpoint_file_fails_verify(trail, capsys, settings, tmp_path):
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path)  # a directory: cannot be read as a file
+    status, output = verify_output(capsys)
+    assert status == 1
+    assert "cannot be read" in output.err

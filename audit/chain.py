@@ -120,7 +120,7 @@ def _chained(
     key = conf.current_key()
     event = Event(**fields, seq=seq, event_date_time=moment, prev_hash=prev_hash, key_id=key.id)
     event.hash = link_hash(
-        key, prev_hash, seq, moment, event.role, content_digest(fields, patients)
+        key, prev_hash, seq, moment, event.role, content or content_digest(fields, patients)
     )
     return event
 

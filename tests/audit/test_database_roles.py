@@ -14,6 +14,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from tests.conftest import require_peer
+
 pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -225,11 +227,13 @@ def test_a_dump_restored_into_a_fresh_database_verifies(cluster):
     """docs/operations.md, "Backups and restore": checkpoint, pg_dump, restore,
     verify against the checkpoint file; then an old backup restored in place of a
     newer trail is found by the checkpoints made since."""
+    pg_dump = require_peer("pg_dump", "postgresql-client")
+    pg_restore = require_peer("pg_restore", "postgresql-client")
     checkpoint = cluster.manage("app", "audit", "checkpoint")
     assert checkpoint.returncode == 0, checkpoint.stderr
     dump = cluster.tmp / "ris.dump"
     subprocess.run(
-        ["pg_dump", "--format=custom", f"--file={dump}", cluster.url("owner")],
+        [pg_dump, "--format=custom", f"--file={dump}", cluster.url("owner")],
         check=True,
         timeout=120,
     )
@@ -237,7 +241,7 @@ def test_a_dump_restored_into_a_fresh_database_verifies(cluster):
     cluster.databases.append(restored)
     cluster.run_sql(f"CREATE DATABASE {restored} OWNER {cluster.role('owner')}")
     subprocess.run(
-        ["pg_restore", "--exit-on-error", f"--dbname={cluster.url('owner', restored)}", dump],
+        [pg_restore, "--exit-on-error", f"--dbname={cluster.url('owner', restored)}", dump],
         check=True,
         timeout=120,
     )

@@ -79,3 +79,11 @@ def study_objects(study) -> list[tuple[str, str]]:
     if study.accession_number:
         refs.append((ObjectKind.ACCESSION_NUMBER, study.accession_number))
     return refs
+
+
+def instance_objects(instance) -> list[tuple[str, str]]:
+    """An instance of an arrived study: its study's references and its SOP Instance UID."""
+    return [
+        *study_objects(instance.series.study),
+        (ObjectKind.SOP_INSTANCE_UID, instance.sop_instance_uid),
+    ]

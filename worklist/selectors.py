@@ -591,3 +591,44 @@ def study_decision_list() -> QuerySet[StudyDecision]:
 def study_discrepancy_list() -> QuerySet[StudyDiscrepancy]:
     """Discrepancies with their study (the values are patient data)."""
     return StudyDiscrepancy.objects.select_related("study__order__patient")
+
+
+@audited(
+    Action.INSTANCES_ACCESSED,
+    patient=lambda instance: audit_subjects.study_patient(instance.series.study),
+    objects=audit_subjects.instance_objects,
+)
+def series_preview_instance(*, pk: int, user=None) -> Instance:
+    """The instance a series' preview shows: the middle one, in instance number order,
+    of those whose file is kept. Looking at it is a read of patient data (DICOM
+    Instances Accessed); DoesNotExist when no file of the series is kept."""
+    kept = (
+        Instance.objects.filter(series_id=pk)
+        .exclude(file="")
+        .select_related("series__study__order__patient")
+    )
+    count = kept.count()
+    if not count:
+        raise Instance.DoesNotExist(f"No file of series {pk} is kept.")
+    return kept[count // 2]
+
+
+def series_with_files(*, series_ids: list[int]) -> set[int]:
+    """Which of these series have a kept file (so a preview): ids only, not audited."""
+    return set(
+        Instance.objects.filter(series_id__in=series_ids)
+        .exclude(file="")
+        .values_list("series_id", flat=True)
+        .distinct()
+    )
+
+
+@audited(
+    Action.INSTANCES_ACCESSED,
+    patient=audit_subjects.study_patient,
+    objects=audit_subjects.study_objects,
+)
+def study_for_viewer(*, pk: int, user=None) -> Study:
+    """A study about to be opened in the image viewer (RIS_VIEWER_URL): the RIS hands
+    the person on to its images, and records that it did."""
+    return Study.objects.select_related("order__patient").get(pk=pk)

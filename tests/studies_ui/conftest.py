@@ -12,6 +12,12 @@ import pydicom
 import pytest
 from django.utils import timezone
 
+from tests.studies.conftest import (  # noqa: F401  (the listener of the studies tests)
+    dicom_port,
+    dicom_server,
+    storescu_path,
+    studies_settings,
+)
 from tests.ui.conftest import (  # noqa: F401  (fixtures shared with the UI tests)
     PASSWORD,
     _own_cache,
@@ -73,14 +79,20 @@ def scheduler_client(user_in):
 
 
 def book(accession_number="A0001", *, study_instance_uid="", patient=None, start=None):
-    """An order booked as the API books it (the contract's example patient)."""
+    """An order booked as the API books it (the contract's example patient), by
+    default on the study day, each after the one booked before."""
+    from worklist.models import Order
+
     person = PATIENT | (patient or {})
+    default_start = datetime(2026, 11, 25, 9, 0, tzinfo=ZoneInfo("UTC")) + timedelta(
+        minutes=20 * Order.objects.count()
+    )
     return order_create(
         patient=person,
         steps=[
             StepBooking(
                 scheduled_station_ae_title="CT1",
-                start=start or datetime(2026, 11, 25, 9, 0, tzinfo=ZoneInfo("UTC")),
+                start=start or default_start,
                 duration_minutes=15,
                 modality="CT",
             )

@@ -32,7 +32,13 @@ def assert_constant_queries(django_assert_max_num_queries):
     def check(worklist_reads=WORKLIST_READS):
         with django_assert_max_num_queries(REQUEST_QUERIES_AT_MOST) as captured:
             yield
-        worklist = [q["sql"] for q in captured.captured_queries if '"worklist_' in q["sql"]]
+        # The navigation's count of open study exceptions is one query of its own, the
+        # same on every page: not a read of the calendar.
+        worklist = [
+            q["sql"]
+            for q in captured.captured_queries
+            if '"worklist_' in q["sql"] and 'FROM "worklist_study"' not in q["sql"]
+        ]
         assert len(worklist) == worklist_reads, worklist
 
     return check

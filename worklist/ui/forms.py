@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from ris.errors import Invalid
 from worklist import vr
-from worklist.models import OCCUPYING_STEP_STATUSES, OrderStatus, PregnancyStatus, Priority, Sex
+from worklist.models import (
+    OCCUPYING_STEP_STATUSES,
+    OrderStatus,
+    PregnancyStatus,
+    Priority,
+    Sex,
+    StudyOutcome,
+)
 from worklist.services.booking import StepBooking
 
 from . import lockout
@@ -451,3 +458,75 @@ class PerformedLinkForm(forms.Form):
         if self.linking and not chosen:
             raise ValidationError("Choose the scheduled steps this exam performed.")
         return [self.open_steps[pk] for pk in chosen]
+
+
+# --- arriving studies: the exceptions page ---------------------------------------------
+
+
+class StudyExceptionFilterForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[("", "Any outcome"), *StudyOutcome.choices], required=False
+    )
+
+
+class StudyCandidateSearchForm(forms.Form):
+    accession_number = forms.CharField(
+        label="Accession number",
+        max_length=16,
+        required=False,
+        help_text="The start of it is enough.",
+        widget=forms.TextInput(attrs={"type": "search"}),
+    )
+
+
+class StudyActionForm(forms.Form):
+    """What every action on a study exception carries: the revision of the study the
+    person saw. When the study changed since (more images, someone else acted), the
+    service refuses the action (409) rather than apply it to what nobody looked at."""
+
+    revision = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+
+
+class StudyLinkForm(StudyActionForm):
+    order = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class StudyCreateOrderForm(StudyActionForm):
+    station = forms.ChoiceField(label="Performed in room")
+    requested_procedure_description = forms.CharField(
+        label="Requested procedure",
+        max_length=64,
+        required=False,
+        validators=[vr.validate_lo],
+        help_text="Left empty: the study's description.",
+    )
+
+    def __init__(self, *args, stations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stations = {s.scheduled_station_ae_title: s for s in stations}
+        self.fields["station"].choices = [
+            (ae, f"{ae} · {s.modality} · {s.scheduled_station_name}")
+            for ae, s in self.stations.items()
+        ]
+
+    def clean_station(self):
+        return self.stations[self.cleaned_data["station"]]
+
+
+class StudyAcceptForm(StudyActionForm):
+    comment = forms.CharField(
+        label="Comment",
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="E.g. 'Name misspelt at the modality; archive corrected'.",
+    )
+
+
+class StudyResolveForm(StudyActionForm):
+    comment = forms.CharField(
+        label="Why is it resolved?",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept with the study and in the order's history, e.g. 'Test images'.",
+    )

@@ -3,7 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
-from .views import booking, calendars, exams, login, orders, patients, steps
+from .views import booking, calendars, exams, login, orders, patients, steps, studies
 
 app_name = "ui"
 
@@ -24,4 +24,12 @@ urlpatterns = [
     path("orders/<int:pk>/cancel/", orders.order_cancel, name="order_cancel"),
     path("exams/unscheduled/", exams.unscheduled_exams, name="unscheduled"),
     path("exams/<int:pk>/link/", exams.performed_link, name="performed_link"),
+    path("studies/exceptions/", studies.study_exceptions, name="study_exceptions"),
+    path("studies/<int:pk>/", studies.study_detail, name="study"),
+    path("studies/<int:pk>/link/", studies.study_link, name="study_link"),
+    path("studies/<int:pk>/create-order/", studies.study_create_order, name="study_create_order"),
+    path("studies/<int:pk>/accept/", studies.study_accept, name="study_accept"),
+    path("studies/<int:pk>/resolve/", studies.study_resolve, name="study_resolve"),
+    path("studies/<int:pk>/viewer/", studies.study_viewer, name="study_viewer"),
+    path("series/<int:pk>/preview.png", studies.series_preview, name="series_preview"),
 ]

@@ -16,6 +16,7 @@ from worklist.ui.forms import (
 from worklist.ui.grid import person_name
 
 from .common import _found, _fragment_or_page, requires
+from .studies import order_study_panels
 
 
 @requires("worklist.view_order")
@@ -104,6 +105,7 @@ def _order_page(request, order, *, cancel_form=None, status: int = 200):
         "cancellable": order.status == OrderStatus.SCHEDULED,
         "cancel_form": cancel_form or CancelForm(),
         "performed_steps": [_performed_summary(p) for p in performed],
+        "study_panels": order_study_panels(request, order),
     }
     return render(request, "ui/orders/detail.html", context, status=status)
 

@@ -10,6 +10,8 @@ from worklist.models import (
     PerformedStepStatus,
     ScheduledProcedureStep,
     StepStatus,
+    Study,
+    StudyOutcome,
     name_search_key,
 )
 from worklist.selectors import local_day_bounds
@@ -96,3 +98,35 @@ class PerformedStepFilter(django_filters.FilterSet):
 
     def filter_patient_id(self, queryset, name, value):
         return queryset.filter(Q(patient_id=value) | Q(matched_patient__patient_id=value))
+
+
+class StudyFilter(django_filters.FilterSet):
+    outcome = django_filters.ChoiceFilter(
+        choices=StudyOutcome.choices, help_text="The reconciliation outcome."
+    )
+    accession_number = django_filters.CharFilter()
+    patient_id = django_filters.CharFilter(
+        method="filter_patient_id",
+        help_text="As the images carry it, or of the patient of the study's order.",
+    )
+    study_instance_uid = django_filters.CharFilter()
+    since = django_filters.IsoDateTimeFilter(
+        field_name="last_received_at",
+        lookup_expr="gte",
+        help_text="Studies with images received at or after this time (ISO 8601).",
+    )
+    exception_open = BooleanFilter(help_text="Waiting for a person (a study exception).")
+
+    class Meta:
+        model = Study
+        fields = [
+            "outcome",
+            "accession_number",
+            "patient_id",
+            "study_instance_uid",
+            "since",
+            "exception_open",
+        ]
+
+    def filter_patient_id(self, queryset, name, value):
+        return queryset.filter(Q(patient_id=value) | Q(order__patient__patient_id=value))

@@ -21,9 +21,13 @@ from worklist.models import (
     Priority,
     Procedure,
     ScheduledProcedureStep,
+    Series,
     Sex,
     Station,
     StepStatus,
+    Study,
+    StudyDecision,
+    StudyDiscrepancy,
     ip_network_list,
 )
 from worklist.services.booking import StepBooking
@@ -572,3 +576,160 @@ class PerformedStepSerializer(BuiltOnceModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+# --- arrived studies (/api/studies/) ----------------------------------------------------
+
+
+class StudySeriesSerializer(BuiltOnceModelSerializer):
+    """A series of an arrived study: its attributes as the images carry them, the
+    instances here (and as the PACS reported them), and when they arrived."""
+
+    class Meta:
+        model = Series
+        fields = [
+            "series_instance_uid",
+            "series_number",
+            "modality",
+            "series_description",
+            "body_part_examined",
+            "protocol_name",
+            "station_name",
+            "series_date",
+            "series_time",
+            "performed_procedure_step_id",
+            "number_of_series_related_instances",
+            "reported_instances",
+            "sending_ae_title",
+            "first_received_at",
+            "last_received_at",
+        ]
+        read_only_fields = fields
+
+
+class StudyDiscrepancySerializer(BuiltOnceModelSerializer):
+    class Meta:
+        model = StudyDiscrepancy
+        fields = [
+            "sop_instance_uid",
+            "kind",
+            "attribute",
+            "recorded",
+            "received",
+            "sending_ae_title",
+            "received_at",
+            "acknowledged",
+        ]
+        read_only_fields = fields
+
+
+class StudyDecisionSerializer(BuiltOnceModelSerializer):
+    """The latest reconciliation of a study: outcome and evidence (how the order was
+    found, each demographic difference, series counts beside what MPPS reported), and
+    how a person worked it."""
+
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    evidence = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = StudyDecision
+        fields = [
+            "revision",
+            "outcome",
+            "order",
+            "evidence",
+            "decided_at",
+            "decided_by",
+            "resolution",
+            "resolution_comment",
+            "resolved_at",
+            "resolved_by",
+        ]
+        read_only_fields = fields
+
+
+class StudySerializer(BuiltOnceModelSerializer):
+    """An arrived study as /api/studies/ shows it: the patient and study attributes of
+    its images, counts, arrival, its order and reconciliation outcome. `revision` goes
+    back with an action so that one taken on a study changed since is refused (409)."""
+
+    patient = PerformedPatientSerializer(source="*", read_only=True)
+    modalities_in_study = serializers.ListField(
+        source="modalities", child=serializers.CharField(), read_only=True
+    )
+    series = StudySeriesSerializer(many=True, read_only=True)
+    decision = StudyDecisionSerializer(read_only=True, allow_null=True)
+    discrepancies = StudyDiscrepancySerializer(many=True, read_only=True)
+    viewer_url = serializers.SerializerMethodField(
+        help_text="The study in the image viewer (RIS_VIEWER_URL); empty without one."
+    )
+
+    class Meta:
+        model = Study
+        fields = [
+            "id",
+            "study_instance_uid",
+            "patient",
+            "accession_number",
+            "study_id",
+            "study_date",
+            "study_time",
+            "study_description",
+            "referring_physician_name",
+            "modalities_in_study",
+            "number_of_study_related_series",
+            "number_of_study_related_instances",
+            "reported_instances",
+            "source",
+            "sending_ae_title",
+            "first_received_at",
+            "last_received_at",
+            "revision",
+            "outcome",
+            "exception_open",
+            "order",
+            "linked_by_hand",
+            "decision",
+            "series",
+            "discrepancies",
+            "viewer_url",
+        ]
+        read_only_fields = fields
+
+    def get_viewer_url(self, study) -> str:
+        from worklist.services.images import viewer_url
+
+        return viewer_url(study.study_instance_uid)
+
+
+class StudyActionSerializer(StrictSerializer):
+    revision = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="The study's revision as you last read it: if the study changed since "
+        "(more images, someone else acted) the action is refused with 409. Without it, "
+        "only an exception someone already closed is refused.",
+    )
+
+
+class StudyLinkSerializer(StudyActionSerializer):
+    """The order a study belongs to, by its id or its accession number."""
+
+    order = serializers.IntegerField(required=False, help_text="The order's id.")
+    accession_number = text(vr.validate_sh, max_length=16, help_text="Or its accession number.")
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
+
+    def validate(self, data):
+        data["accession_number"] = data.get("accession_number", "").strip()
+        if (data.get("order") is None) == (not data["accession_number"]):
+            raise serializers.ValidationError(
+                {"order": ["Name the order by its id or by its accession_number (one of them)."]}
+            )
+        return data
+
+
+class StudyResolveSerializer(StudyActionSerializer):
+    comment = serializers.CharField(
+        max_length=1000, help_text="Why the exception is closed, e.g. 'Test images'."
+    )

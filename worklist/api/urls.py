@@ -10,5 +10,6 @@ router.register("orders", views.OrderViewSet)
 router.register("procedure-steps", views.ProcedureStepViewSet, basename="procedure-step")
 router.register("modalities", views.ModalityViewSet)
 router.register("performed-steps", views.PerformedStepViewSet, basename="performed-step")
+router.register("studies", views.StudyViewSet, basename="study")
 
 urlpatterns = router.urls

@@ -1,19 +1,21 @@
 """REST endpoints: parse with a serializer, call a service or selector, shape the answer."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from ris.errors import Invalid
 from ris.permissions import ChangePermission, ModelPermissions
 from worklist import selectors
 from worklist.models import Modality, Procedure
 from worklist.services.booking import order_cancel, order_create, order_update, step_update
 from worklist.services.patients import patient_create, patient_update
 from worklist.services.stations import modality_save, procedure_save, station_create, station_update
+from worklist.services.studies import study_link, study_resolve
 
 from . import serializers
-from .filters import OrderFilter, PatientFilter, PerformedStepFilter, StepFilter
+from .filters import OrderFilter, PatientFilter, PerformedStepFilter, StepFilter, StudyFilter
 
 READ_CREATE_PATCH = ["get", "post", "patch", "head", "options"]
 
@@ -182,3 +184,74 @@ class ModalityViewSet(ReadViewSet):
         serializer.is_valid(raise_exception=True)
         modality = modality_save(modality=modality, **serializer.validated_data)
         return Response(self.get_serializer(modality).data)
+
+
+STUDY_CONFLICT = OpenApiResponse(
+    description="Someone else acted first: the study changed since `revision` or its "
+    "exception is closed. The answer names the study's current revision and outcome."
+)
+
+
+class StudyViewSet(ReadViewSet):
+    """Arrived studies and their reconciliation outcome (MATCHED, MISMATCH,
+    UNSCHEDULED, INCOMPLETE), newest first. Schedulers work an exception by linking
+    the study to its order or resolving it with a comment."""
+
+    queryset = (
+        selectors.study_list()
+        .prefetch_related("series", "discrepancies")
+        .select_related("decision__decided_by", "decision__resolved_by")
+    )
+    serializer_class = serializers.StudySerializer
+    http_method_names = ["get", "post", "head", "options"]
+    filterset_class = StudyFilter
+
+    def _answer(self, study):
+        return Response(self.get_serializer(self.get_queryset().get(pk=study.pk)).data)
+
+    @extend_schema(
+        request=serializers.StudyLinkSerializer,
+        responses={200: serializers.StudySerializer, 409: STUDY_CONFLICT},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def link(self, request, pk=None):
+        """Link the study to the order it belongs to; it is decided again against that
+        order at once (MATCHED, or MISMATCH / INCOMPLETE with the evidence)."""
+        study = self.get_object()
+        params = serializers.StudyLinkSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        orders = selectors.order_list()
+        if data.get("order") is not None:
+            order, field = orders.filter(pk=data["order"]).first(), "order"
+        else:
+            order = orders.filter(accession_number=data["accession_number"]).first()
+            field = "accession_number"
+        if order is None:
+            raise Invalid({field: ["No such order."]})
+        study = study_link(
+            study=study,
+            order=order,
+            user=request.user,
+            revision=data.get("revision"),
+            comment=data["comment"],
+        )
+        return self._answer(study)
+
+    @extend_schema(
+        request=serializers.StudyResolveSerializer,
+        responses={200: serializers.StudySerializer, 409: STUDY_CONFLICT},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def resolve(self, request, pk=None):
+        """Close the study's exception with a comment saying why."""
+        study = self.get_object()
+        params = serializers.StudyResolveSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        study = study_resolve(
+            study=study,
+            comment=params.validated_data["comment"],
+            user=request.user,
+            revision=params.validated_data.get("revision"),
+        )
+        return self._answer(study)

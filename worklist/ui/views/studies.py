@@ -104,12 +104,14 @@ def _study_page(
     stations = selectors.stations_for()
     initial = {"revision": study.revision}
     forms = {
-        "link": StudyLinkForm(initial=initial),
+        "link": StudyLinkForm(initial=initial, auto_id="link_%s"),
         "create": StudyCreateOrderForm(
-            initial=initial | {"station": study.sending_ae_title}, stations=stations
+            initial=initial | {"station": study.sending_ae_title},
+            stations=stations,
+            auto_id="create_%s",
         ),
-        "accept": StudyAcceptForm(initial=initial),
-        "resolve": StudyResolveForm(initial=initial),
+        "accept": StudyAcceptForm(initial=initial, auto_id="accept_%s"),
+        "resolve": StudyResolveForm(initial=initial, auto_id="resolve_%s"),
     } | (bound or {})
     context = {
         "study": study,
@@ -275,7 +277,7 @@ def study_link(request, pk: int):
         request,
         pk,
         "link",
-        StudyLinkForm(request.POST),
+        StudyLinkForm(request.POST, auto_id="link_%s"),
         link,
         lambda study: (
             f"Study linked to order {study.order.accession_number}, {_outcome_text(study)}."
@@ -299,7 +301,7 @@ def study_create_order(request, pk: int):
         request,
         pk,
         "create",
-        StudyCreateOrderForm(request.POST, stations=selectors.stations_for()),
+        StudyCreateOrderForm(request.POST, stations=selectors.stations_for(), auto_id="create_%s"),
         create,
         lambda order: (
             f"Order {order.accession_number} created for the walk-in and the study linked to it."
@@ -319,7 +321,7 @@ def study_accept(request, pk: int):
         request,
         pk,
         "accept",
-        StudyAcceptForm(request.POST),
+        StudyAcceptForm(request.POST, auto_id="accept_%s"),
         accept,
         lambda study: "The order's demographics are accepted as correct; the exception is closed.",
     )
@@ -337,7 +339,7 @@ def study_resolve(request, pk: int):
         request,
         pk,
         "resolve",
-        StudyResolveForm(request.POST),
+        StudyResolveForm(request.POST, auto_id="resolve_%s"),
         resolve,
         lambda study: "Exception resolved.",
     )

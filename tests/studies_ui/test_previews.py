@@ -8,6 +8,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from django.core.exceptions import PermissionDenied
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -270,3 +271,53 @@ def test_the_viewer_link_is_built_from_its_template(settings):
     )
     settings.RIS_VIEWER_URL = ""
     assert images.viewer_url("1.2.3.4") == ""
+
+
+def test_an_enhanced_image_is_windowed_per_frame(tmp_path):
+    """Enhanced multi-frame images carry the window in the functional groups: the
+    frame's own (Per-frame) before the Shared one."""
+    frames = np.stack([np.array([[0, 100, 200]], dtype=np.uint16)] * 3)
+
+    def voi(center, width):
+        item, macro = Dataset(), Dataset()
+        item.WindowCenter, item.WindowWidth = center, width
+        macro.FrameVOILUTSequence = [item]
+        return macro
+
+    shared = voi("100", "1000")
+    per_frame = [Dataset(), voi("100", "101"), Dataset()]
+    path = image_file(
+        tmp_path / "enhanced.dcm",
+        frames,
+        NumberOfFrames=3,
+        SharedFunctionalGroupsSequence=[shared],
+        PerFrameFunctionalGroupsSequence=per_frame,
+    )
+
+    # the middle frame's own window 100/101 (under the shared one 100 would be 139)
+    assert read_png(images.render_png(path)).tolist() == [[0, 129, 255]]
+    assert (
+        images._frame_value(pydicom.dcmread(path), 0, "FrameVOILUTSequence", "WindowWidth") == 1000
+    )
+
+
+def test_a_palette_colour_image_is_shown_through_its_palette(tmp_path):
+    indices = np.array([[0, 1], [2, 3]], dtype=np.uint8)
+    red, green, blue = (np.zeros(256, dtype=np.uint16) for _ in range(3))
+    red[1], green[2], blue[3] = 255, 255, 255
+    path = image_file(
+        tmp_path / "palette.dcm",
+        indices,
+        PhotometricInterpretation="PALETTE COLOR",
+        RedPaletteColorLookupTableDescriptor=[256, 0, 16],
+        GreenPaletteColorLookupTableDescriptor=[256, 0, 16],
+        BluePaletteColorLookupTableDescriptor=[256, 0, 16],
+        RedPaletteColorLookupTableData=(red * 257).tobytes(),
+        GreenPaletteColorLookupTableData=(green * 257).tobytes(),
+        BluePaletteColorLookupTableData=(blue * 257).tobytes(),
+        BitsStored=8,
+    )
+
+    shown = read_png(images.render_png(path))
+
+    assert shown.tolist() == [[[0, 0, 0], [255, 0, 0]], [[0, 255, 0], [0, 0, 255]]]

@@ -86,9 +86,10 @@ def study_detail(request, pk: int):
 
 def _candidates(request, study: Study, search: StudyCandidateSearchForm) -> list[Order]:
     accession_number = search.cleaned_data["accession_number"] if search.is_valid() else ""
-    return selectors.study_link_candidates(
+    found = selectors.study_link_candidates(
         study=study, accession_number=accession_number.strip(), user=request.user
     )
+    return [order for order in found if order.pk != study.order_id]  # not the one it has
 
 
 def _study_page(

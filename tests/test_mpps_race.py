@@ -8,8 +8,8 @@ import pytest
 from django.db import connections
 
 from ris.errors import Conflict
-from tests.dicom.conftest import book, station
 from tests.dicom.mpps_messages import n_create, n_set_completed, series
+from tests.factories import book_step, station
 from worklist.dicom import mpps_iod
 from worklist.models import OrderStatus, PerformedProcedureStep
 from worklist.services import performed_steps
@@ -53,7 +53,7 @@ def slowly(monkeypatch, name):
 
 def test_two_completing_n_sets_racing_let_exactly_one_complete(monkeypatch):
     station("CT1")
-    step = book()
+    step = book_step()
     uid = "1.2.826.0.1.3680043.10.1.1"
     performed_steps.performed_step_create(
         sop_instance_uid=uid, attributes=n_create(step), calling_ae_title="CT1"
@@ -77,7 +77,7 @@ def test_two_completing_n_sets_racing_let_exactly_one_complete(monkeypatch):
 
 def test_an_n_create_and_its_retry_racing_store_one_step(monkeypatch):
     station("CT1")
-    step = book()
+    step = book_step()
     attributes = n_create(step)
     uid = "1.2.826.0.1.3680043.10.1.2"
     slowly(monkeypatch, "check_create")

@@ -80,7 +80,8 @@ def scheduler_client(user_in):
 
 def book(accession_number="A0001", *, study_instance_uid="", patient=None, start=None):
     """An order booked as the API books it (the contract's example patient), by
-    default on the study day, each after the one booked before."""
+    default on the study day, each after the one booked before. The exams these
+    studies come from are done: each was booked the day before its start."""
     from worklist.models import Order
 
     person = PATIENT | (patient or {})
@@ -99,6 +100,7 @@ def book(accession_number="A0001", *, study_instance_uid="", patient=None, start
         ],
         accession_number=accession_number,
         study_instance_uid=study_instance_uid,
+        booked_at=(start or default_start) - timedelta(days=1),
     )
 
 

@@ -74,20 +74,32 @@ def instance_preview(*, instance: Instance, user, size: int = PREVIEW_SIZE) -> b
 
 def kept_file(instance: Instance) -> Path:
     """The instance's kept file, which must lie under RIS_DATA_DIR/studies."""
-    if not instance.file:
-        raise PreviewUnavailable("The file of this instance is not kept.")
-    root = (Path(settings.DATA_DIR) / "studies").resolve()
-    path = (Path(settings.DATA_DIR) / instance.file).resolve()
-    if not path.is_relative_to(root):
-        raise PreviewUnavailable("The file of this instance is not kept.")
+    path = _studies_root() / _kept_relative(instance)
     if not path.is_file():
         raise PreviewUnavailable("The file of this instance is missing.")
     return path
 
 
 def cache_path(instance: Instance, size: int) -> Path:
-    relative = Path(instance.file).relative_to("studies").with_suffix("")
+    """Where the preview of this size is cached: RIS_DATA_DIR/previews, then the kept
+    file's own path (study / series / instance) with the size."""
+    relative = _kept_relative(instance).with_suffix("")
     return Path(settings.DATA_DIR) / "previews" / relative.parent / f"{relative.name}.{size}.png"
+
+
+def _studies_root() -> Path:
+    return (Path(settings.DATA_DIR) / "studies").resolve()
+
+
+def _kept_relative(instance: Instance) -> Path:
+    """The kept file's path below RIS_DATA_DIR/studies, never outside it."""
+    if not instance.file:
+        raise PreviewUnavailable("The file of this instance is not kept.")
+    root = _studies_root()
+    path = (Path(settings.DATA_DIR) / instance.file).resolve()
+    if not path.is_relative_to(root):
+        raise PreviewUnavailable("The file of this instance is not kept.")
+    return path.relative_to(root)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ris.errors import Conflict, Invalid
@@ -194,7 +195,7 @@ def _comparison(study: Study, order: Order | None) -> list[dict]:
         {
             "label": "Date",
             "study": study.study_date,
-            "order": steps[0].start.date() if steps else None,
+            "order": timezone.localtime(steps[0].start).date() if steps else None,
             "format": "date",
             "differs": False,
         },

@@ -35,7 +35,7 @@ from bench.store_bench import free_port, wait_for_port  # noqa: E402
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/ris_bench_reconcile"
 
 BOOK = """
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from worklist.services.booking import StepBooking, order_create
 from worklist.services.stations import station_create
 station_create(scheduled_station_ae_title="CT1", modality="CT")
@@ -45,8 +45,8 @@ for n in range({count}):
     order_create(
         patient={{"patient_id": f"P{{n:05d}}", "patient_name": f"Burst^Patient{{n}}"}},
         steps=[StepBooking(scheduled_station_ae_title="CT1",
-                           start=datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc)
-                           .replace(minute=0) + __import__("datetime").timedelta(minutes=15 * n),
+                           start=datetime.combine(date.today() + timedelta(days=1), time(0),
+                                                  tzinfo=timezone.utc) + timedelta(minutes=15 * n),
                            duration_minutes=15, modality="CT")],
         accession_number=f"R{{n:05d}}",
     )

@@ -1,10 +1,20 @@
 """Fixtures of the arriving-studies tests: a listener on a free port with the storage
 and IAN services, a station for the sending modality, generated studies."""
 
+from datetime import UTC, date, datetime, time, timedelta
+
 import pytest
 
 from tests.conftest import require_peer
 from worklist.dicom import listener
+
+# The day the tests' exams are booked and performed on: tomorrow (bookings in the past
+# are refused), at hours given in UTC.
+EXAM_DAY = date.today() + timedelta(days=1)
+
+
+def exam_time(hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(EXAM_DAY, time(hour, minute), tzinfo=UTC)
 
 
 @pytest.fixture
@@ -60,7 +70,7 @@ def header(study_uid: str, series_uid: str, sop_uid: str, **fields):
         "patient_birth_date": date(1978, 3, 4),
         "patient_sex": "M",
     }
-    study = {"accession_number": "", "study_date": date(2026, 11, 25), "study_description": "CT"}
+    study = {"accession_number": "", "study_date": EXAM_DAY, "study_description": "CT"}
     series = {"modality": "CT", "series_number": 1}
     for name, value in fields.items():
         target = patient if name in patient else series if name in series else study
@@ -79,8 +89,6 @@ def header(study_uid: str, series_uid: str, sop_uid: str, **fields):
 @pytest.fixture
 def book(station):
     """Book an order as the API does (the contract's example, fields overridden)."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
 
     from worklist.services.booking import StepBooking, order_create
 
@@ -102,7 +110,7 @@ def book(station):
             steps=[
                 StepBooking(
                     scheduled_station_ae_title="CT1",
-                    start=start or datetime(2026, 11, 25, 9, 0, tzinfo=ZoneInfo("UTC")),
+                    start=start or exam_time(9),
                     duration_minutes=15,
                     modality=modality,
                 )

@@ -18,6 +18,7 @@ from django.db import connection
 from tests.conftest import require_peer
 from worklist.models import Study, StudyDecision
 
+from .conftest import EXAM_DAY
 from .dicom_files import StudySpec, storescu, write_study
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,6 +123,7 @@ def rig(tmp_path, transactional_db):
     env.update(
         DJANGO_SETTINGS_MODULE="ris.settings",
         SECRET_KEY="pipeline-test-secret",
+        RIS_AUDIT_KEY="pipeline-test-audit-key-0123456789abcdef",
         DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
         f"{database['NAME']}",
         DATABASE_POOL_SIZE="2",
@@ -254,7 +256,7 @@ def test_the_pipeline_matches_a_booked_study_through_the_worker(rig, tmp_path, b
     rig.dicomserver()
     rig.worker()
 
-    spec = store_study(rig, tmp_path, accession_number="A0777", study_date="20261125")
+    spec = store_study(rig, tmp_path, accession_number="A0777", study_date=f"{EXAM_DAY:%Y%m%d}")
 
     assert wait_for(lambda: outcome_of(spec), 60, rig.logs()) == "MATCHED"
     assert Study.objects.get(study_instance_uid=spec.study_instance_uid).order == order

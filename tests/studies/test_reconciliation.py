@@ -11,7 +11,7 @@ from audit.models import Event
 from worklist.models import OrderEvent, Study, StudyDecision
 from worklist.services import studies
 
-from .conftest import header
+from .conftest import exam_time, header
 
 pytestmark = pytest.mark.django_db
 
@@ -93,11 +93,9 @@ def test_matched_by_patient_date_and_modality_when_one_step_fits(book):
 
 
 def test_unscheduled_when_several_steps_fit(book):
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
 
     book(accession_number="A0044")
-    book(accession_number="A0045", start=datetime(2026, 11, 25, 11, 0, tzinfo=ZoneInfo("UTC")))
+    book(accession_number="A0045", start=exam_time(11))
 
     decision = decide(arrive())
 

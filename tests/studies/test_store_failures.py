@@ -149,6 +149,7 @@ def test_a_store_while_the_database_is_down_is_refused_then_the_association_goes
     env.update(
         DJANGO_SETTINGS_MODULE="ris.settings",
         SECRET_KEY="database-down-test-secret",
+        RIS_AUDIT_KEY="database-down-test-audit-key-0123456789",
         DATABASE_URL=database.url,
         RIS_DATA_DIR=str(tmp_path / "data"),
         RIS_DICOM_STRICT_AE="0",

@@ -9,175 +9,455 @@ import worklist.vr
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('worklist', '0007_performed_procedure_step'),
+        ("worklist", "0007_performed_procedure_step"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Series',
+            name="Series",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('series_instance_uid', models.CharField(max_length=64, validators=[worklist.vr.validate_ui])),
-                ('series_number', models.IntegerField(blank=True, null=True)),
-                ('modality', models.CharField(blank=True, max_length=16)),
-                ('series_description', models.CharField(blank=True, max_length=64)),
-                ('body_part_examined', models.CharField(blank=True, max_length=16)),
-                ('protocol_name', models.CharField(blank=True, max_length=64)),
-                ('station_name', models.CharField(blank=True, max_length=16)),
-                ('series_date', models.DateField(blank=True, null=True)),
-                ('series_time', models.TimeField(blank=True, null=True)),
-                ('performed_procedure_step_id', models.CharField(blank=True, help_text='Performed Procedure Step ID (0040,0253).', max_length=16)),
-                ('number_of_series_related_instances', models.PositiveIntegerField(default=0)),
-                ('reported_instances', models.PositiveIntegerField(blank=True, help_text='Number of instances the PACS reported, if it did.', null=True)),
-                ('sending_ae_title', models.CharField(blank=True, max_length=16)),
-                ('first_received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_received_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "series_instance_uid",
+                    models.CharField(max_length=64, validators=[worklist.vr.validate_ui]),
+                ),
+                ("series_number", models.IntegerField(blank=True, null=True)),
+                ("modality", models.CharField(blank=True, max_length=16)),
+                ("series_description", models.CharField(blank=True, max_length=64)),
+                ("body_part_examined", models.CharField(blank=True, max_length=16)),
+                ("protocol_name", models.CharField(blank=True, max_length=64)),
+                ("station_name", models.CharField(blank=True, max_length=16)),
+                ("series_date", models.DateField(blank=True, null=True)),
+                ("series_time", models.TimeField(blank=True, null=True)),
+                (
+                    "performed_procedure_step_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="Performed Procedure Step ID (0040,0253).",
+                        max_length=16,
+                    ),
+                ),
+                ("number_of_series_related_instances", models.PositiveIntegerField(default=0)),
+                (
+                    "reported_instances",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Number of instances the PACS reported, if it did.",
+                        null=True,
+                    ),
+                ),
+                ("sending_ae_title", models.CharField(blank=True, max_length=16)),
+                ("first_received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_received_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name_plural': 'series',
-                'ordering': ['study', models.OrderBy(models.F('series_number'), nulls_last=True), 'first_received_at', 'id'],
+                "verbose_name_plural": "series",
+                "ordering": [
+                    "study",
+                    models.OrderBy(models.F("series_number"), nulls_last=True),
+                    "first_received_at",
+                    "id",
+                ],
             },
         ),
         migrations.AddField(
-            model_name='modality',
-            name='kind',
-            field=models.CharField(choices=[('MODALITY', 'Modality'), ('PACS', 'PACS (image archive)')], default='MODALITY', help_text='A PACS sends and announces studies (C-STORE, IAN); it sees the worklist of the stations listed for it only, usually none.', max_length=16),
+            model_name="modality",
+            name="kind",
+            field=models.CharField(
+                choices=[("MODALITY", "Modality"), ("PACS", "PACS (image archive)")],
+                default="MODALITY",
+                help_text="A PACS sends and announces studies (C-STORE, IAN); it sees the worklist of the stations listed for it only, usually none.",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='orderevent',
-            name='kind',
-            field=models.CharField(choices=[('booked', 'Booked'), ('rescheduled', 'Rescheduled'), ('started', 'Started'), ('completed', 'Completed'), ('discontinued', 'Discontinued'), ('cancelled', 'Cancelled'), ('performed', 'Performed step reported'), ('linked', 'Unscheduled exam linked'), ('study', 'Study reconciled'), ('study resolved', 'Study exception worked')], max_length=16),
+            model_name="orderevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("booked", "Booked"),
+                    ("rescheduled", "Rescheduled"),
+                    ("started", "Started"),
+                    ("completed", "Completed"),
+                    ("discontinued", "Discontinued"),
+                    ("cancelled", "Cancelled"),
+                    ("performed", "Performed step reported"),
+                    ("linked", "Unscheduled exam linked"),
+                    ("study", "Study reconciled"),
+                    ("study resolved", "Study exception worked"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.CreateModel(
-            name='Instance',
+            name="Instance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sop_instance_uid', models.CharField(max_length=64, unique=True, validators=[worklist.vr.validate_ui])),
-                ('sop_class_uid', models.CharField(max_length=64)),
-                ('instance_number', models.IntegerField(blank=True, null=True)),
-                ('transfer_syntax_uid', models.CharField(blank=True, max_length=64)),
-                ('source', models.CharField(choices=[('C-STORE', 'Stored here (C-STORE)'), ('IAN', 'Announced by the archive (IAN)'), ('C-FIND', 'Found on the PACS (C-FIND)')], max_length=8)),
-                ('sending_ae_title', models.CharField(blank=True, max_length=16)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('instance_availability', models.CharField(blank=True, help_text='ONLINE, NEARLINE, OFFLINE or UNAVAILABLE (IAN).', max_length=16)),
-                ('retrieve_ae_title', models.CharField(blank=True, max_length=64)),
-                ('file', models.CharField(blank=True, help_text='Path under RIS_DATA_DIR, when files are kept.', max_length=255)),
-                ('file_size', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('differs', models.JSONField(blank=True, default=dict)),
-                ('series', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='instances', to='worklist.series')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "sop_instance_uid",
+                    models.CharField(
+                        max_length=64, unique=True, validators=[worklist.vr.validate_ui]
+                    ),
+                ),
+                ("sop_class_uid", models.CharField(max_length=64)),
+                ("instance_number", models.IntegerField(blank=True, null=True)),
+                ("transfer_syntax_uid", models.CharField(blank=True, max_length=64)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("C-STORE", "Stored here (C-STORE)"),
+                            ("IAN", "Announced by the archive (IAN)"),
+                            ("C-FIND", "Found on the PACS (C-FIND)"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("sending_ae_title", models.CharField(blank=True, max_length=16)),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "instance_availability",
+                    models.CharField(
+                        blank=True,
+                        help_text="ONLINE, NEARLINE, OFFLINE or UNAVAILABLE (IAN).",
+                        max_length=16,
+                    ),
+                ),
+                ("retrieve_ae_title", models.CharField(blank=True, max_length=64)),
+                (
+                    "file",
+                    models.CharField(
+                        blank=True,
+                        help_text="Path under RIS_DATA_DIR, when files are kept.",
+                        max_length=255,
+                    ),
+                ),
+                ("file_size", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("differs", models.JSONField(blank=True, default=dict)),
+                (
+                    "series",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="instances",
+                        to="worklist.series",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['series', models.OrderBy(models.F('instance_number'), nulls_last=True), 'id'],
+                "ordering": [
+                    "series",
+                    models.OrderBy(models.F("instance_number"), nulls_last=True),
+                    "id",
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Study',
+            name="Study",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('study_instance_uid', models.CharField(max_length=64, unique=True, validators=[worklist.vr.validate_ui])),
-                ('patient_id', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('issuer_of_patient_id', models.CharField(blank=True, max_length=64)),
-                ('patient_name', models.CharField(blank=True, max_length=194)),
-                ('patient_birth_date', models.DateField(blank=True, null=True)),
-                ('patient_sex', models.CharField(blank=True, max_length=16)),
-                ('accession_number', models.CharField(blank=True, db_index=True, max_length=16)),
-                ('study_id', models.CharField(blank=True, max_length=16)),
-                ('study_date', models.DateField(blank=True, null=True)),
-                ('study_time', models.TimeField(blank=True, null=True)),
-                ('study_description', models.CharField(blank=True, max_length=64)),
-                ('referring_physician_name', models.CharField(blank=True, max_length=194)),
-                ('modalities_in_study', models.CharField(blank=True, help_text='Modalities of its series, backslash-separated.', max_length=64)),
-                ('number_of_study_related_series', models.PositiveIntegerField(default=0)),
-                ('number_of_study_related_instances', models.PositiveIntegerField(default=0, help_text='Instances known here (stored, announced or found).')),
-                ('reported_instances', models.PositiveIntegerField(blank=True, help_text='Number of instances the PACS reported, if it did.', null=True)),
-                ('source', models.CharField(choices=[('C-STORE', 'Stored here (C-STORE)'), ('IAN', 'Announced by the archive (IAN)'), ('C-FIND', 'Found on the PACS (C-FIND)')], max_length=8)),
-                ('sending_ae_title', models.CharField(blank=True, help_text='Calling AE title of the first sender.', max_length=16)),
-                ('first_received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('revision', models.PositiveIntegerField(default=1)),
-                ('reconcile_after', models.DateTimeField(blank=True, null=True)),
-                ('linked_by_hand', models.BooleanField(default=False, help_text='Its order was chosen by a person, not by matching.')),
-                ('outcome', models.CharField(blank=True, choices=[('MATCHED', 'Matched'), ('MISMATCH', 'Mismatch'), ('UNSCHEDULED', 'Unscheduled'), ('INCOMPLETE', 'Incomplete')], help_text='Empty until decided.', max_length=16)),
-                ('exception_open', models.BooleanField(default=False, help_text='Waits for a person: an exception outcome or a discrepancy.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('order', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='studies', to='worklist.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "study_instance_uid",
+                    models.CharField(
+                        max_length=64, unique=True, validators=[worklist.vr.validate_ui]
+                    ),
+                ),
+                ("patient_id", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("issuer_of_patient_id", models.CharField(blank=True, max_length=64)),
+                ("patient_name", models.CharField(blank=True, max_length=194)),
+                ("patient_birth_date", models.DateField(blank=True, null=True)),
+                ("patient_sex", models.CharField(blank=True, max_length=16)),
+                ("accession_number", models.CharField(blank=True, db_index=True, max_length=16)),
+                ("study_id", models.CharField(blank=True, max_length=16)),
+                ("study_date", models.DateField(blank=True, null=True)),
+                ("study_time", models.TimeField(blank=True, null=True)),
+                ("study_description", models.CharField(blank=True, max_length=64)),
+                ("referring_physician_name", models.CharField(blank=True, max_length=194)),
+                (
+                    "modalities_in_study",
+                    models.CharField(
+                        blank=True,
+                        help_text="Modalities of its series, backslash-separated.",
+                        max_length=64,
+                    ),
+                ),
+                ("number_of_study_related_series", models.PositiveIntegerField(default=0)),
+                (
+                    "number_of_study_related_instances",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Instances known here (stored, announced or found)."
+                    ),
+                ),
+                (
+                    "reported_instances",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Number of instances the PACS reported, if it did.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("C-STORE", "Stored here (C-STORE)"),
+                            ("IAN", "Announced by the archive (IAN)"),
+                            ("C-FIND", "Found on the PACS (C-FIND)"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "sending_ae_title",
+                    models.CharField(
+                        blank=True, help_text="Calling AE title of the first sender.", max_length=16
+                    ),
+                ),
+                ("first_received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("revision", models.PositiveIntegerField(default=1)),
+                ("reconcile_after", models.DateTimeField(blank=True, null=True)),
+                (
+                    "linked_by_hand",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Its order was chosen by a person, not by matching.",
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("MATCHED", "Matched"),
+                            ("MISMATCH", "Mismatch"),
+                            ("UNSCHEDULED", "Unscheduled"),
+                            ("INCOMPLETE", "Incomplete"),
+                        ],
+                        help_text="Empty until decided.",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "exception_open",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Waits for a person: an exception outcome or a discrepancy.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "order",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="studies",
+                        to="worklist.order",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'studies',
-                'ordering': ['-last_received_at', '-id'],
+                "verbose_name_plural": "studies",
+                "ordering": ["-last_received_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='series',
-            name='study',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='series', to='worklist.study'),
+            model_name="series",
+            name="study",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="series",
+                to="worklist.study",
+            ),
         ),
         migrations.CreateModel(
-            name='StudyDecision',
+            name="StudyDecision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('revision', models.PositiveIntegerField()),
-                ('outcome', models.CharField(choices=[('MATCHED', 'Matched'), ('MISMATCH', 'Mismatch'), ('UNSCHEDULED', 'Unscheduled'), ('INCOMPLETE', 'Incomplete')], max_length=16)),
-                ('evidence', models.JSONField(blank=True, default=dict)),
-                ('decided_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('resolution', models.CharField(blank=True, choices=[('linked', 'Linked to an order'), ('order created', 'Order created for a walk-in'), ('accepted', "Order's demographics accepted"), ('resolved', 'Resolved with a comment')], max_length=16)),
-                ('resolution_comment', models.TextField(blank=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('decided_by', models.ForeignKey(blank=True, help_text='Empty when decided by the reconciliation task.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('order', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='study_decisions', to='worklist.order')),
-                ('resolved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='decisions', to='worklist.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("revision", models.PositiveIntegerField()),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("MATCHED", "Matched"),
+                            ("MISMATCH", "Mismatch"),
+                            ("UNSCHEDULED", "Unscheduled"),
+                            ("INCOMPLETE", "Incomplete"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("evidence", models.JSONField(blank=True, default=dict)),
+                ("decided_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "resolution",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("linked", "Linked to an order"),
+                            ("order created", "Order created for a walk-in"),
+                            ("accepted", "Order's demographics accepted"),
+                            ("resolved", "Resolved with a comment"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("resolution_comment", models.TextField(blank=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty when decided by the reconciliation task.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "order",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="study_decisions",
+                        to="worklist.order",
+                    ),
+                ),
+                (
+                    "resolved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="decisions",
+                        to="worklist.study",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['study', 'revision'],
+                "ordering": ["study", "revision"],
             },
         ),
         migrations.AddField(
-            model_name='study',
-            name='decision',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='worklist.studydecision'),
+            model_name="study",
+            name="decision",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="worklist.studydecision",
+            ),
         ),
         migrations.CreateModel(
-            name='StudyDiscrepancy',
+            name="StudyDiscrepancy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sop_instance_uid', models.CharField(max_length=64)),
-                ('kind', models.CharField(choices=[('duplicate', 'Second copy differs from the first'), ('inconsistent', 'Instance differs from its study')], max_length=16)),
-                ('attribute', models.CharField(help_text='DICOM keyword.', max_length=64)),
-                ('recorded', models.CharField(blank=True, help_text='Value held here.', max_length=255)),
-                ('received', models.CharField(blank=True, help_text='Value that arrived.', max_length=255)),
-                ('sending_ae_title', models.CharField(blank=True, max_length=16)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('acknowledged', models.BooleanField(default=False, help_text='Seen by a person.')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='discrepancies', to='worklist.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sop_instance_uid", models.CharField(max_length=64)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("duplicate", "Second copy differs from the first"),
+                            ("inconsistent", "Instance differs from its study"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("attribute", models.CharField(help_text="DICOM keyword.", max_length=64)),
+                (
+                    "recorded",
+                    models.CharField(blank=True, help_text="Value held here.", max_length=255),
+                ),
+                (
+                    "received",
+                    models.CharField(blank=True, help_text="Value that arrived.", max_length=255),
+                ),
+                ("sending_ae_title", models.CharField(blank=True, max_length=16)),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("acknowledged", models.BooleanField(default=False, help_text="Seen by a person.")),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="discrepancies",
+                        to="worklist.study",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'study discrepancies',
-                'ordering': ['study', 'received_at', 'id'],
+                "verbose_name_plural": "study discrepancies",
+                "ordering": ["study", "received_at", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='series',
-            constraint=models.UniqueConstraint(fields=('study', 'series_instance_uid'), name='series_uid_in_study_unique'),
+            model_name="series",
+            constraint=models.UniqueConstraint(
+                fields=("study", "series_instance_uid"), name="series_uid_in_study_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='studydecision',
-            constraint=models.UniqueConstraint(fields=('study', 'revision'), name='study_decision_once'),
+            model_name="studydecision",
+            constraint=models.UniqueConstraint(
+                fields=("study", "revision"), name="study_decision_once"
+            ),
         ),
         migrations.AddIndex(
-            model_name='study',
-            index=models.Index(condition=models.Q(('reconcile_after__isnull', False)), fields=['reconcile_after'], name='study_reconcile_due'),
+            model_name="study",
+            index=models.Index(
+                condition=models.Q(("reconcile_after__isnull", False)),
+                fields=["reconcile_after"],
+                name="study_reconcile_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='study',
-            index=models.Index(condition=models.Q(('exception_open', True)), fields=['outcome', 'last_received_at'], name='study_open_exception'),
+            model_name="study",
+            index=models.Index(
+                condition=models.Q(("exception_open", True)),
+                fields=["outcome", "last_received_at"],
+                name="study_open_exception",
+            ),
         ),
         migrations.AddIndex(
-            model_name='study',
-            index=models.Index(fields=['study_date', 'patient_id'], name='study_date_patient'),
+            model_name="study",
+            index=models.Index(fields=["study_date", "patient_id"], name="study_date_patient"),
         ),
     ]

@@ -15,6 +15,8 @@ from .mpps_messages import code, n_create, n_set_completed, n_set_discontinued, 
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
 
+STORED = mpps_iod.to_stored(n_create())
+
 
 def refusal(check, *args) -> Refusal:
     with pytest.raises(Refusal) as caught:
@@ -94,31 +96,31 @@ def test_a_code_item_without_its_meaning_is_refused_where_the_meaning_is_mandato
 
 
 def test_an_n_set_may_not_change_what_the_table_does_not_allow():
-    stored = n_create()
+    stored = mpps_iod.to_stored(n_create())
     refused = refusal(mpps_iod.check_set, _set(Modality="MR", PatientID="OTHER"), stored)
     assert refused.status == 0x0105
     assert set(refused.tags) == {Tag(0x0008, 0x0060), Tag(0x0010, 0x0020)}
 
 
 def test_an_n_set_repeating_a_not_allowed_attribute_with_its_stored_value_passes():
-    stored = n_create()
+    stored = mpps_iod.to_stored(n_create())
     mpps_iod.check_set(_set(Modality="CT", PerformedProcedureStepStatus="IN PROGRESS"), stored)
 
 
 def test_an_n_set_with_an_unknown_status_is_0106():
-    refused = refusal(mpps_iod.check_set, _set(PerformedProcedureStepStatus="DONE"), n_create())
+    refused = refusal(mpps_iod.check_set, _set(PerformedProcedureStepStatus="DONE"), STORED)
     assert refused.status == 0x0106
 
 
 def test_an_n_set_emptying_the_status_is_0121():
-    refused = refusal(mpps_iod.check_set, _set(PerformedProcedureStepStatus=""), n_create())
+    refused = refusal(mpps_iod.check_set, _set(PerformedProcedureStepStatus=""), STORED)
     assert refused.status == 0x0121
 
 
 def test_a_series_sent_by_n_set_needs_its_protocol_name_and_uid():
     incomplete = series()
     incomplete.ProtocolName = ""
-    refused = refusal(mpps_iod.check_set, _set(PerformedSeriesSequence=[incomplete]), n_create())
+    refused = refusal(mpps_iod.check_set, _set(PerformedSeriesSequence=[incomplete]), STORED)
     assert refused.status == 0x0121
     assert refused.tags == [Tag(0x0018, 0x1030)]
 

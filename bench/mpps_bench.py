@@ -199,6 +199,102 @@ def book(env: dict, work: Path, chosen: list[tuple[str, str]], per_station: int)
     return json.loads(out.read_text())
 
 
+def statements_per_message(env: dict, chosen, images: int) -> dict:
+    """The SQL statements of one N-CREATE and one completing N-SET, counted with
+    Django's CaptureQueriesContext around the real handlers (the listener's code path
+    without the network), on a step booked for it: {"N-CREATE": [sql...], ...}."""
+    out = Path(env["RIS_DATA_DIR"]).parent / "statements.json"
+    manage(
+        {
+            **env,
+            "MPPS_BENCH_STATION": json.dumps(chosen[0]),
+            "MPPS_BENCH_IMAGES": str(images),
+            "MPPS_BENCH_OUT": str(out),
+        },
+        "shell",
+        "-c",
+        "import sys; sys.path.insert(0, 'bench'); import mpps_bench; mpps_bench.count_statements()",
+    )
+    return json.loads(out.read_text())
+
+
+def count_statements() -> None:
+    """Run inside `manage.py shell` by statements_per_message."""
+    from datetime import datetime
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from pydicom.uid import generate_uid
+
+    from audit import context
+    from worklist.dicom import mpps, policy
+    from worklist.services.booking import StepBooking, order_create
+
+    ae, modality = json.loads(os.environ["MPPS_BENCH_STATION"])
+    with context.system("mpps_bench"):
+        order = order_create(
+            patient={
+                "patient_id": "MBSTATEMENTS",
+                "issuer_of_patient_id": "BENCH",
+                "patient_name": "Bench^Statements",
+                "patient_birth_date": None,
+                "patient_sex": "O",
+            },
+            steps=[
+                StepBooking(
+                    ae, start=datetime(2026, 11, 26, 7, tzinfo=ZoneInfo("UTC")), duration_minutes=15
+                )
+            ],
+            requested_procedure_description=f"{modality} examination",
+        )
+    procedure = order.requested_procedures.all()[0]
+    step = procedure.scheduled_procedure_steps.all()[0]
+    booked = {
+        "patient_name": order.patient.patient_name,
+        "patient_id": order.patient.patient_id,
+        "issuer": order.patient.issuer_of_patient_id,
+        "accession_number": order.accession_number,
+        "requested_procedure_id": procedure.requested_procedure_id,
+        "requested_procedure_description": procedure.requested_procedure_description,
+        "study_instance_uid": procedure.study_instance_uid,
+        "scheduled_procedure_step_id": step.scheduled_procedure_step_id,
+        "scheduled_procedure_step_description": step.scheduled_procedure_step_description,
+    }
+    assoc = SimpleNamespace(
+        requestor=SimpleNamespace(ae_title=ae, address="127.0.0.1", port=11112),
+        ris_access=policy.resolve(ae, "127.0.0.1"),
+    )
+    uid = generate_uid()
+    messages = {
+        "N-CREATE": (
+            mpps.handle_create,
+            SimpleNamespace(
+                assoc=assoc,
+                request=SimpleNamespace(AffectedSOPInstanceUID=uid),
+                attribute_list=n_create(booked, ae, modality),
+            ),
+        ),
+        "N-SET": (
+            mpps.handle_set,
+            SimpleNamespace(
+                assoc=assoc,
+                request=SimpleNamespace(RequestedSOPInstanceUID=uid),
+                modification_list=n_set_completed(int(os.environ["MPPS_BENCH_IMAGES"])),
+            ),
+        ),
+    }
+    counted = {}
+    for name, (handler, event) in messages.items():
+        with CaptureQueriesContext(connection) as captured:
+            status, _ = handler(event)
+        if getattr(status, "Status", status) != 0:
+            sys.exit(f"{name} answered {status}")
+        counted[name] = [query["sql"][:200] for query in captured.captured_queries]
+    Path(os.environ["MPPS_BENCH_OUT"]).write_text(json.dumps(counted))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -728,12 +824,26 @@ def report(row: dict, checked: dict, expected: int) -> bool:
     return good
 
 
+def report_statements(counted: dict, *, verbose: bool) -> None:
+    """Statements per message, measured in-process after the run (see
+    statements_per_message)."""
+    per = ", ".join(f"{name} {len(sql)}" for name, sql in counted.items())
+    print(f"SQL statements:        {per} (one message each, CaptureQueriesContext)")
+    if verbose:
+        for name, sql in counted.items():
+            print(f"# {name}:")
+            for line in sql:
+                print(f"#   {line}")
+
+
 def run(args) -> int:
     url = args.database_url
     database_name(url)
     work = Path(tempfile.mkdtemp(prefix="ris-mpps-bench-"))
     env = service_env(url, work, RIS_DICOM_MAX_ASSOCIATIONS=str(max(32, 2 * args.modalities)))
     chosen = stations(args.modalities)
+    if args.statements_only:
+        args.pairs_per_modality = 0
     per_station = args.pairs_per_modality + 1  # the first is the warm-up
     expected = per_station * len(chosen)
     t0 = time.monotonic()
@@ -747,19 +857,28 @@ def run(args) -> int:
         f"in {time.monotonic() - t0:.0f} s",
         flush=True,
     )
-    port = free_port()
-    log_path = work / "dicomserver.log"
-    server = start_listener(env, port, log_path)
-    try:
-        wait_for_echo(port, server, log_path)
-        print(f"# dicomserver pid {server.pid} answers C-ECHO on {port}; log {log_path}")
-        row = measure(args, booked, port, server, work)
-    finally:
-        stop(server)
-    checked = verify(url, env)
-    good = report(row, checked, expected)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"run": row, "database": checked}, indent=1))
+    if args.statements_only:
+        counted = statements_per_message(env, chosen, args.images)
+        report_statements(counted, verbose=True)
+        good = True
+    else:
+        port = free_port()
+        log_path = work / "dicomserver.log"
+        server = start_listener(env, port, log_path)
+        try:
+            wait_for_echo(port, server, log_path)
+            print(f"# dicomserver pid {server.pid} answers C-ECHO on {port}; log {log_path}")
+            row = measure(args, booked, port, server, work)
+        finally:
+            stop(server)
+        checked = verify(url, env)
+        good = report(row, checked, expected)
+        counted = statements_per_message(env, chosen, args.images)
+        report_statements(counted, verbose=False)
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps({"run": row, "database": checked, "statements": counted}, indent=1)
+            )
     if args.keep_db:
         print(f"# kept database {database_name(url)}")
     else:
@@ -786,6 +905,11 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true", help="keep the database at the end")
     parser.add_argument("--timeout", type=float, default=60, help="ACSE/DIMSE timeout, seconds")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument(
+        "--statements-only",
+        action="store_true",
+        help="only count and list the SQL statements of one N-CREATE and one N-SET",
+    )
     parser.add_argument(
         "--profile",
         metavar="FILE",

@@ -206,3 +206,13 @@ def test_the_handler_calls_the_collaborators_it_is_given():
     assert call["calling_ae_title"] == "CT1"
     assert call["report"].columns["performed_station_ae_title"] == "CT1"
     assert "00100010" in call["report"].attributes
+
+
+def test_an_unreadable_modification_list_is_refused_and_audited(ct1):
+    uid = generate_uid()
+    assert create(ct1, n_create(book()), uid=uid).Status == 0x0000
+    status = set_(ct1, uid, Unreadable())
+    assert status.Status == 0x0110
+    (event,) = refused_events()
+    assert "N-SET" in event.detail
+    assert PerformedProcedureStep.objects.get().performed_procedure_step_status == "IN PROGRESS"

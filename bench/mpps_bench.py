@@ -23,10 +23,13 @@ N-SET, association set-up and whole pair, every status other than 0x0000, the CP
 listener, the client processes, the PostgreSQL cluster and the whole machine used per
 pair, PostgreSQL's new sessions and commits per pair (pg_stat_database), and then checks
 in the database that every scheduled step and order is COMPLETED and that the audit
-chain verifies; the exit status is 1 if anything failed. The clients, the listener and
-PostgreSQL share the machine's cores. --nodelay makes the modalities send with
-TCP_NODELAY; --profile samples the listener with py-spy (not a dependency). The
-database is dropped at the end unless --keep-db.
+chain verifies; the exit status is 1 if anything failed. Last, the SQL statements of
+one N-CREATE and one completing N-SET, counted with Django's CaptureQueriesContext
+around the real handlers in a `manage.py shell` on the same database (the listener's
+code path without the network); --statements-only prints just those, with each
+statement. The clients, the listener and PostgreSQL share the machine's cores.
+--nodelay makes the modalities send with TCP_NODELAY; --profile samples the listener
+with py-spy (not a dependency). The database is dropped at the end unless --keep-db.
 """
 
 import argparse

@@ -288,7 +288,12 @@ def _orders_of(performed) -> list[Order]:
 def _locked(orders) -> list[Order]:
     """Orders locked in key order: every writer of a step locks its order before it
     (step_update, order_cancel), so the order lock guards its steps too."""
-    return list(orders.select_related("patient").select_for_update(of=("self",)).order_by("pk"))
+    return list(
+        orders.select_related("patient")
+        .only("status", "patient__patient_id", "patient__issuer_of_patient_id")
+        .select_for_update(of=("self",))
+        .order_by("pk")
+    )
 
 
 # --- linking ----------------------------------------------------------------------
@@ -359,10 +364,24 @@ def match_scheduled_steps(
     return list(matched.values()), " ".join(dict.fromkeys(notes))[:255]
 
 
+# What matching reads of a candidate step: fewer columns to fetch and turn into objects.
+CANDIDATE_FIELDS = (
+    "scheduled_procedure_step_id",
+    "modality",
+    "additional_station_ae_titles",
+    "station__scheduled_station_ae_title",
+    "requested_procedure__requested_procedure_id",
+    "requested_procedure__study_instance_uid",
+    "requested_procedure__order__accession_number",
+    "requested_procedure__order__patient__patient_id",
+    "requested_procedure__order__patient__issuer_of_patient_id",
+)
+
+
 def _candidates(reference: StepReference) -> list[ScheduledProcedureStep]:
     steps = ScheduledProcedureStep.objects.select_related(
         "requested_procedure__order__patient", "station"
-    )
+    ).only(*CANDIDATE_FIELDS)
     if reference.scheduled_procedure_step_id:
         found = steps.filter(scheduled_procedure_step_id=reference.scheduled_procedure_step_id)
     elif reference.accession_number or reference.requested_procedure_id:

@@ -216,3 +216,38 @@ def test_an_unreadable_modification_list_is_refused_and_audited(ct1):
     (event,) = refused_events()
     assert "N-SET" in event.detail
     assert PerformedProcedureStep.objects.get().performed_procedure_step_status == "IN PROGRESS"
+
+
+def test_garbage_sent_as_the_attribute_list_is_one_log_line_over_the_wire(
+    dicom_port, monkeypatch, caplog
+):
+    """A real association: the bytes of the attribute list are not a data set."""
+    from pynetdicom import association
+    from pynetdicom.sop_class import ModalityPerformedProcedureStep
+
+    from .conftest import associate
+
+    station("CT1")
+    modality = associate(dicom_port, calling_ae="CT1", contexts=(ModalityPerformedProcedureStep,))
+    assert modality.is_established
+    real = association.encode
+    # An item tag where an element should be: no VR, nothing pydicom can decode.
+    garbage = b"\xfe\xff\x00\xe0\x08\x00\x00\x00garbage!!"
+    monkeypatch.setattr(association, "encode", lambda ds, *args: garbage)
+    caplog.set_level(logging.INFO)
+    try:
+        status, _ = modality.send_n_create(Dataset(), ModalityPerformedProcedureStep, "1.2.3.4")
+        monkeypatch.setattr(association, "encode", real)
+        assert status.Status == 0x0110
+        assert "Cannot read the attribute_list" in status.ErrorComment
+        assert modality.is_established
+        status, _ = modality.send_n_create(
+            n_create(book()), ModalityPerformedProcedureStep, generate_uid()
+        )
+        assert status.Status == 0x0000
+    finally:
+        modality.release()
+    assert len(refused_events()) == 1
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.name for r in problems] == ["worklist.dicom.mpps"]
+    assert all(r.exc_info is None for r in caplog.records)

@@ -267,7 +267,7 @@ def count_statements() -> None:
     }
     assoc = SimpleNamespace(
         requestor=SimpleNamespace(ae_title=ae, address="127.0.0.1", port=11112),
-        ris_access=policy.resolve(ae, "127.0.0.1"),
+        **{policy.ACCESS: policy.resolve(ae, "127.0.0.1")},
     )
     uid = generate_uid()
     messages = {

@@ -34,7 +34,7 @@ def ct1(mwl_settings):
 def assoc(ct1, ae_title="CT1"):
     requestor = SimpleNamespace(ae_title=ae_title, address="192.0.2.7", port=40001)
     access = policy.Access(calling_ae=ae_title, stations=(ct1,))
-    return SimpleNamespace(requestor=requestor, ris_access=access)
+    return SimpleNamespace(requestor=requestor, **{policy.ACCESS: access})
 
 
 class Unreadable:

@@ -30,7 +30,7 @@ from audit.codes import Action, ObjectKind, Outcome, Verb
 from worklist import vr
 from worklist.services import performed_steps
 
-from . import mpps_iod
+from . import mpps_iod, policy
 from .mpps_iod import Refusal
 
 logger = logging.getLogger(__name__)
@@ -61,13 +61,6 @@ def _answer_attribute_identifiers_in_n_create() -> None:
 _answer_attribute_identifiers_in_n_create()
 
 
-def granted(assoc):
-    """The access the calling AE was granted at association (policy.Access), or None.
-    Stand-in for worklist.dicom.policy.granted until the listener's policy provides
-    it: reads what the association check left on the association."""
-    return getattr(assoc, "ris_access", None)
-
-
 def station_scope(access) -> frozenset[str] | None:
     """The AE titles of the stations a caller may report for; None: every station."""
     if access.stations is None:
@@ -94,7 +87,7 @@ class Receiver:
 
     create: Callable = performed_steps.performed_step_create
     update: Callable = performed_steps.performed_step_update
-    access: Callable = granted
+    access: Callable = policy.granted
     audit_refusal: Callable = audit_refusal
 
 

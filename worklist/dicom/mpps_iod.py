@@ -35,7 +35,7 @@ from pydicom.valuerep import PersonName, validate_value
 from ris.errors import Invalid
 from worklist.services.performed_steps import PerformedStepReport, Revision, StepReference
 
-from . import query
+from . import values
 
 # Statuses (PS3.7 Annex C; F.7.2.2.4 for the one MPPS-specific error).
 SUCCESS = 0x0000
@@ -252,13 +252,13 @@ def _check_sizes(dataset: Dataset, path: str, depth: int) -> int:
 def _values(element) -> list:
     """An element's values, person names as the text they were sent as."""
     value = element.value
-    values = value if isinstance(value, (MultiValue, list)) else [value]
-    return [str(v) if isinstance(v, PersonName) else v for v in values]
+    items = value if isinstance(value, (MultiValue, list)) else [value]
+    return [str(v) if isinstance(v, PersonName) else v for v in items]
 
 
 def _check_length(element, path: str) -> None:
-    values = _values(element)
-    total = sum(len(v) for v in values if isinstance(v, (str, bytes)))
+    items = _values(element)
+    total = sum(len(v) for v in items if isinstance(v, (str, bytes)))
     if total > MAX_VALUE_LENGTH:
         raise Refusal(
             INVALID_ATTRIBUTE_VALUE,
@@ -268,7 +268,7 @@ def _check_length(element, path: str) -> None:
     if element.VR not in TEXT_VRS:
         return
     allowed = ALLOWED_CONTROLS_IN_TEXT if element.VR in ("LT", "ST", "UT") else ALLOWED_CONTROLS
-    for text in values:
+    for text in items:
         if isinstance(text, str) and not CONTROLS.isdisjoint(text):
             found = sorted({c for c in text if c in CONTROLS} - allowed)
             if found:
@@ -340,8 +340,8 @@ def _item_requirements(item, rule: Rule, column: str, missing, empty, path: str)
 def _code_item(item, rule: Rule, missing: list, empty: list, path: str) -> None:
     """The Code Value macro of Tables F.7.2-1b/d/f: a value (Code Value, Long Code
     Value or URN Code Value), its scheme designator, and the meaning where required."""
-    values = [tag_for_keyword(k) for k in ("CodeValue", "LongCodeValue", "URNCodeValue")]
-    if not any(item.get(tag) is not None and not _is_empty(item[tag]) for tag in values):
+    codes = [tag_for_keyword(k) for k in ("CodeValue", "LongCodeValue", "URNCodeValue")]
+    if not any(item.get(tag) is not None and not _is_empty(item[tag]) for tag in codes):
         missing.append((Tag(tag_for_keyword("CodeValue")), path))
     designator = Tag(tag_for_keyword("CodingSchemeDesignator"))
     if "URNCodeValue" not in item and (designator not in item or _is_empty(item[designator])):
@@ -379,10 +379,10 @@ def _check_parsed(attributes: Dataset) -> None:
         "PerformedProcedureStepEndDate",
         "PatientBirthDate",
     ):
-        _parsed(attributes, keyword, query.parse_date)
+        _parsed(attributes, keyword, values.parse_date)
     for keyword in ("PerformedProcedureStepStartTime", "PerformedProcedureStepEndTime"):
-        _parsed(attributes, keyword, query.parse_time)
-    _parsed(attributes, "TimezoneOffsetFromUTC", query.parse_offset)
+        _parsed(attributes, keyword, values.parse_time)
+    _parsed(attributes, "TimezoneOffsetFromUTC", values.parse_offset)
 
 
 def _parsed(attributes: Dataset, keyword: str, parse):
@@ -391,7 +391,7 @@ def _parsed(attributes: Dataset, keyword: str, parse):
         return None
     try:
         return parse(value)
-    except query.InvalidQuery as exc:
+    except values.InvalidValue as exc:
         raise Refusal(
             INVALID_ATTRIBUTE_VALUE, f"{keyword}: {exc.comment}", [tag_for_keyword(keyword)]
         ) from exc
@@ -577,7 +577,7 @@ def _first_reference(attributes: Dataset) -> StepReference:
 
 
 def _zone(attributes: Dataset, tz: tzinfo) -> tzinfo:
-    return _parsed(attributes, "TimezoneOffsetFromUTC", query.parse_offset) or tz
+    return _parsed(attributes, "TimezoneOffsetFromUTC", values.parse_offset) or tz
 
 
 def _text_column(keyword: str, length: int | None = None):
@@ -662,13 +662,13 @@ def columns(attributes: Dataset, tz: tzinfo | None = None, only=None) -> dict:
 
 
 def _day(attributes: Dataset, keyword: str) -> date | None:
-    parsed = _parsed(attributes, keyword, query.parse_date)
+    parsed = _parsed(attributes, keyword, values.parse_date)
     return parsed[0] if parsed else None
 
 
 def _moment(attributes: Dataset, which: str, zone: tzinfo) -> datetime | None:
     day = _day(attributes, f"PerformedProcedureStep{which}Date")
-    times = _parsed(attributes, f"PerformedProcedureStep{which}Time", query.parse_time)
+    times = _parsed(attributes, f"PerformedProcedureStep{which}Time", values.parse_time)
     if day is None:
         return None
     return datetime.combine(day, times[0] if times else time(0), tzinfo=zone)

@@ -130,7 +130,7 @@ def test_an_n_create_and_its_retry_racing_store_one_step(monkeypatch):
     race = Race()
     # The first is held after its insert, before its commit; the retry's insert
     # then waits on the unique index.
-    hooked(monkeypatch, "match_scheduled_steps", before=race.note_backend)
+    hooked(monkeypatch, "_match_scheduled_steps", before=race.note_backend)
     hooked(monkeypatch, "_attach", before=race.hold)
     outcomes = race.between(
         lambda: create(attributes, uid=uid), lambda: create(attributes, uid=uid)

@@ -156,7 +156,7 @@ def in_scope(station_ae_title: str, *, calling_ae_title: str, stations) -> bool:
 # --- N-CREATE -----------------------------------------------------------------
 
 
-def digest(stored_json: dict) -> str:
+def _digest(stored_json: dict) -> str:
     """A fingerprint of an attribute list as stored, to tell a retried N-CREATE from a
     clash."""
     canonical = json.dumps(stored_json, sort_keys=True)
@@ -188,7 +188,7 @@ def performed_step_create(
     station = report.columns.get("performed_station_ae_title", "")
     if not in_scope(station, calling_ae_title=calling_ae_title, stations=stations):
         raise OutsideScope(f"{calling_ae_title} may not report for station {station}")
-    fingerprint = digest(report.attributes)
+    fingerprint = _digest(report.attributes)
     performed = PerformedProcedureStep(
         sop_instance_uid=sop_instance_uid,
         calling_ae_title=calling_ae_title[:16],
@@ -196,7 +196,7 @@ def performed_step_create(
         attributes=report.attributes,
         **report.columns,
     )
-    steps, note = match_scheduled_steps(
+    steps, note = _match_scheduled_steps(
         report.references, performed=performed, calling_ae_title=calling_ae_title, stations=stations
     )
     _matched(performed, steps, note)
@@ -335,7 +335,7 @@ def performed_step_link(
 # --- matching -----------------------------------------------------------------------
 
 
-def match_scheduled_steps(
+def _match_scheduled_steps(
     references,
     *,
     performed: PerformedProcedureStep,

@@ -109,6 +109,7 @@ def service_env(url: str, work: Path, **extra) -> dict:
         DJANGO_SETTINGS_MODULE="ris.settings",
         DATABASE_URL=url,
         SECRET_KEY="mpps-bench-only",  # noqa: S106 - a throwaway bench database
+        RIS_AUDIT_KEY="mpps-bench-only-audit-key-0123456789",
         TIME_ZONE=TZ,
         RIS_AE_TITLE=CALLED_AE,
         RIS_DATA_DIR=str(work / "data"),
@@ -142,7 +143,8 @@ from worklist.services.stations import station_create
 
 stations = json.loads(os.environ["MPPS_BENCH_STATIONS"])
 per_station = int(os.environ["MPPS_BENCH_STEPS"])
-first = datetime(2026, 11, 25, 7, tzinfo=ZoneInfo("UTC"))
+first = datetime.now(ZoneInfo("UTC")).replace(hour=7, minute=0, second=0, microsecond=0)
+first += timedelta(days=2)  # bookings in the past are refused
 booked = {ae: [] for ae, _ in stations}
 with context.system("mpps_bench"):
     for ae, modality in stations:

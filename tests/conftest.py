@@ -60,50 +60,9 @@ def api(admin_user):
 
 @pytest.fixture
 def station(db):
-    from worklist.services.stations import station_create
+    """CT1, the room of the contract's booking example, open around the clock."""
+    from tests import factories
 
-    return station_create(
-        scheduled_station_ae_title="CT1",
-        scheduled_station_name="CT Room 1",
-        modality="CT",
-        scheduled_procedure_step_location="Radiology B",
+    return factories.station(
+        "CT1", "CT", name="CT Room 1", scheduled_procedure_step_location="Radiology B"
     )
-
-
-def order_payload(**overrides):
-    """The booking request of the contract's example, with fields overridden."""
-    step = {
-        "scheduled_procedure_step_id": "SPS0001",
-        "modality": "CT",
-        "scheduled_station_ae_title": "CT1",
-        "scheduled_station_name": "CT Room 1",
-        "scheduled_procedure_step_location": "Radiology B",
-        "scheduled_procedure_step_start_datetime": "2026-11-25T09:00:00+01:00",
-        "scheduled_procedure_step_duration_minutes": 15,
-        "scheduled_performing_physician_name": "Jones^Ann",
-        "scheduled_procedure_step_description": "CT head",
-        "requested_contrast_agent": "",
-    }
-    step.update(overrides.pop("step", {}))
-    payload = {
-        "patient": {
-            "patient_id": "AV35674",
-            "issuer_of_patient_id": "HOSP",
-            "patient_name": "Vivaldi^Antonio",
-            "patient_birth_date": "1978-03-04",
-            "patient_sex": "M",
-        },
-        "accession_number": "A0001",
-        "referring_physician_name": "Smith^John",
-        "reason_for_the_requested_procedure": "Headache",
-        "requested_procedure_id": "RP0001",
-        "requested_procedure_description": "CT head without contrast",
-        "requested_procedure_code_sequence": [
-            {"code_value": "CTHEAD", "coding_scheme_designator": "LOCAL", "code_meaning": "CT head"}
-        ],
-        "requested_procedure_priority": "ROUTINE",
-        "scheduled_procedure_steps": [step],
-    }
-    payload["patient"].update(overrides.pop("patient", {}))
-    payload.update(overrides)
-    return payload

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from worklist.models import Order, OrderStatus
 
-from .conftest import order_payload
+from .factories import order_payload
 
 pytestmark = pytest.mark.django_db
 

@@ -1,20 +1,18 @@
 """POST /api/orders/: the contract's booking request, as an integration sends it."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from worklist.models import Order, Patient, ScheduledProcedureStep
 
-from .conftest import order_payload
+from .factories import order_payload, payload_time, post_order
 
 pytestmark = pytest.mark.django_db
 
 
-def book(api, payload):
-    return api.post("/api/orders/", payload, format="json")
-
-
 def test_contract_example_books_the_exam(api, station):
-    response = book(api, order_payload())
+    response = post_order(api, order_payload())
 
     assert response.status_code == 201, response.json()
     order = response.json()
@@ -27,8 +25,10 @@ def test_contract_example_books_the_exam(api, station):
     assert step["scheduled_procedure_step_id"] == "SPS0001"
     assert step["scheduled_station_ae_title"] == "CT1"
     assert step["scheduled_procedure_step_status"] == "SCHEDULED"
-    assert step["scheduled_procedure_step_start_datetime"] == "2026-11-25T08:00:00Z"
-    assert step["scheduled_procedure_step_end_datetime"] == "2026-11-25T08:15:00Z"
+    nine = datetime.fromisoformat(payload_time(9)).astimezone(UTC)  # answered in UTC
+    assert step["scheduled_procedure_step_start_datetime"] == f"{nine:%Y-%m-%dT%H:%M:%S}Z"
+    end = nine + timedelta(minutes=15)
+    assert step["scheduled_procedure_step_end_datetime"] == f"{end:%Y-%m-%dT%H:%M:%S}Z"
 
 
 def test_identifiers_are_generated_when_absent(api, station, settings):
@@ -37,7 +37,7 @@ def test_identifiers_are_generated_when_absent(api, station, settings):
     for key in ("accession_number", "requested_procedure_id"):
         del payload[key]
 
-    order = book(api, payload).json()
+    order = post_order(api, payload).json()
 
     assert order["accession_number"]
     assert len(order["accession_number"]) <= 16
@@ -53,26 +53,26 @@ def test_generated_accession_numbers_are_distinct(api, station):
         payload = order_payload(
             step={
                 "scheduled_procedure_step_id": "",
-                "scheduled_procedure_step_start_datetime": f"2026-11-25T{hour:02d}:00:00+01:00",
+                "scheduled_procedure_step_start_datetime": payload_time(hour),
             }
         )
         payload.pop("accession_number")
         payload.pop("requested_procedure_id")
-        numbers.add(book(api, payload).json()["accession_number"])
+        numbers.add(post_order(api, payload).json()["accession_number"])
     assert len(numbers) == 3
 
 
 def test_known_patient_is_reused(api, station):
-    book(api, order_payload())
+    post_order(api, order_payload())
     second = order_payload(
         accession_number="A0002",
         requested_procedure_id="RP0002",
         step={
             "scheduled_procedure_step_id": "SPS0002",
-            "scheduled_procedure_step_start_datetime": "2026-11-25T10:00:00+01:00",
+            "scheduled_procedure_step_start_datetime": payload_time(10),
         },
     )
-    response = book(api, second)
+    response = post_order(api, second)
 
     assert response.status_code == 201
     assert Patient.objects.count() == 1
@@ -80,16 +80,16 @@ def test_known_patient_is_reused(api, station):
 
 
 def test_known_patient_with_different_birth_date_is_a_conflict(api, station):
-    book(api, order_payload())
+    post_order(api, order_payload())
     second = order_payload(
         accession_number="A0002",
         patient={"patient_birth_date": "1978-03-05"},
         step={
             "scheduled_procedure_step_id": "SPS0002",
-            "scheduled_procedure_step_start_datetime": "2026-11-25T10:00:00+01:00",
+            "scheduled_procedure_step_start_datetime": payload_time(10),
         },
     )
-    response = book(api, second)
+    response = post_order(api, second)
 
     assert response.status_code == 409
     body = response.json()
@@ -99,30 +99,30 @@ def test_known_patient_with_different_birth_date_is_a_conflict(api, station):
 
 
 def test_same_patient_id_from_another_issuer_is_another_patient(api, station):
-    book(api, order_payload())
+    post_order(api, order_payload())
     second = order_payload(
         accession_number="A0002",
         patient={"issuer_of_patient_id": "OTHER", "patient_name": "Bach^Johann"},
         step={
             "scheduled_procedure_step_id": "SPS0002",
-            "scheduled_procedure_step_start_datetime": "2026-11-25T10:00:00+01:00",
+            "scheduled_procedure_step_start_datetime": payload_time(10),
         },
     )
-    assert book(api, second).status_code == 201
+    assert post_order(api, second).status_code == 201
     assert Patient.objects.count() == 2
 
 
 def test_overlapping_booking_is_refused_naming_the_conflicting_step(api, station):
-    book(api, order_payload())
+    post_order(api, order_payload())
     clash = order_payload(
         accession_number="A0002",
         requested_procedure_id="RP0002",
         step={
             "scheduled_procedure_step_id": "SPS0002",
-            "scheduled_procedure_step_start_datetime": "2026-11-25T09:10:00+01:00",
+            "scheduled_procedure_step_start_datetime": payload_time(9, 10),
         },
     )
-    response = book(api, clash)
+    response = post_order(api, clash)
 
     assert response.status_code == 409
     assert response.json()["conflicting_step"]["scheduled_procedure_step_id"] == "SPS0001"
@@ -131,16 +131,16 @@ def test_overlapping_booking_is_refused_naming_the_conflicting_step(api, station
 
 
 def test_booking_right_after_another_is_accepted(api, station):
-    book(api, order_payload())
+    post_order(api, order_payload())
     adjacent = order_payload(
         accession_number="A0002",
         requested_procedure_id="RP0002",
         step={
             "scheduled_procedure_step_id": "SPS0002",
-            "scheduled_procedure_step_start_datetime": "2026-11-25T09:15:00+01:00",
+            "scheduled_procedure_step_start_datetime": payload_time(9, 15),
         },
     )
-    assert book(api, adjacent).status_code == 201
+    assert post_order(api, adjacent).status_code == 201
 
 
 def test_a_refused_second_step_leaves_nothing_behind(api, station):
@@ -148,11 +148,11 @@ def test_a_refused_second_step_leaves_nothing_behind(api, station):
     second = {
         **first,
         "scheduled_procedure_step_id": "SPS0002",
-        "scheduled_procedure_step_start_datetime": "2026-11-25T09:05:00+01:00",
+        "scheduled_procedure_step_start_datetime": payload_time(9, 5),
     }
     payload = order_payload(scheduled_procedure_steps=[first, second])
 
-    response = book(api, payload)
+    response = post_order(api, payload)
 
     assert response.status_code == 409
     assert Order.objects.count() == 0
@@ -161,14 +161,14 @@ def test_a_refused_second_step_leaves_nothing_behind(api, station):
 
 
 def test_duplicate_accession_number_is_a_conflict(api, station):
-    book(api, order_payload())
+    post_order(api, order_payload())
     again = order_payload(
         step={
             "scheduled_procedure_step_id": "SPS0002",
-            "scheduled_procedure_step_start_datetime": "2026-11-25T11:00:00+01:00",
+            "scheduled_procedure_step_start_datetime": payload_time(11),
         },
     )
-    response = book(api, again)
+    response = post_order(api, again)
     assert response.status_code == 409
     assert response.json()["accession_number"] == "A0001"
 
@@ -187,7 +187,7 @@ def test_catalogue_fills_modality_and_duration(api, station):
     step = payload["scheduled_procedure_steps"][0]
     del step["modality"], step["scheduled_procedure_step_duration_minutes"]
 
-    order = book(api, payload).json()
+    order = post_order(api, payload).json()
 
     assert order["scheduled_procedure_steps"][0]["modality"] == "CT"
     assert order["scheduled_procedure_steps"][0]["scheduled_procedure_step_duration_minutes"] == 25
@@ -202,7 +202,7 @@ def test_codes_sent_by_an_integration_are_kept_as_sent(api, station):
         code_meaning="CT of the head (catalogue)",
         modality="CT",
     )
-    order = book(api, order_payload()).json()
+    order = post_order(api, order_payload()).json()
     assert order["requested_procedure_code_sequence"] == [
         {"code_value": "CTHEAD", "coding_scheme_designator": "LOCAL", "code_meaning": "CT head"}
     ]

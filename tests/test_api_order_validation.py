@@ -1,10 +1,12 @@
 """Bad booking requests get a 400 that names the field, and nothing is written."""
 
+from datetime import timedelta
+
 import pytest
 
 from worklist.models import Order, Patient
 
-from .conftest import order_payload
+from .factories import order_payload, payload_time, today
 
 pytestmark = pytest.mark.django_db
 
@@ -29,10 +31,19 @@ def test_dicom_da_format_is_not_an_iso_date(api, station):
 
 def test_start_without_utc_offset_is_refused(api, station):
     errors = refused(
-        api, order_payload(step={"scheduled_procedure_step_start_datetime": "2026-11-25T09:00:00"})
+        api, order_payload(step={"scheduled_procedure_step_start_datetime": "2030-11-25T09:00:00"})
     )
     step_errors = errors["scheduled_procedure_steps"]["0"]
     assert "offset" in step_errors["scheduled_procedure_step_start_datetime"][0]
+
+
+def test_a_start_in_the_past_is_refused_naming_the_field(api, station):
+    yesterday = payload_time(9, day=today() - timedelta(days=1))
+    errors = refused(
+        api, order_payload(step={"scheduled_procedure_step_start_datetime": yesterday})
+    )
+    [message] = errors["scheduled_procedure_steps"]["0"]["scheduled_procedure_step_start_datetime"]
+    assert "past" in message
 
 
 def test_person_name_group_longer_than_64_is_refused(api, station):

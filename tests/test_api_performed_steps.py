@@ -12,7 +12,7 @@ from audit.codes import Channel
 from worklist.models import Patient, PerformedProcedureStep, ScheduledProcedureStep
 
 from .audit.conftest import events_after, head, summary
-from .conftest import order_payload
+from .factories import api_booked
 
 pytestmark = pytest.mark.django_db
 
@@ -27,12 +27,6 @@ SERIES = {
     "number_of_images": 120,
     "number_of_non_image_objects": 1,
 }
-
-
-def booked(api, **overrides):
-    response = api.post("/api/orders/", order_payload(**overrides), format="json")
-    assert response.status_code == 201, response.json()
-    return response.json()
 
 
 def performed(**fields):
@@ -60,7 +54,7 @@ def performed(**fields):
 
 @pytest.fixture
 def order(api, station):
-    return booked(api)
+    return api_booked(api)
 
 
 @pytest.fixture

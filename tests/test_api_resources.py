@@ -1,5 +1,7 @@
 """Stations, patients, procedure steps and order changes over the REST API."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
@@ -7,15 +9,9 @@ from rest_framework.test import APIClient
 
 from worklist.models import Order
 
-from .conftest import order_payload
+from .factories import api_booked, future_day, order_payload, payload_time
 
 pytestmark = pytest.mark.django_db
-
-
-def booked(api, **overrides):
-    response = api.post("/api/orders/", order_payload(**overrides), format="json")
-    assert response.status_code == 201, response.json()
-    return response.json()
 
 
 def test_station_created_with_opening_hours(api):
@@ -98,7 +94,7 @@ def test_patient_patch_corrects_demographics(api):
 
 
 def test_orders_filtered_by_accession_status_and_patient(api, station):
-    booked(api)
+    api_booked(api)
     assert api.get("/api/orders/", {"accession_number": "A0001"}).json()["count"] == 1
     assert api.get("/api/orders/", {"status": "CANCELLED"}).json()["count"] == 0
     assert api.get("/api/orders/", {"patient_id": "AV35674"}).json()["count"] == 1
@@ -106,7 +102,7 @@ def test_orders_filtered_by_accession_status_and_patient(api, station):
 
 
 def test_order_cancel_discontinues_its_steps(api, station):
-    order = booked(api)
+    order = api_booked(api)
     response = api.post(
         f"/api/orders/{order['id']}/cancel/", {"reason": "Duplicate order"}, format="json"
     )
@@ -119,7 +115,7 @@ def test_order_cancel_discontinues_its_steps(api, station):
 
 
 def test_order_patch_changes_reason_but_not_accession(api, station):
-    order = booked(api)
+    order = api_booked(api)
     changed = api.patch(
         f"/api/orders/{order['id']}/",
         {"reason_for_the_requested_procedure": "Trauma"},
@@ -135,48 +131,65 @@ def test_order_patch_changes_reason_but_not_accession(api, station):
 
 def test_procedure_steps_listed_for_a_local_day_and_station(api, station, settings):
     settings.TIME_ZONE = "Europe/Berlin"
-    booked(api, step={"scheduled_procedure_step_start_datetime": "2026-11-25T00:30:00+01:00"})
+    day = future_day()
+    api_booked(api, step={"scheduled_procedure_step_start_datetime": payload_time(0, 30, day)})
     # 00:30 in Berlin is still 24 November in UTC: the day is the local one.
     listed = api.get(
-        "/api/procedure-steps/", {"date": "2026-11-25", "scheduled_station_ae_title": "CT1"}
+        "/api/procedure-steps/", {"date": day.isoformat(), "scheduled_station_ae_title": "CT1"}
     ).json()
     assert [s["accession_number"] for s in listed["results"]] == ["A0001"]
     assert listed["results"][0]["patient_name"] == "Vivaldi^Antonio"
     assert listed["results"][0]["scheduled_procedure_step_start_datetime"] == (
-        "2026-11-25T00:30:00+01:00"
+        payload_time(0, 30, day)
     )
-    assert api.get("/api/procedure-steps/", {"date": "2026-11-24"}).json()["count"] == 0
+    day_before = (day - timedelta(days=1)).isoformat()
+    assert api.get("/api/procedure-steps/", {"date": day_before}).json()["count"] == 0
     assert api.get("/api/procedure-steps/", {"modality": "MR"}).json()["count"] == 0
 
 
 def test_procedure_step_patch_reschedules(api, station):
-    step_id = booked(api)["scheduled_procedure_steps"][0]["id"]
+    step_id = api_booked(api)["scheduled_procedure_steps"][0]["id"]
     response = api.patch(
         f"/api/procedure-steps/{step_id}/",
         {
-            "scheduled_procedure_step_start_datetime": "2026-11-25T14:00:00+01:00",
+            "scheduled_procedure_step_start_datetime": payload_time(14),
         },
         format="json",
     )
     assert response.status_code == 200
-    assert response.json()["scheduled_procedure_step_start_datetime"] == "2026-11-25T13:00:00Z"
+    two = datetime.fromisoformat(payload_time(14)).astimezone(UTC)  # answered in UTC
+    assert response.json()["scheduled_procedure_step_start_datetime"] == (
+        f"{two:%Y-%m-%dT%H:%M:%S}Z"
+    )
+
+
+def test_procedure_step_patch_into_the_past_is_refused_naming_the_field(api, station):
+    step_id = api_booked(api)["scheduled_procedure_steps"][0]["id"]
+    yesterday = payload_time(9, day=future_day(-1))
+    response = api.patch(
+        f"/api/procedure-steps/{step_id}/",
+        {"scheduled_procedure_step_start_datetime": yesterday},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "past" in response.json()["scheduled_procedure_step_start_datetime"][0]
 
 
 def test_procedure_step_patch_onto_a_booked_slot_is_409(api, station):
-    booked(api)
-    other = booked(
+    api_booked(api)
+    other = api_booked(
         api,
         accession_number="A0002",
         requested_procedure_id="RP2",
         step={
             "scheduled_procedure_step_id": "SPS2",
-            "scheduled_procedure_step_start_datetime": "2026-11-25T10:00:00+01:00",
+            "scheduled_procedure_step_start_datetime": payload_time(10),
         },
     )
     response = api.patch(
         f"/api/procedure-steps/{other['scheduled_procedure_steps'][0]['id']}/",
         {
-            "scheduled_procedure_step_start_datetime": "2026-11-25T09:05:00+01:00",
+            "scheduled_procedure_step_start_datetime": payload_time(9, 5),
         },
         format="json",
     )
@@ -186,13 +199,13 @@ def test_procedure_step_patch_onto_a_booked_slot_is_409(api, station):
 
 def test_lists_are_paginated(api, station):
     for hour in range(8):
-        booked(
+        api_booked(
             api,
             accession_number=f"A{hour}",
             requested_procedure_id=f"RP{hour}",
             step={
                 "scheduled_procedure_step_id": f"S{hour}",
-                "scheduled_procedure_step_start_datetime": f"2026-11-25T1{hour}:00:00+01:00",
+                "scheduled_procedure_step_start_datetime": payload_time(10 + hour),
             },
         )
     page = api.get("/api/procedure-steps/", {"page_size": 5}).json()
@@ -246,7 +259,7 @@ def test_openapi_schema_and_docs_are_served(api):
 
 
 def test_api_bookings_record_who_did_them_in_the_order_history(api, station, admin_user):
-    order = booked(api)
+    order = api_booked(api)
     api.post(f"/api/orders/{order['id']}/cancel/", {"reason": "Duplicate"}, format="json")
 
     history = Order.objects.get(pk=order["id"]).events.order_by("at", "pk")

@@ -2,26 +2,22 @@
 
 import threading
 import time
-from datetime import datetime
 
 import pytest
 from django.db import connections
 
 from ris.errors import Conflict
+from tests import factories
+from tests.factories import future_day, local
 from worklist.models import ScheduledProcedureStep
 from worklist.services import booking
-from worklist.services.booking import (
-    StepBooking,
-    _step_discontinue,
-    order_cancel,
-    order_create,
-    step_update,
-)
+from worklist.services.booking import _step_discontinue, order_cancel, step_update
 from worklist.services.stations import station_is_open
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 RACERS = 4
+DAY = future_day(7)
 
 
 def slow_open_check(monkeypatch):
@@ -62,18 +58,12 @@ def test_concurrent_bookings_of_one_slot_let_exactly_one_win(station, monkeypatc
     slow_open_check(monkeypatch)
 
     def book(index):
-        order_create(
+        factories.book(
+            start=local(DAY, 9),
             patient={"patient_id": f"RACE{index}", "patient_name": "Race^Runner"},
             accession_number=f"RACE{index}",
             requested_procedure_id=f"RP{index}",
-            steps=[
-                StepBooking(
-                    scheduled_station_ae_title="CT1",
-                    start=datetime.fromisoformat("2026-11-25T09:00:00+01:00"),
-                    duration_minutes=15,
-                    scheduled_procedure_step_id=f"S{index}",
-                )
-            ],
+            step_id=f"S{index}",
         )
 
     outcomes = race(book, RACERS)
@@ -84,22 +74,15 @@ def test_concurrent_bookings_of_one_slot_let_exactly_one_win(station, monkeypatc
 
 def test_concurrent_reschedules_onto_one_slot_let_exactly_one_win(station, monkeypatch):
     steps = [
-        order_create(
+        factories.book_step(
+            start=local(DAY, 10 + i),
             patient={"patient_id": f"P{i}", "patient_name": "Move^Me"},
             accession_number=f"MOVE{i}",
-            steps=[
-                StepBooking(
-                    scheduled_station_ae_title="CT1",
-                    start=datetime.fromisoformat(f"2026-11-25T1{i}:00:00+01:00"),
-                )
-            ],
         )
-        .requested_procedures.get()
-        .scheduled_procedure_steps.get()
         for i in range(2)
     ]
     slow_open_check(monkeypatch)
-    target = datetime.fromisoformat("2026-11-25T08:00:00+01:00")
+    target = local(DAY, 8)
 
     outcomes = race(lambda i: step_update(step=steps[i], start=target), 2)
 
@@ -108,17 +91,12 @@ def test_concurrent_reschedules_onto_one_slot_let_exactly_one_win(station, monke
 
 
 def test_cancel_racing_a_step_change_does_not_deadlock(station, monkeypatch):
-    order = order_create(
+    order = factories.book(
+        start=local(DAY, 9),
         patient={"patient_id": "P1", "patient_name": "Race^Cancel"},
         accession_number="CANCEL1",
-        steps=[
-            StepBooking(
-                scheduled_station_ae_title="CT1",
-                start=datetime.fromisoformat("2026-11-25T09:00:00+01:00"),
-            )
-        ],
     )
-    step = order.requested_procedures.get().scheduled_procedure_steps.get()
+    step = factories.step_of(order)
     real_discontinue = _step_discontinue
 
     def slow_discontinue(*args, **kwargs):

@@ -1,11 +1,13 @@
 """The booking rules, called as the UI, the API and DICOM handlers call them."""
 
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from ris.errors import Conflict, Invalid
+from tests import factories
+from tests.factories import WEDNESDAY, local, next_last_sunday, next_weekday, step_of
 from worklist.models import Order, OrderStatus, StepStatus
 from worklist.services.booking import (
     StepBooking,
@@ -20,25 +22,22 @@ pytestmark = pytest.mark.django_db
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
-
-def at(text):
-    return datetime.fromisoformat(text)
+DAY = next_weekday(WEDNESDAY)
 
 
-def book(ae_title="CT1", start="2026-11-25T09:00:00+01:00", minutes=15, accession="", pid="P1"):
-    return order_create(
-        patient={"patient_id": pid, "patient_name": "Doe^Jane"},
+def at(hour: int, minute: int = 0, day: date = DAY) -> datetime:
+    """`day` (a Wednesday ahead) at hour:minute in Berlin."""
+    return local(day, hour, minute, tz=BERLIN)
+
+
+def book(ae_title="CT1", start=None, minutes=15, accession="", pid="P1"):
+    return factories.book(
+        ae_title=ae_title,
+        start=start or at(9),
+        minutes=minutes,
+        patient={"patient_id": pid, "issuer_of_patient_id": "", "patient_name": "Doe^Jane"},
         accession_number=accession,
-        steps=[
-            StepBooking(
-                scheduled_station_ae_title=ae_title, start=at(start), duration_minutes=minutes
-            )
-        ],
     )
-
-
-def step_of(order):
-    return order.requested_procedures.get().scheduled_procedure_steps.get()
 
 
 @pytest.fixture
@@ -48,29 +47,30 @@ def weekday_station(db):
 
 
 def test_station_without_opening_hours_is_open_at_night(station):
-    assert book(start="2026-11-25T03:00:00+01:00").status == OrderStatus.SCHEDULED
+    assert book(start=at(3)).status == OrderStatus.SCHEDULED
 
 
 def test_booking_outside_opening_hours_is_refused(weekday_station, settings):
     settings.TIME_ZONE = "Europe/Berlin"
     with pytest.raises(Invalid) as refused:
-        book("MR1", start="2026-11-25T17:50:00+01:00", minutes=20)
+        book("MR1", start=at(17, 50), minutes=20)
     assert "closed" in str(refused.value.errors)
     assert Order.objects.count() == 0
 
 
 def test_booking_ending_at_closing_time_is_accepted(weekday_station, settings):
     settings.TIME_ZONE = "Europe/Berlin"
-    assert book("MR1", start="2026-11-25T17:40:00+01:00", minutes=20)
+    assert book("MR1", start=at(17, 40), minutes=20)
 
 
 def test_opening_hours_follow_local_wall_clock_across_daylight_saving(weekday_station, settings):
     settings.TIME_ZONE = "Europe/Berlin"
-    # 06:30 UTC is 07:30 in Berlin on Saturday (CET, closed) and 08:30 on Sunday
-    # 29 March 2026, the first day of summer time (CEST, open).
+    # 06:30 UTC is 07:30 in Berlin on the Saturday (CET, closed) and 08:30 on the
+    # last Sunday of March, the first day of summer time (CEST, open).
+    sunday = next_last_sunday(3)
     with pytest.raises(Invalid):
-        book("MR1", start="2026-03-28T06:30:00+00:00")
-    order = book("MR1", start="2026-03-29T06:30:00+00:00", accession="DST1")
+        book("MR1", start=local(sunday - timedelta(days=1), 6, 30, tz=ZoneInfo("UTC")))
+    order = book("MR1", start=local(sunday, 6, 30, tz=ZoneInfo("UTC")), accession="DST1")
     assert step_of(order).start.astimezone(BERLIN).time() == time(8, 30)
 
 
@@ -81,7 +81,7 @@ def test_closing_at_midnight_allows_the_last_evening_slot(db, settings):
         modality="US",
         opening_hours=[{"weekday": 2, "opens": time(20), "closes": time(0)}],
     )
-    assert book("US1", start="2026-11-25T23:30:00+01:00", minutes=30)
+    assert book("US1", start=at(23, 30), minutes=30)
 
 
 def test_opening_hours_closing_before_opening_are_refused(db):
@@ -94,12 +94,50 @@ def test_opening_hours_closing_before_opening_are_refused(db):
     assert "closes" in refused.value.errors["opening_hours"]["0"]
 
 
+def test_a_start_in_the_past_is_refused_naming_the_field(station):
+    yesterday = local(factories.today() - timedelta(days=1), 9)
+    with pytest.raises(Invalid) as refused:
+        book(start=yesterday)
+    [message] = refused.value.errors["scheduled_procedure_steps"]["0"][
+        "scheduled_procedure_step_start_datetime"
+    ]
+    assert "past" in message
+    assert Order.objects.count() == 0
+
+
+def test_the_slot_under_way_may_still_be_booked_not_the_one_before(station):
+    under_way = factories.current_slot()
+    with pytest.raises(Invalid):
+        book(start=under_way - timedelta(minutes=15), accession="A1")
+    assert book(start=under_way, accession="A2").status == OrderStatus.SCHEDULED
+
+
+def test_moving_a_step_into_the_past_is_refused(station):
+    step = step_of(book())
+    with pytest.raises(Invalid) as refused:
+        step_update(step=step, start=factories.current_slot() - timedelta(hours=1))
+    assert "scheduled_procedure_step_start_datetime" in refused.value.errors
+    step.refresh_from_db()
+    assert step.start == at(9)
+
+
+def test_a_step_already_under_way_may_be_lengthened_but_not_moved(station):
+    """Booked yesterday for an hour ago, the exam still runs: its end may change, its
+    start may not be moved into the past again."""
+    started = factories.current_slot() - timedelta(hours=1)
+    step = factories.book_step(start=started, booked_at=started - timedelta(days=1))
+    assert step_update(step=step, duration_minutes=90).end == started + timedelta(minutes=90)
+    station_create(scheduled_station_ae_title="CT2", modality="CT")
+    with pytest.raises(Invalid):
+        step_update(step=step, scheduled_station_ae_title="CT2")
+
+
 def test_overlap_is_refused_on_the_same_station_only(station):
     station_create(scheduled_station_ae_title="CT2", modality="CT")
     book(accession="A1")
     assert book("CT2", accession="A2")
     with pytest.raises(Conflict) as clash:
-        book("CT1", start="2026-11-25T09:14:00+01:00", accession="A3")
+        book("CT1", start=at(9, 14), accession="A3")
     assert clash.value.details["conflicting_step"]["accession_number"] == "A1"
 
 
@@ -133,22 +171,22 @@ def test_order_in_progress_cannot_be_cancelled(station):
 
 def test_reschedule_moves_the_step_when_the_slot_is_free(station):
     step = step_of(book())
-    moved = step_update(step=step, start=at("2026-11-25T11:00:00+01:00"))
-    assert moved.start == at("2026-11-25T11:00:00+01:00")
-    assert moved.end == at("2026-11-25T11:15:00+01:00")
+    moved = step_update(step=step, start=at(11))
+    assert moved.start == at(11)
+    assert moved.end == at(11, 15)
 
 
 def test_reschedule_onto_a_booked_slot_is_refused(station):
-    book(accession="A1", start="2026-11-25T11:00:00+01:00")
+    book(accession="A1", start=at(11))
     step = step_of(book(accession="A2"))
     with pytest.raises(Conflict):
-        step_update(step=step, start=at("2026-11-25T11:05:00+01:00"))
+        step_update(step=step, start=at(11, 5))
     step.refresh_from_db()
-    assert step.start == at("2026-11-25T09:00:00+01:00")
+    assert step.start == at(9)
 
 
 def test_extending_a_step_over_its_neighbour_is_refused(station):
-    book(accession="A1", start="2026-11-25T09:15:00+01:00")
+    book(accession="A1", start=at(9, 15))
     step = step_of(book(accession="A2"))
     with pytest.raises(Conflict):
         step_update(step=step, duration_minutes=30)
@@ -178,7 +216,7 @@ def test_completed_step_cannot_be_rescheduled(station):
     step.scheduled_procedure_step_status = StepStatus.COMPLETED
     step.save()
     with pytest.raises(Conflict):
-        step_update(step=step, start=at("2026-11-25T12:00:00+01:00"))
+        step_update(step=step, start=at(12))
 
 
 def test_discontinuing_the_only_step_discontinues_the_order(station):
@@ -198,9 +236,7 @@ def test_patient_name_differing_only_in_trailing_delimiters_is_the_same(station)
     order_create(
         patient={"patient_id": "P1", "patient_name": "Doe^Jane^^^"},
         accession_number="A2",
-        steps=[
-            StepBooking(scheduled_station_ae_title="CT1", start=at("2026-11-25T10:00:00+01:00"))
-        ],
+        steps=[StepBooking(scheduled_station_ae_title="CT1", start=at(10))],
     )
     assert Order.objects.count() == 2
 
@@ -210,9 +246,7 @@ def test_missing_birth_date_of_a_known_patient_is_filled_in(station):
     order = order_create(
         patient={"patient_id": "P1", "patient_birth_date": datetime(1980, 1, 2).date()},
         accession_number="A2",
-        steps=[
-            StepBooking(scheduled_station_ae_title="CT1", start=at("2026-11-25T10:00:00+01:00"))
-        ],
+        steps=[StepBooking(scheduled_station_ae_title="CT1", start=at(10))],
     )
     assert order.patient.patient_birth_date.isoformat() == "1980-01-02"
 

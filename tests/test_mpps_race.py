@@ -13,8 +13,8 @@ import pytest
 from django.db import connection, connections
 
 from ris.errors import Conflict
-from tests.dicom.conftest import book, station
 from tests.dicom.mpps_messages import create, n_create, n_set_completed, series, update
+from tests.factories import book_step, station
 from worklist.models import OrderStatus, PerformedProcedureStep
 from worklist.services import performed_steps
 
@@ -105,7 +105,7 @@ def hooked(monkeypatch, name, *, before=None, after=None):
 
 def test_two_completing_n_sets_racing_let_exactly_one_complete(monkeypatch):
     station("CT1")
-    step = book()
+    step = book_step()
     uid = "1.2.826.0.1.3680043.10.1.1"
     create(n_create(step), uid=uid)
     race = Race()
@@ -124,7 +124,7 @@ def test_two_completing_n_sets_racing_let_exactly_one_complete(monkeypatch):
 
 def test_an_n_create_and_its_retry_racing_store_one_step(monkeypatch):
     station("CT1")
-    step = book()
+    step = book_step()
     attributes = n_create(step)
     uid = "1.2.826.0.1.3680043.10.1.2"
     race = Race()

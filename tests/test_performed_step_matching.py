@@ -2,23 +2,21 @@
 Scheduled Step Attributes Sequence names without contradiction, for the order's own
 patient; anything else waits as an unscheduled exam for a scheduler to link."""
 
-from datetime import datetime
-
 import pytest
 
 from audit.codes import Action, Channel, Verb
 from audit.models import Event
 from ris.errors import Conflict, Invalid
 from tests.dicom import mpps_messages
-from tests.dicom.conftest import book, station
 from tests.dicom.mpps_messages import n_create, step_attributes
+from tests.factories import book_step, future_day, local, station
 from worklist.models import OrderStatus, StepStatus
 from worklist.services import performed_steps
 from worklist.services.booking import StepBooking, order_create
 
-NINE = datetime.fromisoformat("2026-11-25T09:00:00+01:00")
-
 pytestmark = pytest.mark.django_db
+
+DAY = future_day(7)  # a day ahead: its bookings are all in the future
 
 
 @pytest.fixture(autouse=True)
@@ -40,21 +38,21 @@ def with_items(*items, patient_of=None):
 
 
 def test_the_step_id_with_agreeing_identifiers_links_the_step():
-    step = book()
+    step = book_step()
     linked = create(n_create(step))
     assert list(linked.scheduled_procedure_steps.all()) == [step]
     assert linked.matched_patient == step.requested_procedure.order.patient
 
 
 def test_accession_number_and_procedure_id_link_without_a_step_id():
-    step = book()
+    step = book_step()
     item = step_attributes(step, ScheduledProcedureStepID="")
     linked = create(with_items(item, patient_of=step))
     assert list(linked.scheduled_procedure_steps.all()) == [step]
 
 
 def test_a_study_instance_uid_alone_links_the_requested_procedure_step():
-    step = book()
+    step = book_step()
     item = step_attributes(
         step, ScheduledProcedureStepID="", AccessionNumber="", RequestedProcedureID=""
     )
@@ -63,7 +61,7 @@ def test_a_study_instance_uid_alone_links_the_requested_procedure_step():
 
 
 def test_a_step_id_whose_accession_number_disagrees_links_nothing():
-    step = book()
+    step = book_step()
     item = step_attributes(step, AccessionNumber="WRONG")
     linked = create(with_items(item, patient_of=step))
     assert linked.unscheduled
@@ -73,7 +71,7 @@ def test_a_step_id_whose_accession_number_disagrees_links_nothing():
 
 
 def test_another_patients_step_is_not_linked():
-    step = book(patient_id="OWNER")
+    step = book_step(patient_id="OWNER")
     attributes = n_create(step, PatientID="SOMEBODY-ELSE")
     linked = create(attributes)
     assert linked.unscheduled
@@ -85,7 +83,7 @@ def test_several_steps_of_one_procedure_are_told_apart_by_modality():
         patient={"patient_id": "TWO-STEPS", "patient_name": "Two^Steps"},
         steps=[
             StepBooking(scheduled_station_ae_title=ae_title, start=start, duration_minutes=15)
-            for ae_title, start in (("CT1", NINE), ("MR1", NINE))
+            for ae_title, start in (("CT1", local(DAY, 9)), ("MR1", local(DAY, 9)))
         ],
     )
     ct_step, mr_step = order.requested_procedure.scheduled_procedure_steps.order_by("modality")
@@ -104,7 +102,7 @@ def test_an_exam_without_any_scheduled_data_is_unscheduled():
 
 
 def test_linking_refuses_steps_of_two_orders():
-    first, second = book(), book(start="2026-11-25T10:00")
+    first, second = book_step(), book_step(start=local(DAY, 10))
     unscheduled = create(n_create())
     with pytest.raises(Invalid):
         performed_steps.performed_step_link(performed_step=unscheduled, steps=[first, second])
@@ -113,7 +111,7 @@ def test_linking_refuses_steps_of_two_orders():
 
 
 def test_linking_twice_is_refused():
-    step = book()
+    step = book_step()
     unscheduled = create(n_create())
     performed_steps.performed_step_link(performed_step=unscheduled, steps=[step])
     with pytest.raises(Conflict):
@@ -121,7 +119,7 @@ def test_linking_twice_is_refused():
 
 
 def test_linking_is_audited_and_starts_the_order(admin_user):
-    step = book(patient_id="AV35674")
+    step = book_step(patient_id="AV35674")
     unscheduled = create(n_create())
     performed_steps.performed_step_link(performed_step=unscheduled, steps=[step], user=admin_user)
     step.refresh_from_db()
@@ -136,7 +134,7 @@ def test_linking_is_audited_and_starts_the_order(admin_user):
 
 
 def test_an_empty_patient_id_is_no_match():
-    step = book(patient_id="OWNER")
+    step = book_step(patient_id="OWNER")
     linked = create(n_create(step, PatientID="", IssuerOfPatientID=""))
     assert linked.unscheduled
     assert "no patient ID was sent" in linked.match_note
@@ -145,13 +143,13 @@ def test_an_empty_patient_id_is_no_match():
 
 
 def test_a_caller_limited_to_other_stations_links_nothing():
-    step = book(ae_title="CT1")
+    step = book_step(ae_title="CT1")
     linked = create(n_create(step, ae_title="MR1"), calling_ae_title="MR1", stations={"MR1"})
     assert linked.unscheduled
     assert "outside MR1's scope" in linked.match_note
 
 
 def test_a_caller_granted_every_station_links_any():
-    step = book(ae_title="CT1")
+    step = book_step(ae_title="CT1")
     linked = create(n_create(step, ae_title="MR1"), calling_ae_title="MR1", stations=None)
     assert list(linked.scheduled_procedure_steps.all()) == [step]

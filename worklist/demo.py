@@ -437,6 +437,7 @@ def _book_day(rng, day, stations, procedures, people, fill) -> int:
                         referring_physician_name=rng.choice(REFERRERS),
                         reason_for_the_requested_procedure=rng.choice(REASONS),
                         requested_procedure_priority=rng.choice(["ROUTINE"] * 8 + ["HIGH", "STAT"]),
+                        booked_at=min(now, cursor),  # the past was booked back then
                     )
                     booked += 1
                     _play(rng, order, cursor, end, now)

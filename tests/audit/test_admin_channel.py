@@ -3,7 +3,7 @@
 import pytest
 
 from audit.codes import Channel
-from tests.conftest import order_payload
+from tests.factories import order_payload
 from worklist.models import Order, Patient
 
 from .conftest import api_client_for, events_after, head, summary

@@ -4,7 +4,7 @@ import pytest
 
 from audit import chain
 from audit.codes import Channel, Outcome
-from tests.conftest import order_payload
+from tests.factories import api_booked, future_day, order_payload, payload_time
 
 from .conftest import api_client_for, events_after, head, summary
 
@@ -20,9 +20,7 @@ def alice_api(scheduler):
 
 @pytest.fixture
 def booked(alice_api, station):
-    response = alice_api.post("/api/orders/", order_payload(), format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
+    return api_booked(alice_api)
 
 
 def test_booking_an_order_records_the_order_record_created(alice_api, station, mark):
@@ -50,7 +48,9 @@ def test_a_list_records_each_patient_on_the_page(alice_api, booked):
             requested_procedure_id=f"RP{index}",
             step={
                 "scheduled_procedure_step_id": f"S{index}",
-                "scheduled_procedure_step_start_datetime": f"2026-11-26T1{index}:00:00+01:00",
+                "scheduled_procedure_step_start_datetime": payload_time(
+                    10 + index, day=future_day(3)
+                ),
             },
         )
         assert alice_api.post("/api/orders/", payload, format="json").status_code == 201

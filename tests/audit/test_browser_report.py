@@ -7,8 +7,9 @@ import threading
 import pytest
 from django.test import Client
 
-from tests.conftest import order_payload, require_peer
+from tests.conftest import require_peer
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.factories import order_payload
 from worklist.models import Patient
 
 from .conftest import api_client_for, events_after, head

@@ -5,7 +5,7 @@ import pytest
 from django.db import DatabaseError
 
 from audit import chain
-from tests.conftest import order_payload
+from tests.factories import order_payload
 from worklist.models import Order
 
 from .conftest import api_client_for

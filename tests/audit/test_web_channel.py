@@ -4,7 +4,7 @@ and cancelling an order each write exactly the events of what they touched."""
 import pytest
 
 from audit.codes import Channel
-from tests.conftest import order_payload
+from tests.factories import future_day, order_payload
 from worklist.models import Order, Patient
 
 from .conftest import api_client_for, events_after, head, summary
@@ -58,7 +58,7 @@ def test_opening_a_patient_records_the_record_and_the_orders_shown(browser):
 
 def test_the_calendar_records_the_patients_booked_on_it(browser):
     mark = head()
-    response = browser.get("/calendar/", {"station": "CT1", "day": "2026-11-25"})
+    response = browser.get("/calendar/", {"station": "CT1", "day": future_day().isoformat()})
     assert response.status_code == 200
     [event] = events_after(mark)
     assert summary(event) == ("Procedure Record", "R", 0, Channel.WEB, "alice", [HOSP])

@@ -1,13 +1,11 @@
-"""Fixtures for the DICOM listener tests: a listener on a free port, steps booked
-through the booking service, and a pynetdicom SCU that asks the worklist.
+"""Fixtures for the DICOM listener tests: a listener on a free port and a pynetdicom
+SCU that asks the worklist (stations and steps come from tests/factories.py).
 
 The listener answers from its own threads, so these tests use a transactional
 database (committed rows), not the per-test transaction of `db`."""
 
 import socket
 import subprocess
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 from pydicom.dataset import Dataset
@@ -15,8 +13,6 @@ from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 
 from worklist.dicom import listener
-
-TZ = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
@@ -122,64 +118,6 @@ def tls_files(tmp_path_factory):
     return root
 
 
-def station(ae_title, modality="CT", **fields):
-    from worklist.services.stations import station_create
-
-    return station_create(
-        scheduled_station_ae_title=ae_title,
-        scheduled_station_name=fields.pop("name", ae_title),
-        modality=modality,
-        **fields,
-    )
-
-
-_counter = iter(range(1, 10**6))
-
-
-def book(
-    *,
-    ae_title="CT1",
-    start="2026-11-25T09:00",
-    patient_name="Vivaldi^Antonio",
-    patient_id=None,
-    modality="",
-    minutes=15,
-    patient=None,
-    step=None,
-    **order,
-):
-    """One order with one step booked through the booking service; returns the step."""
-    from worklist.services.booking import StepBooking, order_create
-
-    n = next(_counter)
-    patient_fields = {
-        "patient_id": patient_id or f"P{n:05d}",
-        "issuer_of_patient_id": "HOSP",
-        "patient_name": patient_name,
-        "patient_birth_date": None,
-        "patient_sex": "",
-    }
-    patient_fields.update(patient or {})
-    if isinstance(patient_fields["patient_birth_date"], str):
-        patient_fields["patient_birth_date"] = date.fromisoformat(
-            patient_fields["patient_birth_date"]
-        )
-    created = order_create(
-        patient=patient_fields,
-        steps=[
-            StepBooking(
-                scheduled_station_ae_title=ae_title,
-                start=datetime.fromisoformat(start).replace(tzinfo=TZ),
-                duration_minutes=minutes,
-                modality=modality,
-                details=step or {},
-            )
-        ],
-        **order,
-    )
-    return created.requested_procedure.scheduled_procedure_steps.all()[0]
-
-
 def mwl_query(**top) -> Dataset:
     """A worklist identifier: top-level keys, and `sps` a dict of step keys. Text
     beyond ASCII is sent in UTF-8, saying so, unless SpecificCharacterSet is given."""
@@ -231,4 +169,4 @@ def values(responses, keyword, *, sps=False):
     return found
 
 
-__all__ = ["Verification", "book", "find", "matches", "mwl_query", "station", "values"]
+__all__ = ["Verification", "find", "matches", "mwl_query", "values"]

@@ -20,16 +20,14 @@ from .conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SETUP = """
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
-from worklist.services.booking import StepBooking, order_create
-from worklist.services.stations import station_create
-station_create(scheduled_station_ae_title="CT1", modality="CT")
-start = datetime(2026, 11, 25, 8, tzinfo=ZoneInfo("UTC"))
+from datetime import timedelta
+from tests import factories
+factories.station("CT1", "CT")
+start = factories.local(factories.future_day(), 8)
 for n in range(20):
-    order_create(
+    factories.book(
+        start=start + timedelta(minutes=15 * n),
         patient={"patient_id": f"P{n}", "patient_name": f"Patient^{n}"},
-        steps=[StepBooking("CT1", start=start + timedelta(minutes=15 * n))],
     )
 """
 
@@ -56,6 +54,7 @@ def server_env(tmp_path, tls_files):
     env.update(
         DJANGO_SETTINGS_MODULE="ris.settings",
         SECRET_KEY="dicomserver-test-secret",
+        RIS_AUDIT_KEY="dicomserver-test-audit-key-0123456789",
         RIS_DATA_DIR=str(tmp_path / "data"),
         PYTHONUNBUFFERED="1",
         RIS_DICOM_TLS_CERT=str(tls_files / "server.crt"),

@@ -14,10 +14,10 @@ from pydicom.uid import generate_uid
 
 from audit.codes import Action, Outcome
 from audit.models import Event
+from tests.factories import book_step, future_day, local, station
 from worklist.dicom import mpps, mpps_iod, policy
 from worklist.models import PerformedProcedureStep
 
-from .conftest import book, station
 from .mpps_messages import n_create, n_set_completed, series, step_attributes
 
 pytestmark = [
@@ -76,7 +76,7 @@ def refused_events():
 
 
 def test_a_nul_byte_in_an_attribute_is_0106_naming_it(ct1):
-    status = create(ct1, n_create(book(), PerformedLocation="Radio\x00logy"))
+    status = create(ct1, n_create(book_step(), PerformedLocation="Radio\x00logy"))
     assert status.Status == 0x0106
     assert "PerformedLocation" in status.ErrorComment
     assert Tag(status.AttributeIdentifierList) == Tag(0x0040, 0x0243)
@@ -86,7 +86,7 @@ def test_a_nul_byte_in_an_attribute_is_0106_naming_it(ct1):
 
 def test_a_nul_byte_in_an_n_set_is_0106(ct1):
     uid = generate_uid()
-    assert create(ct1, n_create(book()), uid=uid).Status == 0x0000
+    assert create(ct1, n_create(book_step()), uid=uid).Status == 0x0000
     status = set_(ct1, uid, n_set_completed(CommentsOnThePerformedProcedureStep="a\x00b"))
     assert status.Status == 0x0106
     assert "CommentsOnThePerformedProcedureStep" in status.ErrorComment
@@ -94,30 +94,32 @@ def test_a_nul_byte_in_an_n_set_is_0106(ct1):
 
 
 def test_control_characters_are_refused_but_line_breaks_in_long_text_pass(ct1):
-    assert create(ct1, n_create(book(), PatientName="Doe\x07^John")).Status == 0x0106
+    assert create(ct1, n_create(book_step(), PatientName="Doe\x07^John")).Status == 0x0106
     comments = "Patient moved.\r\nRepeated series 2."
     status = create(
         ct1,
-        n_create(book(start="2026-11-25T10:00"), CommentsOnThePerformedProcedureStep=comments),
+        n_create(
+            book_step(start=local(future_day(), 10)), CommentsOnThePerformedProcedureStep=comments
+        ),
     )
     assert status.Status == 0x0000
 
 
 def test_a_value_far_beyond_its_vr_is_0106_naming_it(ct1):
-    status = create(ct1, n_create(book(), PatientName="A" * 5000))
+    status = create(ct1, n_create(book_step(), PatientName="A" * 5000))
     assert status.Status == 0x0106
     assert status.ErrorComment.startswith("Invalid PatientName")
     assert Tag(status.AttributeIdentifierList) == Tag(0x0010, 0x0010)
 
 
 def test_an_unlimited_text_beyond_the_bound_is_0106(ct1):
-    status = create(ct1, n_create(book(), CommentsOnThePerformedProcedureStep="x" * 70000))
+    status = create(ct1, n_create(book_step(), CommentsOnThePerformedProcedureStep="x" * 70000))
     assert status.Status == 0x0106
     assert "CommentsOnThePerformedProcedureStep" in status.ErrorComment
 
 
 def test_thousands_of_scheduled_step_items_are_refused(ct1):
-    attributes = n_create(book())
+    attributes = n_create(book_step())
     attributes.ScheduledStepAttributesSequence = [step_attributes() for _ in range(2000)]
     status = create(ct1, attributes)
     assert status.Status == 0x0106
@@ -126,7 +128,7 @@ def test_thousands_of_scheduled_step_items_are_refused(ct1):
 
 def test_thousands_of_performed_series_are_refused_in_an_n_set(ct1):
     uid = generate_uid()
-    assert create(ct1, n_create(book()), uid=uid).Status == 0x0000
+    assert create(ct1, n_create(book_step()), uid=uid).Status == 0x0000
     update = n_set_completed(*[series(images=0) for _ in range(1001)])
     status = set_(ct1, uid, update)
     assert status.Status == 0x0106
@@ -134,7 +136,7 @@ def test_thousands_of_performed_series_are_refused_in_an_n_set(ct1):
 
 
 def test_sequences_nested_without_end_are_refused(ct1):
-    attributes = n_create(book())
+    attributes = n_create(book_step())
     item = attributes.ScheduledStepAttributesSequence[0]
     for _ in range(6):
         outer = Dataset()
@@ -160,7 +162,7 @@ def test_an_unreadable_attribute_list_is_refused_audited_and_logged_once(ct1, ca
 
 
 def test_a_refusal_of_the_service_is_audited_once_with_the_patient(ct1):
-    step = book(patient_id="AV35674")
+    step = book_step(patient_id="AV35674")
     uid = generate_uid()
     assert create(ct1, n_create(step), uid=uid).Status == 0x0000
     status = create(ct1, n_create(step, PerformedProcedureStepID="OTHER"), uid=uid)
@@ -173,7 +175,7 @@ def test_a_caller_granted_nothing_is_0124(ct1):
     event = SimpleNamespace(
         assoc=SimpleNamespace(requestor=assoc(ct1).requestor),
         request=SimpleNamespace(AffectedSOPInstanceUID=generate_uid()),
-        attribute_list=n_create(book()),
+        attribute_list=n_create(book_step()),
     )
     status, _ = mpps.handle_create(event)
     assert status.Status == 0x0124
@@ -210,7 +212,7 @@ def test_the_handler_calls_the_collaborators_it_is_given():
 
 def test_an_unreadable_modification_list_is_refused_and_audited(ct1):
     uid = generate_uid()
-    assert create(ct1, n_create(book()), uid=uid).Status == 0x0000
+    assert create(ct1, n_create(book_step()), uid=uid).Status == 0x0000
     status = set_(ct1, uid, Unreadable())
     assert status.Status == 0x0110
     (event,) = refused_events()
@@ -242,7 +244,7 @@ def test_garbage_sent_as_the_attribute_list_is_one_log_line_over_the_wire(
         assert "Cannot read the attribute_list" in status.ErrorComment
         assert modality.is_established
         status, _ = modality.send_n_create(
-            n_create(book()), ModalityPerformedProcedureStep, generate_uid()
+            n_create(book_step()), ModalityPerformedProcedureStep, generate_uid()
         )
         assert status.Status == 0x0000
     finally:

@@ -8,13 +8,16 @@ from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from audit.codes import Action, Channel, Outcome, Verb
 from audit.models import Event
+from tests.factories import book_step, future_day, local, station
 from worklist.models import OrderEvent, OrderStatus, PerformedProcedureStep, StepStatus
 from worklist.services import performed_steps
 
-from .conftest import associate, book, station
+from .conftest import associate
 from .mpps_messages import n_create, n_set_completed, n_set_discontinued, series
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
+
+DAY = future_day(7)  # a day ahead: its bookings are all in the future
 
 MPPS = ModalityPerformedProcedureStep
 
@@ -61,7 +64,7 @@ def status_of(step):
 
 
 def test_n_create_starts_the_scheduled_step_and_its_order(ct):
-    step = book()
+    step = book_step()
     uid, status, _ = ct.create(n_create(step))
     assert status.Status == 0x0000
     assert status_of(step) == (StepStatus.IN_PROGRESS, OrderStatus.IN_PROGRESS)
@@ -71,7 +74,7 @@ def test_n_create_starts_the_scheduled_step_and_its_order(ct):
 
 
 def test_n_set_completed_completes_the_order_and_keeps_what_was_performed(ct):
-    step = book()
+    step = book_step()
     uid, _, _ = ct.create(n_create(step))
     done = n_set_completed(series(images=12, protocol="Head routine", operator="Tech^Tina"))
     assert ct.set(uid, done).Status == 0x0000
@@ -87,7 +90,7 @@ def test_n_set_completed_completes_the_order_and_keeps_what_was_performed(ct):
 
 
 def test_an_n_set_that_stays_in_progress_adds_data_without_ending(ct):
-    step = book()
+    step = book_step()
     uid, _, _ = ct.create(n_create(step))
     update = n_set_completed()
     update.PerformedProcedureStepStatus = "IN PROGRESS"
@@ -97,7 +100,7 @@ def test_an_n_set_that_stays_in_progress_adds_data_without_ending(ct):
 
 
 def test_discontinued_records_the_reason_and_discontinues_step_and_order(ct):
-    step = book()
+    step = book_step()
     uid, _, _ = ct.create(n_create(step))
     assert ct.set(uid, n_set_discontinued()).Status == 0x0000
     assert status_of(step) == (StepStatus.DISCONTINUED, OrderStatus.DISCONTINUED)
@@ -112,7 +115,7 @@ def test_discontinued_records_the_reason_and_discontinues_step_and_order(ct):
 
 
 def test_an_exam_matching_nothing_waits_unscheduled_and_linking_makes_the_order_follow(ct):
-    step = book(patient_id="WALKIN1")
+    step = book_step(patient_id="WALKIN1")
     uid, status, _ = ct.create(n_create(patient=step.requested_procedure.order.patient))
     assert status.Status == 0x0000
     performed_step = PerformedProcedureStep.objects.get(sop_instance_uid=uid)
@@ -139,7 +142,7 @@ def test_group_case_a_step_performed_by_two_mpps_ends_when_both_have(port, ct):
         ae_title="MRCT",
         stations=list(Station.objects.filter(scheduled_station_ae_title__in=["CT1", "MR1"])),
     )
-    step = book()
+    step = book_step()
     other = Modality(port, "MRCT")
     try:
         first, _, _ = ct.create(n_create(step))
@@ -154,8 +157,8 @@ def test_group_case_a_step_performed_by_two_mpps_ends_when_both_have(port, ct):
 
 
 def test_append_case_one_mpps_performs_steps_of_two_orders(ct):
-    first = book(patient_id="P-APPEND")
-    second = book(patient_id="P-APPEND", start="2026-11-25T09:30")
+    first = book_step(patient_id="P-APPEND")
+    second = book_step(patient_id="P-APPEND", start=local(DAY, 9, 30))
     uid, status, _ = ct.create(n_create(first, second))
     assert status.Status == 0x0000
     assert status_of(first) == (StepStatus.IN_PROGRESS, OrderStatus.IN_PROGRESS)
@@ -166,7 +169,7 @@ def test_append_case_one_mpps_performs_steps_of_two_orders(ct):
 
 
 def test_a_retried_n_create_succeeds_and_is_stored_once(ct):
-    step = book()
+    step = book_step()
     attributes = n_create(step)
     uid, _, _ = ct.create(attributes)
     _, status, _ = ct.create(attributes, uid=uid)
@@ -177,7 +180,7 @@ def test_a_retried_n_create_succeeds_and_is_stored_once(ct):
 
 
 def test_a_retried_completing_n_set_succeeds_without_doing_it_twice(ct):
-    step = book()
+    step = book_step()
     uid, _, _ = ct.create(n_create(step))
     done = n_set_completed()
     assert ct.set(uid, done).Status == 0x0000
@@ -187,7 +190,7 @@ def test_a_retried_completing_n_set_succeeds_without_doing_it_twice(ct):
 
 
 def test_an_n_create_without_instance_uid_gets_one_assigned(ct):
-    step = book()
+    step = book_step()
     status, _ = ct.assoc.send_n_create(n_create(step), MPPS, None)
     assert status.Status == 0x0000
     assigned = PerformedProcedureStep.objects.get().sop_instance_uid
@@ -195,7 +198,7 @@ def test_an_n_create_without_instance_uid_gets_one_assigned(ct):
 
 
 def test_each_mpps_message_is_audited_with_calling_ae_and_patient(ct):
-    step = book(patient_id="AV35674")
+    step = book_step(patient_id="AV35674")
     uid, _, _ = ct.create(n_create(step))
     ct.set(uid, n_set_completed())
     events = list(Event.objects.filter(action=Action.PROCEDURE_RECORD).order_by("seq"))

@@ -8,9 +8,9 @@ import pytest
 
 from audit.codes import Action, Outcome
 from audit.models import Event
+from tests.factories import book_step, station
 from worklist.models import PerformedProcedureStep, StepStatus
 
-from .conftest import book, station
 from .mpps_messages import n_create, n_set_completed
 from .test_mpps_lifecycle import Modality
 from .test_mpps_statuses import gateway
@@ -46,7 +46,7 @@ def refusals():
 
 
 def test_an_n_create_for_a_station_outside_the_scope_is_refused_not_authorized(ct2):
-    step = book(ae_title="CT1", patient_id="AV35674")
+    step = book_step(ae_title="CT1", patient_id="AV35674")
     _, status, _ = ct2.create(n_create(step, ae_title="CT1"))
     assert status.Status == 0x0124
     assert "scope" in status.ErrorComment
@@ -59,7 +59,7 @@ def test_an_n_create_for_a_station_outside_the_scope_is_refused_not_authorized(c
 
 
 def test_an_n_set_from_a_caller_whose_scope_does_not_cover_the_station_is_refused(ct1, ct2):
-    step = book(ae_title="CT1")
+    step = book_step(ae_title="CT1")
     uid, status, _ = ct1.create(n_create(step, ae_title="CT1"))
     assert status.Status == 0x0000
     refused = ct2.set(uid, n_set_completed())
@@ -74,7 +74,7 @@ def test_an_n_set_from_a_caller_whose_scope_does_not_cover_the_station_is_refuse
 
 
 def test_a_scheduled_step_on_a_station_outside_the_scope_is_not_linked(ct2):
-    step = book(ae_title="CT1")
+    step = book_step(ae_title="CT1")
     uid, status, _ = ct2.create(n_create(step, ae_title="CT2"))
     assert status.Status == 0x0000
     performed = PerformedProcedureStep.objects.get(sop_instance_uid=uid)
@@ -86,7 +86,7 @@ def test_a_scheduled_step_on_a_station_outside_the_scope_is_not_linked(ct2):
 
 def test_a_modality_granted_several_stations_reports_for_each_and_for_itself(rooms):
     gateway("CTGW", stations=["CT1", "CT2"])
-    first, second = book(ae_title="CT1"), book(ae_title="CT2")
+    first, second = book_step(ae_title="CT1"), book_step(ae_title="CT2")
     modality = Modality(rooms, "CTGW")
     try:
         for step, performed_station in ((first, "CT1"), (second, "CTGW")):

@@ -7,20 +7,23 @@ import logging
 import pytest
 from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 
+from tests.factories import book_step, future_day, local, station
 from worklist.models import Modality, Station
 from worklist.services.stations import modality_save
 
-from .conftest import associate, book, find, mwl_query, station, values
+from .conftest import associate, find, mwl_query, values
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
+
+DAY = future_day(7)  # a day ahead: its bookings are all in the future
 
 
 @pytest.fixture
 def two_rooms(dicom_port):
     station("CT1", "CT")
     station("CT2", "CT")
-    book(ae_title="CT1", patient_name="Room^One")
-    book(ae_title="CT2", patient_name="Room^Two")
+    book_step(ae_title="CT1", patient_name="Room^One")
+    book_step(ae_title="CT2", patient_name="Room^Two")
     return dicom_port
 
 
@@ -124,9 +127,9 @@ def test_an_inactive_station_is_no_longer_a_known_caller(two_rooms):
 
 def test_a_step_offered_to_a_further_ae_title_is_seen_by_that_station(two_rooms):
     station("CT3", "CT")
-    book(
+    book_step(
         ae_title="CT1",
-        start="2026-11-25T10:00",
+        start=local(DAY, 10),
         patient_name="Shared^Step",
         step={"additional_station_ae_titles": "CT3"},
     )

@@ -2,14 +2,20 @@
 peer's address, the query keys and every patient returned, written before the
 first answer leaves."""
 
+from datetime import timedelta
+
 import pytest
 
 from audit.codes import Action, Channel, Outcome, Verb
 from audit.models import Event
+from tests.factories import book_step, dicom_date, future_day, local, station
 
-from .conftest import book, find, matches, mwl_query, station
+from .conftest import find, matches, mwl_query
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
+
+DAY = future_day(7)  # a day ahead: its bookings are all in the future
+DAY_BEFORE, DAY_AFTER = DAY - timedelta(days=1), DAY + timedelta(days=1)
 
 
 @pytest.fixture
@@ -23,12 +29,12 @@ def query_events():
 
 
 def test_a_query_is_audited_with_caller_keys_and_every_patient_returned(ct1):
-    book(patient_id="AV35674", patient_name="Vivaldi^Antonio", start="2026-11-25T09:00")
-    book(patient_id="HF1", patient_name="Haydn^Franz", start="2026-11-25T10:00")
-    book(patient_id="MW1", patient_name="Mozart^Wolfgang", start="2026-11-26T10:00")
+    book_step(patient_id="AV35674", patient_name="Vivaldi^Antonio", start=local(DAY, 9))
+    book_step(patient_id="HF1", patient_name="Haydn^Franz", start=local(DAY, 10))
+    book_step(patient_id="MW1", patient_name="Mozart^Wolfgang", start=local(DAY_AFTER, 10))
     found = find(
         ct1,
-        mwl_query(PatientName="", sps={"ScheduledProcedureStepStartDate": "20261125"}),
+        mwl_query(PatientName="", sps={"ScheduledProcedureStepStartDate": dicom_date(DAY)}),
         calling_ae="CT1",
     )
     assert len(matches(found)) == 2
@@ -39,7 +45,7 @@ def test_a_query_is_audited_with_caller_keys_and_every_patient_returned(ct1):
     assert event.channel == Channel.DICOM
     assert event.event_action_code == Verb.EXECUTE
     assert event.event_outcome_indicator == Outcome.SUCCESS
-    assert "ScheduledProcedureStepStartDate=20261125" in event.detail
+    assert f"ScheduledProcedureStepStartDate={dicom_date(DAY)}" in event.detail
     assert sorted(p.patient_id for p in event.patients.all()) == ["AV35674", "HF1"]
 
 
@@ -52,8 +58,8 @@ def test_a_query_that_finds_nothing_is_audited_too(ct1):
 
 def test_a_refused_query_is_audited_as_a_failure_without_patients(ct1, settings):
     settings.RIS_MWL_MAX_MATCHES = 1
-    book(start="2026-11-25T09:00")
-    book(start="2026-11-25T10:00")
+    book_step(start=local(DAY, 9))
+    book_step(start=local(DAY, 10))
     assert find(ct1, mwl_query(PatientName=""))[-1][0].Status == 0xA700
     (event,) = query_events()
     assert event.event_outcome_indicator == Outcome.MINOR_FAILURE
@@ -64,7 +70,7 @@ def test_a_refused_query_is_audited_as_a_failure_without_patients(ct1, settings)
 def test_no_answer_leaves_without_its_audit_record(ct1, monkeypatch):
     from audit import services
 
-    book()
+    book_step()
 
     def refuse(*args, **kwargs):
         raise RuntimeError("audit store unavailable")

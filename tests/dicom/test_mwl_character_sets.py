@@ -5,13 +5,16 @@ the set configured for a modality, with what does not fit replaced as documented
 import pytest
 from pydicom.dataset import Dataset
 
+from tests.factories import book_step, future_day, local, station
 from worklist.dicom import charset
 from worklist.models import Modality
 from worklist.services.stations import modality_save
 
-from .conftest import book, find, matches, station, values
+from .conftest import find, matches, values
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
+
+DAY = future_day(7)  # a day ahead: its bookings are all in the future
 
 JAPANESE = "ISO 2022 IR 6\\ISO 2022 IR 87"
 KOREAN = "ISO 2022 IR 6\\ISO 2022 IR 149"
@@ -20,10 +23,10 @@ KOREAN = "ISO 2022 IR 6\\ISO 2022 IR 149"
 @pytest.fixture
 def names(dicom_port):
     station("CT1")
-    book(patient_name="Müller^Jörg", start="2026-11-25T08:00")
-    book(patient_name="Dvořák^Antonín", start="2026-11-25T09:00")
-    book(patient_name="Yamada^Tarou=山田^太郎=やまだ^たろう", start="2026-11-25T10:00")
-    book(patient_name="Hong^Gildong=洪^吉洞=홍^길동", start="2026-11-25T11:00")
+    book_step(patient_name="Müller^Jörg", start=local(DAY, 8))
+    book_step(patient_name="Dvořák^Antonín", start=local(DAY, 9))
+    book_step(patient_name="Yamada^Tarou=山田^太郎=やまだ^たろう", start=local(DAY, 10))
+    book_step(patient_name="Hong^Gildong=洪^吉洞=홍^길동", start=local(DAY, 11))
     return dicom_port
 
 

@@ -1,7 +1,7 @@
 """The worklist answers from one SQL query over indexed columns, whatever the
 schedule's size, and leaves no database connection behind."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -9,13 +9,16 @@ from django.db import connection
 from django.db.models import Q
 from pydicom.dataset import Dataset
 
+from tests.factories import book_step, dicom_date, future_day, local, station
 from worklist import selectors
 from worklist.dicom import query
 from worklist.models import ScheduledProcedureStep, Station
 
-from .conftest import book, find, mwl_query, station
+from .conftest import find, mwl_query
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
+
+DAY = future_day(7)  # a day ahead: its bookings are all in the future
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -26,7 +29,7 @@ def station_day() -> Dataset:
         PatientID="",
         sps={
             "ScheduledStationAETitle": "CT1",
-            "ScheduledProcedureStepStartDate": "20261125",
+            "ScheduledProcedureStepStartDate": dicom_date(DAY),
             "Modality": "",
         },
     )
@@ -35,7 +38,7 @@ def station_day() -> Dataset:
 def test_a_worklist_query_is_one_sql_query(db, django_assert_num_queries):
     ct1 = station("CT1")
     for hour in range(8, 12):
-        book(start=f"2026-11-25T{hour:02d}:00")
+        book_step(start=local(DAY, hour))
     where = query.translate(station_day(), tz=BERLIN).where
     with django_assert_num_queries(1):
         steps = list(selectors.modality_worklist(match=where, stations=[ct1]))
@@ -57,8 +60,8 @@ def test_the_station_day_query_uses_the_station_start_index(db):
     ct1 = station("CT1")
     others = [station(f"CT{n}") for n in range(2, 6)]
     first = ScheduledProcedureStep.objects.count()
-    template = book(start="2026-11-25T09:00")
-    start = datetime(2026, 1, 1, tzinfo=BERLIN)
+    template = book_step(start=local(DAY, 9))
+    start = local(DAY, tz=BERLIN) - timedelta(days=200)  # rows around the day queried
     ScheduledProcedureStep.objects.bulk_create(
         ScheduledProcedureStep(
             requested_procedure=template.requested_procedure,
@@ -89,7 +92,7 @@ def rows_plan(where, stations) -> str:
 @pytest.mark.postgres
 def test_associations_do_not_leave_database_connections_open(dicom_port):
     station("CT1")
-    book()
+    book_step()
 
     def sessions() -> int:
         with connection.cursor() as cursor:

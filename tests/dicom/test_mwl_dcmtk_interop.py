@@ -1,7 +1,8 @@
 """DCMTK against the RIS: findscu queries our listener (plain and over TLS), with
-DCMTK's own sample queries on DCMTK's sample worklist loaded through the booking
-API, and every answer is compared with what DCMTK's wlmscpfs gives for the same
-files and the same query.
+DCMTK's own sample queries on DCMTK's sample worklist loaded through the REST API
+(stations, patients) and the booking service (its 1995-96 orders, booked as of
+then: the API refuses bookings in the past), and every answer is compared with what
+DCMTK's wlmscpfs gives for the same files and the same query.
 
 Where the two answers differ, the difference is listed in DIFFERENCES below with the
 side the standard is on; anything else that differs fails the test.
@@ -9,7 +10,7 @@ side the standard is on; anything else that differs fails the test.
 
 import subprocess
 import time
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from tests.conftest import require_peer
+from worklist.services.booking import StepBooking, order_create
 
 from .conftest import free_port, start_with_tls
 
@@ -188,9 +190,10 @@ def wait_for_port(port: int) -> None:
 
 
 def load_sample_worklist(api, files: Path) -> None:
-    """Every sample entry booked through the REST API as an integration would: the
-    stations, each patient once (with the first entry's medical alerts and
-    allergies), then one order per entry. An entry's several Scheduled Station AE
+    """Every sample entry loaded as an integration would: the stations and each
+    patient once (with the first entry's medical alerts and allergies) through the
+    REST API, then one order per entry through the booking service, booked at the
+    sample's own date. An entry's several Scheduled Station AE
     Titles are booked on a station named by the first, the others given as
     additional_station_ae_titles."""
     entries = [dcmread(path) for path in sorted((files / "db" / "OFFIS").glob("*.wl"))]
@@ -226,46 +229,47 @@ def load_sample_worklist(api, files: Path) -> None:
             step.ScheduledProcedureStepStartDate + step.ScheduledProcedureStepStartTime,
             "%Y%m%d%H%M%S",
         ).replace(tzinfo=zone)
-        order = {
-            "patient": {
+        order_create(
+            patient={
                 "patient_id": entry.PatientID,
                 "patient_name": str(entry.PatientName),
-                "patient_birth_date": as_date(entry.get("PatientBirthDate", "")),
+                "patient_birth_date": as_birth_date(entry.get("PatientBirthDate", "")),
                 "patient_sex": entry.get("PatientSex", ""),
             },
-            "accession_number": entry.AccessionNumber,
-            "requesting_physician": str(entry.get("RequestingPhysician", "")),
-            "requested_procedure_id": entry.RequestedProcedureID,
-            "requested_procedure_description": entry.get("RequestedProcedureDescription", ""),
-            "requested_procedure_priority": entry.RequestedProcedurePriority,
-            "study_instance_uid": entry.StudyInstanceUID,
-            "scheduled_procedure_steps": [
-                {
-                    "scheduled_procedure_step_id": step.ScheduledProcedureStepID,
-                    "modality": step.Modality,
-                    "scheduled_station_ae_title": first,
-                    "additional_station_ae_titles": others,
-                    "scheduled_station_name": step.get("ScheduledStationName", ""),
-                    "scheduled_procedure_step_location": step.get(
-                        "ScheduledProcedureStepLocation", ""
-                    ),
-                    "scheduled_procedure_step_start_datetime": start.isoformat(),
-                    "scheduled_performing_physician_name": str(
-                        step.get("ScheduledPerformingPhysicianName", "")
-                    ),
-                    "scheduled_procedure_step_description": step.get(
-                        "ScheduledProcedureStepDescription", ""
-                    ),
-                    "requested_contrast_agent": step.get("RequestedContrastAgent", ""),
-                    "pre_medication": step.get("PreMedication", ""),
-                    "comments_on_the_scheduled_procedure_step": step.get(
-                        "CommentsOnTheScheduledProcedureStep", ""
-                    ),
-                }
+            accession_number=entry.AccessionNumber,
+            requesting_physician=str(entry.get("RequestingPhysician", "")),
+            requested_procedure_id=entry.RequestedProcedureID,
+            requested_procedure_description=entry.get("RequestedProcedureDescription", ""),
+            requested_procedure_priority=entry.RequestedProcedurePriority,
+            study_instance_uid=entry.StudyInstanceUID,
+            steps=[
+                StepBooking(
+                    scheduled_station_ae_title=first,
+                    start=start,
+                    modality=step.Modality,
+                    scheduled_procedure_step_id=step.ScheduledProcedureStepID,
+                    details={
+                        "additional_station_ae_titles": "\\".join(others),
+                        "scheduled_station_name": step.get("ScheduledStationName", ""),
+                        "scheduled_procedure_step_location": step.get(
+                            "ScheduledProcedureStepLocation", ""
+                        ),
+                        "scheduled_performing_physician_name": str(
+                            step.get("ScheduledPerformingPhysicianName", "")
+                        ),
+                        "scheduled_procedure_step_description": step.get(
+                            "ScheduledProcedureStepDescription", ""
+                        ),
+                        "requested_contrast_agent": step.get("RequestedContrastAgent", ""),
+                        "pre_medication": step.get("PreMedication", ""),
+                        "comments_on_the_scheduled_procedure_step": step.get(
+                            "CommentsOnTheScheduledProcedureStep", ""
+                        ),
+                    },
+                )
             ],
-        }
-        created = api.post("/api/orders/", order, format="json")
-        assert created.status_code == 201, created.json()
+            booked_at=start,  # the samples' 1990s worklist, booked back then
+        )
     allowed = api.post(
         "/api/modalities/",
         {"ae_title": CALLING_AE, "description": "DCMTK findscu", "sees_all_stations": True},
@@ -281,6 +285,10 @@ def ae_titles(step: Dataset) -> list[str]:
 
 def as_date(value: str) -> str | None:
     return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if value else None
+
+
+def as_birth_date(value: str) -> date | None:
+    return date.fromisoformat(as_date(value)) if value else None
 
 
 # --- asking and comparing -----------------------------------------------------------

@@ -1,11 +1,18 @@
 """Matching (PS3.4 C.2.2.2) over the network: a pynetdicom SCU asks the listener, as
 a modality would, for worklists booked through the booking service."""
 
+from datetime import timedelta
+
 import pytest
 
-from .conftest import book, find, mwl_query, station, values
+from tests.factories import book_step, dicom_date, future_day, local, station
+
+from .conftest import find, mwl_query, values
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
+
+DAY = future_day(7)  # a day ahead: its bookings are all in the future
+DAY_BEFORE, DAY_AFTER = DAY - timedelta(days=1), DAY + timedelta(days=1)
 
 
 @pytest.fixture
@@ -22,22 +29,22 @@ def names(port, **keys):
 
 
 def test_universal_matching_returns_every_step_of_the_station(rooms):
-    book(patient_name="Vivaldi^Antonio", start="2026-11-25T09:00")
-    book(patient_name="Haydn^Franz", start="2026-11-25T10:00")
+    book_step(patient_name="Vivaldi^Antonio", start=local(DAY, 9))
+    book_step(patient_name="Haydn^Franz", start=local(DAY, 10))
     assert names(rooms) == ["Vivaldi^Antonio", "Haydn^Franz"]
 
 
 def test_single_value_matching_is_exact_and_case_sensitive(rooms):
-    book(accession_number="ACC1", start="2026-11-25T09:00")
-    book(accession_number="acc1", start="2026-11-25T10:00")
-    book(accession_number="ACC10", start="2026-11-25T11:00")
+    book_step(accession_number="ACC1", start=local(DAY, 9))
+    book_step(accession_number="acc1", start=local(DAY, 10))
+    book_step(accession_number="ACC10", start=local(DAY, 11))
     found = find(rooms, mwl_query(AccessionNumber="ACC1", sps={}))
     assert values(found, "AccessionNumber") == ["ACC1"]
 
 
 def test_wildcard_star_and_question_mark(rooms):
     for n, accession in enumerate(["A100", "A110", "A2", "B100"]):
-        book(accession_number=accession, start=f"2026-11-25T{9 + n:02d}:00")
+        book_step(accession_number=accession, start=local(DAY, 9 + n))
     assert values(find(rooms, mwl_query(AccessionNumber="A1*", sps={})), "AccessionNumber") == [
         "A100",
         "A110",
@@ -49,8 +56,8 @@ def test_wildcard_star_and_question_mark(rooms):
 
 
 def test_sql_wildcards_in_a_query_are_literal(rooms):
-    book(accession_number="A_1%", start="2026-11-25T09:00")
-    book(accession_number="AB1X", start="2026-11-25T10:00")
+    book_step(accession_number="A_1%", start=local(DAY, 9))
+    book_step(accession_number="AB1X", start=local(DAY, 10))
     assert values(find(rooms, mwl_query(AccessionNumber="A_1%", sps={})), "AccessionNumber") == [
         "A_1%"
     ]
@@ -60,15 +67,15 @@ def test_sql_wildcards_in_a_query_are_literal(rooms):
 
 
 def test_a_star_alone_is_universal_and_also_finds_empty_values(rooms):
-    book(step={"scheduled_procedure_step_description": "Head"}, start="2026-11-25T09:00")
-    book(step={"scheduled_procedure_step_description": ""}, start="2026-11-25T10:00")
+    book_step(step={"scheduled_procedure_step_description": "Head"}, start=local(DAY, 9))
+    book_step(step={"scheduled_procedure_step_description": ""}, start=local(DAY, 10))
     found = find(rooms, mwl_query(sps={"ScheduledProcedureStepDescription": "*"}))
     assert values(found, "ScheduledProcedureStepDescription", sps=True) == ["Head", ""]
 
 
 def test_an_empty_value_never_matches_a_pattern(rooms):
-    book(step={"scheduled_procedure_step_description": "Head"}, start="2026-11-25T09:00")
-    book(step={"scheduled_procedure_step_description": ""}, start="2026-11-25T10:00")
+    book_step(step={"scheduled_procedure_step_description": "Head"}, start=local(DAY, 9))
+    book_step(step={"scheduled_procedure_step_description": ""}, start=local(DAY, 10))
     found = find(rooms, mwl_query(sps={"ScheduledProcedureStepDescription": "*d"}))
     assert values(found, "ScheduledProcedureStepDescription", sps=True) == ["Head"]
 
@@ -76,14 +83,14 @@ def test_an_empty_value_never_matches_a_pattern(rooms):
 def test_list_of_uid_matching(rooms):
     uids = ["1.2.826.0.1.1", "1.2.826.0.1.2", "1.2.826.0.1.3"]
     for n, uid in enumerate(uids):
-        book(study_instance_uid=uid, start=f"2026-11-25T{9 + n:02d}:00")
+        book_step(study_instance_uid=uid, start=local(DAY, 9 + n))
     found = find(rooms, mwl_query(StudyInstanceUID=[uids[0], uids[2]], sps={}))
     assert values(found, "StudyInstanceUID") == [uids[0], uids[2]]
 
 
 def test_modality_and_station_keys_inside_the_step_sequence(rooms):
-    book(ae_title="CT1", modality="CT", start="2026-11-25T09:00", patient_name="Ct^Patient")
-    book(ae_title="MR1", modality="MR", start="2026-11-25T09:00", patient_name="Mr^Patient")
+    book_step(ae_title="CT1", modality="CT", start=local(DAY, 9), patient_name="Ct^Patient")
+    book_step(ae_title="MR1", modality="MR", start=local(DAY, 9), patient_name="Mr^Patient")
     found = find(
         rooms,
         mwl_query(PatientName="", sps={"Modality": "MR", "ScheduledStationAETitle": "MR1"}),
@@ -94,20 +101,20 @@ def test_modality_and_station_keys_inside_the_step_sequence(rooms):
 
 def test_several_modality_values_match_any(rooms, api):
     station("DX1", "DX")
-    book(ae_title="DX1", modality="CR", start="2026-11-25T09:00", patient_name="Cr^Patient")
-    book(ae_title="DX1", modality="DX", start="2026-11-25T10:00", patient_name="Dx^Patient")
-    book(ae_title="DX1", modality="MG", start="2026-11-25T11:00", patient_name="Mg^Patient")
+    book_step(ae_title="DX1", modality="CR", start=local(DAY, 9), patient_name="Cr^Patient")
+    book_step(ae_title="DX1", modality="DX", start=local(DAY, 10), patient_name="Dx^Patient")
+    book_step(ae_title="DX1", modality="MG", start=local(DAY, 11), patient_name="Mg^Patient")
     found = find(rooms, mwl_query(PatientName="", sps={"Modality": ["CR", "DX"]}), calling_ae="DX1")
     assert values(found, "PatientName") == ["Cr^Patient", "Dx^Patient"]
 
 
 def test_date_single_value_is_the_local_day(rooms):
-    book(start="2026-11-24T23:59", patient_name="Before^Midnight", minutes=1)
-    book(start="2026-11-25T00:00", patient_name="At^Midnight")
-    book(start="2026-11-25T23:59", patient_name="Late^Evening", minutes=1)
-    book(start="2026-11-26T00:00", patient_name="Next^Day")
+    book_step(start=local(DAY_BEFORE, 23, 59), patient_name="Before^Midnight", minutes=1)
+    book_step(start=local(DAY, 0), patient_name="At^Midnight")
+    book_step(start=local(DAY, 23, 59), patient_name="Late^Evening", minutes=1)
+    book_step(start=local(DAY_AFTER, 0), patient_name="Next^Day")
     found = find(
-        rooms, mwl_query(PatientName="", sps={"ScheduledProcedureStepStartDate": "20261125"})
+        rooms, mwl_query(PatientName="", sps={"ScheduledProcedureStepStartDate": dicom_date(DAY)})
     )
     assert values(found, "PatientName") == ["At^Midnight", "Late^Evening"]
 
@@ -115,15 +122,15 @@ def test_date_single_value_is_the_local_day(rooms):
 @pytest.mark.parametrize(
     ("dates", "expected"),
     [
-        ("20261124-20261125", ["Mon^A", "Tue^B"]),
-        ("20261125-", ["Tue^B", "Wed^C"]),
-        ("-20261125", ["Mon^A", "Tue^B"]),
+        (f"{dicom_date(DAY_BEFORE)}-{dicom_date(DAY)}", ["Mon^A", "Tue^B"]),
+        (f"{dicom_date(DAY)}-", ["Tue^B", "Wed^C"]),
+        (f"-{dicom_date(DAY)}", ["Mon^A", "Tue^B"]),
     ],
 )
 def test_date_ranges_closed_and_open(rooms, dates, expected):
-    book(start="2026-11-24T09:00", patient_name="Mon^A")
-    book(start="2026-11-25T09:00", patient_name="Tue^B")
-    book(start="2026-11-26T09:00", patient_name="Wed^C")
+    book_step(start=local(DAY_BEFORE, 9), patient_name="Mon^A")
+    book_step(start=local(DAY, 9), patient_name="Tue^B")
+    book_step(start=local(DAY_AFTER, 9), patient_name="Wed^C")
     found = find(rooms, mwl_query(PatientName="", sps={"ScheduledProcedureStepStartDate": dates}))
     assert values(found, "PatientName") == expected
 
@@ -139,9 +146,9 @@ def test_date_ranges_closed_and_open(rooms, dates, expected):
     ],
 )
 def test_time_ranges_on_any_day(rooms, times, expected):
-    book(start="2026-11-24T08:30", patient_name="Early^A")
-    book(start="2026-11-25T12:15", patient_name="Noon^B")
-    book(start="2026-11-26T17:45", patient_name="Late^C")
+    book_step(start=local(DAY_BEFORE, 8, 30), patient_name="Early^A")
+    book_step(start=local(DAY, 12, 15), patient_name="Noon^B")
+    book_step(start=local(DAY_AFTER, 17, 45), patient_name="Late^C")
     found = find(rooms, mwl_query(PatientName="", sps={"ScheduledProcedureStepStartTime": times}))
     assert values(found, "PatientName") == expected
 
@@ -149,16 +156,16 @@ def test_time_ranges_on_any_day(rooms, times, expected):
 def test_start_date_and_time_together_are_one_period(rooms):
     """C.2.2.2.5.4: 24th-25th with 20:00-08:00 is the night from the 24th 20:00 to the
     25th 08:00; on their own the time range would cross midnight."""
-    book(start="2026-11-24T19:45", patient_name="Too^Early")
-    book(start="2026-11-24T22:00", patient_name="Night^Shift")
-    book(start="2026-11-25T07:45", patient_name="Dawn^Shift")
-    book(start="2026-11-25T09:00", patient_name="Too^Late")
+    book_step(start=local(DAY_BEFORE, 19, 45), patient_name="Too^Early")
+    book_step(start=local(DAY_BEFORE, 22), patient_name="Night^Shift")
+    book_step(start=local(DAY, 7, 45), patient_name="Dawn^Shift")
+    book_step(start=local(DAY, 9), patient_name="Too^Late")
     found = find(
         rooms,
         mwl_query(
             PatientName="",
             sps={
-                "ScheduledProcedureStepStartDate": "20261124-20261125",
+                "ScheduledProcedureStepStartDate": f"{dicom_date(DAY_BEFORE)}-{dicom_date(DAY)}",
                 "ScheduledProcedureStepStartTime": "2000-0800",
             },
         ),
@@ -167,8 +174,8 @@ def test_start_date_and_time_together_are_one_period(rooms):
 
 
 def test_patient_name_matches_case_and_accent_insensitively(rooms):
-    book(patient_name="Müller^Jörg", start="2026-11-25T09:00")
-    book(patient_name="Mueller^Hans", start="2026-11-25T10:00")
+    book_step(patient_name="Müller^Jörg", start=local(DAY, 9))
+    book_step(patient_name="Mueller^Hans", start=local(DAY, 10))
     assert values(find(rooms, mwl_query(PatientName="MULLER^JORG", sps={})), "PatientName") == [
         "Müller^Jörg"
     ]
@@ -179,16 +186,16 @@ def test_patient_name_matches_case_and_accent_insensitively(rooms):
 
 def test_accents_count_when_configured(rooms, settings):
     settings.RIS_MWL_ACCENT_INSENSITIVE = False
-    book(patient_name="Müller^Jörg", start="2026-11-25T09:00")
-    book(patient_name="Muller^Jorg", start="2026-11-25T10:00")
+    book_step(patient_name="Müller^Jörg", start=local(DAY, 9))
+    book_step(patient_name="Muller^Jorg", start=local(DAY, 10))
     assert values(find(rooms, mwl_query(PatientName="MÜLLER*", sps={})), "PatientName") == [
         "Müller^Jörg"
     ]
 
 
 def test_person_name_component_groups_match_each_on_its_own(rooms):
-    book(patient_name="Yamada^Tarou=山田^太郎=やまだ^たろう", start="2026-11-25T09:00")
-    book(patient_name="Yamamoto^Hanako=山本^花子=やまもと^はなこ", start="2026-11-25T10:00")
+    book_step(patient_name="Yamada^Tarou=山田^太郎=やまだ^たろう", start=local(DAY, 9))
+    book_step(patient_name="Yamamoto^Hanako=山本^花子=やまもと^はなこ", start=local(DAY, 10))
     found = find(rooms, mwl_query(PatientName="=山田*", sps={}))
     assert values(found, "PatientName") == ["Yamada^Tarou=山田^太郎=やまだ^たろう"]
     found = find(rooms, mwl_query(PatientName="YAMA*==やまもと*", sps={}))
@@ -196,25 +203,25 @@ def test_person_name_component_groups_match_each_on_its_own(rooms):
 
 
 def test_other_person_names_match_case_insensitively(rooms):
-    book(step={"scheduled_performing_physician_name": "Jones^Ann"}, start="2026-11-25T09:00")
-    book(step={"scheduled_performing_physician_name": "Smith^Bo"}, start="2026-11-25T10:00")
+    book_step(step={"scheduled_performing_physician_name": "Jones^Ann"}, start=local(DAY, 9))
+    book_step(step={"scheduled_performing_physician_name": "Smith^Bo"}, start=local(DAY, 10))
     found = find(rooms, mwl_query(sps={"ScheduledPerformingPhysicianName": "JONES*"}))
     assert values(found, "ScheduledPerformingPhysicianName", sps=True) == ["Jones^Ann"]
 
 
 def test_patient_birth_date_range(rooms):
-    book(patient={"patient_birth_date": "1970-05-01"}, patient_name="Born^Seventies")
-    book(
+    book_step(patient={"patient_birth_date": "1970-05-01"}, patient_name="Born^Seventies")
+    book_step(
         patient={"patient_birth_date": "1985-05-01"},
         patient_name="Born^Eighties",
-        start="2026-11-25T10:00",
+        start=local(DAY, 10),
     )
     found = find(rooms, mwl_query(PatientName="", PatientBirthDate="19700101-19791231", sps={}))
     assert values(found, "PatientName") == ["Born^Seventies"]
 
 
 def test_code_sequence_matching_returns_the_matching_items_only(rooms):
-    book(
+    book_step(
         requested_procedure_code_sequence=[
             {
                 "code_value": "CTHEAD",
@@ -225,12 +232,12 @@ def test_code_sequence_matching_returns_the_matching_items_only(rooms):
         ],
         patient_name="Head^Scan",
     )
-    book(
+    book_step(
         requested_procedure_code_sequence=[
             {"code_value": "CTCHEST", "coding_scheme_designator": "LOCAL", "code_meaning": "Chest"}
         ],
         patient_name="Chest^Scan",
-        start="2026-11-25T10:00",
+        start=local(DAY, 10),
     )
     from pydicom.dataset import Dataset
 
@@ -251,12 +258,12 @@ def test_code_sequence_matching_returns_the_matching_items_only(rooms):
 
 def test_steps_offered_to_further_station_ae_titles_match_on_any(rooms):
     station("CR1", "CR")
-    book(
+    book_step(
         ae_title="CR1",
         step={"additional_station_ae_titles": "CR2\\CR3"},
         patient_name="Shared^Room",
     )
-    book(ae_title="CR1", patient_name="Only^Cr1", start="2026-11-25T10:00")
+    book_step(ae_title="CR1", patient_name="Only^Cr1", start=local(DAY, 10))
     from worklist.models import Modality
     from worklist.services.stations import modality_save
 

@@ -7,17 +7,21 @@ from decimal import Decimal
 import pytest
 from pydicom.dataset import Dataset
 
+from tests.factories import book_step, dicom_date, future_day, local, station
 from worklist.models import Patient
 
-from .conftest import book, find, matches, mwl_query, station
+from .conftest import find, matches, mwl_query
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
+
+DAY = future_day(7)  # a day ahead: its bookings are all in the future
 
 
 @pytest.fixture
 def one_step(dicom_port):
     station("CT1", "CT", scheduled_procedure_step_location="Radiology B")
-    step = book(
+    step = book_step(
+        start=local(DAY, 9),
         patient_name="Vivaldi^Antonio",
         patient={"patient_birth_date": "1978-03-04", "patient_sex": "M"},
         accession_number="A0001",
@@ -63,7 +67,9 @@ def test_every_requested_attribute_comes_back_and_nothing_else(one_step):
     assert answer.AccessionNumber == "A0001"
     assert answer.PatientBirthDate == "19780304"
     assert answer.StudyInstanceUID == "1.2.826.0.1.3680043.2.1"
-    assert answer.ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate == "20261125"
+    assert answer.ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate == dicom_date(
+        DAY
+    )
 
 
 def test_a_requested_attribute_we_hold_no_value_for_comes_back_empty(one_step):

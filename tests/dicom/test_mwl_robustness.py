@@ -16,16 +16,20 @@ from pydicom.uid import (
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
-from .conftest import associate, book, find, matches, mwl_query, station
+from tests.factories import book_step, future_day, local, station
+
+from .conftest import associate, find, matches, mwl_query
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
+
+DAY = future_day(7)  # a day ahead: its bookings are all in the future
 
 
 @pytest.fixture
 def worklist(dicom_port):
     station("CT1")
     for hour in range(8, 14):
-        book(start=f"2026-11-25T{hour:02d}:00")
+        book_step(start=local(DAY, hour))
     return dicom_port
 
 

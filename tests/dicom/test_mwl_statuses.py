@@ -3,20 +3,24 @@ never a cancelled order, the cap on matches, cancel, and the failure statuses wi
 their Error Comment (PS3.4 K.4.1.1.4)."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError
 from pydicom.dataset import Dataset
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
+from tests.factories import book_step, future_day, local, station
 from worklist import selectors
 from worklist.dicom import worklist_item
 from worklist.models import StepStatus
 from worklist.services.booking import order_cancel
 
-from .conftest import associate, book, find, matches, mwl_query, station, values
+from .conftest import associate, find, matches, mwl_query, values
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
+
+DAY = future_day(7)  # a day ahead: its bookings are all in the future
 
 
 @pytest.fixture
@@ -30,16 +34,16 @@ def final(responses) -> Dataset:
 
 
 def test_only_scheduled_steps_are_offered_by_default(ct1):
-    book(patient_name="Still^Waiting", start="2026-11-25T09:00")
-    started = book(patient_name="Already^Started", start="2026-11-25T10:00")
+    book_step(patient_name="Still^Waiting", start=local(DAY, 9))
+    started = book_step(patient_name="Already^Started", start=local(DAY, 10))
     started.scheduled_procedure_step_status = StepStatus.IN_PROGRESS
     started.save()
     assert values(find(ct1, mwl_query(PatientName="")), "PatientName") == ["Still^Waiting"]
 
 
 def test_a_status_key_asks_for_that_status(ct1):
-    book(patient_name="Still^Waiting", start="2026-11-25T09:00")
-    started = book(patient_name="Already^Started", start="2026-11-25T10:00")
+    book_step(patient_name="Still^Waiting", start=local(DAY, 9))
+    started = book_step(patient_name="Already^Started", start=local(DAY, 10))
     started.scheduled_procedure_step_status = StepStatus.IN_PROGRESS
     started.save()
     found = find(
@@ -51,7 +55,7 @@ def test_a_status_key_asks_for_that_status(ct1):
 
 
 def test_a_cancelled_order_never_appears_whatever_the_status_asked(ct1):
-    step = book(patient_name="Cancelled^Order")
+    step = book_step(patient_name="Cancelled^Order")
     order_cancel(order=step.requested_procedure.order, reason="Patient declined")
     for status in ("", "*", "DISCONTINUED", "SCHEDULED"):
         found = find(ct1, mwl_query(PatientName="", sps={"ScheduledProcedureStepStatus": status}))
@@ -61,7 +65,7 @@ def test_a_cancelled_order_never_appears_whatever_the_status_asked(ct1):
 def test_more_matches_than_the_cap_are_refused_out_of_resources(ct1, settings):
     settings.RIS_MWL_MAX_MATCHES = 3
     for hour in range(8, 12):
-        book(start=f"2026-11-25T{hour:02d}:00")
+        book_step(start=local(DAY, hour))
     responses = find(ct1, mwl_query(PatientName=""))
     assert len(responses) == 1  # nothing but the refusal
     assert final(responses).Status == 0xA700
@@ -71,14 +75,14 @@ def test_more_matches_than_the_cap_are_refused_out_of_resources(ct1, settings):
 def test_as_many_matches_as_the_cap_are_answered(ct1, settings):
     settings.RIS_MWL_MAX_MATCHES = 4
     for hour in range(8, 12):
-        book(start=f"2026-11-25T{hour:02d}:00")
+        book_step(start=local(DAY, hour))
     assert len(matches(find(ct1, mwl_query(PatientName="")))) == 4
 
 
 def test_the_cap_fetches_one_row_more_not_the_whole_result(transactional_db, settings):
     station("CT1")
     for hour in range(8, 18):
-        book(start=f"2026-11-25T{hour:02d}:00")
+        book_step(start=local(DAY, hour))
     from django.db.models import Q
 
     rows = selectors.modality_worklist(match=Q(), stations=None, limit=4)
@@ -98,7 +102,7 @@ def test_c_cancel_stops_the_stream(ct1, monkeypatch):
 
     monkeypatch.setattr(worklist_item, "build", slow_build)
     for n in range(120):
-        book(start=f"2026-11-{20 + n // 24:02d}T{n % 24:02d}:00", minutes=5)
+        book_step(start=local(DAY + timedelta(days=n // 24), n % 24), minutes=5)
     assoc = associate(ct1, max_pdu=16384)
     assert assoc.is_established
     try:
@@ -135,19 +139,19 @@ def test_an_unreadable_date_cannot_be_processed(ct1):
 
 
 def test_a_key_we_do_not_match_on_is_answered_with_the_warning_status(ct1):
-    book()
+    book_step()
     responses = find(ct1, mwl_query(PatientName="", PatientWeight="70"))
     assert [s.Status for s, _ in responses] == [0xFF01, 0x0000]
 
 
 def test_without_such_keys_the_pending_status_is_plain(ct1):
-    book()
+    book_step()
     responses = find(ct1, mwl_query(PatientName=""))
     assert [s.Status for s, _ in responses] == [0xFF00, 0x0000]
 
 
 def test_a_database_failure_is_unable_to_process_not_a_crash(ct1, monkeypatch):
-    book()
+    book_step()
 
     def unavailable(**kwargs):
         raise DatabaseError("connection lost")
@@ -159,7 +163,7 @@ def test_a_database_failure_is_unable_to_process_not_a_crash(ct1, monkeypatch):
 
 
 def test_a_bug_building_an_answer_is_unable_to_process_not_a_crash(ct1, monkeypatch):
-    book()
+    book_step()
 
     def broken(*args, **kwargs):
         raise RuntimeError("bug")

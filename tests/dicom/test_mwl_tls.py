@@ -9,9 +9,10 @@ from django.core.exceptions import ImproperlyConfigured
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
+from tests.factories import book_step, station
 from worklist.dicom import listener
 
-from .conftest import book, free_port, matches, mwl_query, start_with_tls, station
+from .conftest import free_port, matches, mwl_query, start_with_tls
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def start_tls(transactional_db, tls_settings):
         server = start_with_tls()
         started.append(server)
         station("CT1")
-        book()
+        book_step()
         return listener.tls_server(server).server_address[1]
 
     yield start

@@ -15,10 +15,9 @@ from pynetdicom import AE
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from tests.dicom.mpps_messages import n_create
-from tests.ui.conftest import local
+from tests.factories import book_step, future_day, local
 from worklist.dicom import listener
 from worklist.models import StepStatus
-from worklist.services.booking import StepBooking, order_create
 
 from .conftest import log_in
 
@@ -37,28 +36,6 @@ def dicom_port(transactional_db, settings):
     server = listener.start(host="127.0.0.1", port=0, tls_port=0)
     yield server.server_address[1]
     listener.stop(server)
-
-
-def booked_step(day):
-    order = order_create(
-        patient={
-            "patient_id": "E2E-MPPS-1",
-            "issuer_of_patient_id": "HOSP",
-            "patient_name": "Vivaldi^Antonio",
-            "patient_birth_date": date(1978, 3, 4),
-            "patient_sex": "M",
-        },
-        steps=[
-            StepBooking(
-                scheduled_station_ae_title="CT1",
-                start=local(day, 9),
-                duration_minutes=15,
-                details={"scheduled_procedure_step_description": "CT head"},
-            )
-        ],
-        requested_procedure_description="CT head without contrast",
-    )
-    return order.requested_procedure.scheduled_procedure_steps.get()
 
 
 def in_progress(step) -> Dataset:
@@ -95,8 +72,18 @@ def test_the_calendar_shows_the_exam_a_modality_started_without_a_reload(
 ):
     settings.RIS_UI_POLL_SECONDS = POLL_SECONDS
     make_user("sam", "scheduler")
-    day = timezone.localdate() + timedelta(days=1)
-    step = booked_step(day)
+    day = future_day(1)
+    step = book_step(
+        start=local(day, 9),
+        patient={
+            "patient_id": "E2E-MPPS-1",
+            "patient_name": "Vivaldi^Antonio",
+            "patient_birth_date": date(1978, 3, 4),
+            "patient_sex": "M",
+        },
+        step={"scheduled_procedure_step_description": "CT head"},
+        requested_procedure_description="CT head without contrast",
+    )
 
     log_in(page, "sam")
     expect(page.get_by_text("Signed in as")).to_contain_text("sam")

@@ -3,12 +3,12 @@ it on the calendar, reschedule it, cancel it. A technologist cannot book; a wron
 password is refused."""
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from tests.factories import future_day
 from worklist.models import Order, OrderStatus, StepStatus
 
 from .conftest import log_in
@@ -31,7 +31,7 @@ def test_scheduler_registers_books_reschedules_and_cancels(
     page, make_user, rooms, catalogue, artifacts
 ):
     make_user("sam", "scheduler")
-    day = timezone.localdate() + timedelta(days=2)
+    day = future_day(2)
 
     log_in(page, "sam")
     expect(page.get_by_text("Signed in as")).to_contain_text("sam")

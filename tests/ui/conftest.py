@@ -3,15 +3,10 @@ day, a small catalogue, and a patient; dates are taken in the future so the free
 slots offered are really free."""
 
 import importlib
-from datetime import date, datetime, time, timedelta
 
 import pytest
-from django.utils import timezone
 
-from worklist.models import Procedure
-from worklist.services.booking import StepBooking, order_create
-from worklist.services.patients import patient_create
-from worklist.services.stations import procedure_save, station_create
+from tests import factories
 
 PASSWORD = "correct-horse-battery-1"
 
@@ -75,19 +70,15 @@ def technologist_client(client, technologist):
     return client
 
 
-def open_every_day(opens=time(7), closes=time(19)):
-    return [{"weekday": day, "opens": opens, "closes": closes} for day in range(7)]
-
-
 @pytest.fixture
 def rooms(db):
     return {
-        ae: station_create(
-            scheduled_station_ae_title=ae,
-            scheduled_station_name=f"{modality} room {ae[-1]}",
-            modality=modality,
+        ae: factories.station(
+            ae,
+            modality,
+            name=f"{modality} room {ae[-1]}",
             scheduled_procedure_step_location="Radiology",
-            opening_hours=open_every_day(),
+            opening_hours=factories.open_every_day(),
         )
         for ae, modality in (("CT1", "CT"), ("CT2", "CT"), ("MR1", "MR"))
     }
@@ -96,14 +87,7 @@ def rooms(db):
 @pytest.fixture
 def catalogue(db):
     return {
-        code: procedure_save(
-            procedure=Procedure(),
-            code_value=code,
-            coding_scheme_designator="LOCAL",
-            code_meaning=meaning,
-            modality=modality,
-            duration_minutes=minutes,
-        )
+        code: factories.procedure(code, meaning, modality, minutes)
         for code, meaning, modality, minutes in (
             ("CTHEAD", "CT head", "CT", 15),
             ("CTCHEST", "CT chest", "CT", 20),
@@ -114,34 +98,4 @@ def catalogue(db):
 
 @pytest.fixture
 def patient(db):
-    return patient_create(
-        patient_id="P1001",
-        issuer_of_patient_id="HOSP",
-        patient_name="Müller^Anna",
-        patient_birth_date=date(1970, 5, 17),
-        patient_sex="F",
-    )
-
-
-def future_day(days: int = 2) -> date:
-    return timezone.localdate() + timedelta(days=days)
-
-
-def local(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), tzinfo=timezone.get_default_timezone())
-
-
-def book(*, patient_id="P1001", ae_title="CT1", start, minutes=15, procedure=None, user=None):
-    """An order booked through the booking service, as the UI and the API book."""
-    return order_create(
-        patient={"patient_id": patient_id, "issuer_of_patient_id": "HOSP"},
-        steps=[
-            StepBooking(scheduled_station_ae_title=ae_title, start=start, duration_minutes=minutes)
-        ],
-        requested_procedure_code_sequence=[procedure.as_code_item()] if procedure else None,
-        user=user,
-    )
-
-
-def step_of(order):
-    return order.requested_procedure.scheduled_procedure_steps.all()[0]
+    return factories.patient("P1001")

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from .conftest import book
+from tests.factories import book
 
 pytestmark = pytest.mark.django_db
 
@@ -20,11 +20,12 @@ def today_at(hour):
 def test_board_lists_todays_steps_of_the_room_in_time_order(
     technologist_client, rooms, catalogue, patient
 ):
-    # Today's room hours are 07-19; booking in the past of today is allowed by the rules.
-    book(start=today_at(11), procedure=catalogue["CTCHEST"])
-    book(start=today_at(8), procedure=catalogue["CTHEAD"])
-    book(start=today_at(9) + timedelta(days=1))
-    book(ae_title="CT2", start=today_at(10))
+    # Today's room hours are 07-19; today's exams were booked yesterday.
+    yesterday = timezone.now() - timedelta(days=1)
+    book(start=today_at(11), procedure=catalogue["CTCHEST"], patient=patient, booked_at=yesterday)
+    book(start=today_at(8), procedure=catalogue["CTHEAD"], patient=patient, booked_at=yesterday)
+    book(start=today_at(9) + timedelta(days=1), patient=patient)
+    book(ae_title="CT2", start=today_at(10), patient=patient, booked_at=yesterday)
 
     response = technologist_client.get(reverse("ui:board"), {"station": "CT1"})
     steps = response.context["steps"]

@@ -6,9 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.factories import book, future_day, local, step_of
 from worklist.models import Order, OrderEvent
-
-from .conftest import book, future_day, local, step_of
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +101,7 @@ def test_only_rooms_of_the_procedure_modality_are_offered(
 
 
 def test_booked_slot_is_not_offered(scheduler_client, rooms, catalogue, patient, day):
-    book(start=local(day, 9))
+    book(patient=patient, start=local(day, 9))
     values = offered(slots_page(scheduler_client, patient, catalogue["CTHEAD"], day))
     assert slot_value("CT1", local(day, 9)) not in values
     assert slot_value("CT2", local(day, 9)) in values
@@ -203,7 +202,7 @@ def test_the_loser_of_a_race_for_a_slot_is_told_and_sees_fresh_slots(
 ):
     slot = slot_value("CT1", local(day, 9))
     assert slot in offered(slots_page(scheduler_client, patient, catalogue["CTHEAD"], day))
-    winner = book(start=local(day, 9))  # another scheduler books it first
+    winner = book(patient=patient, start=local(day, 9))  # another scheduler books it first
 
     response = scheduler_client.post(
         reverse("ui:book"), booking(patient, catalogue["CTHEAD"], day, slot)
@@ -223,4 +222,6 @@ def test_a_slot_in_the_past_is_refused(scheduler_client, rooms, catalogue, patie
         reverse("ui:book"),
         booking(patient, catalogue["CTHEAD"], past.date(), slot_value("CT1", past)),
     )
-    assert "This slot is in the past" in response.content.decode()
+    assert response.status_code == 400
+    assert "Must not be in the past" in response.content.decode()
+    assert not Order.objects.exists()

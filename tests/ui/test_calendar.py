@@ -5,10 +5,9 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
+from tests.factories import book, future_day, local, step_of
 from worklist.models import ScheduledProcedureStep, StepStatus
 from worklist.services.stations import station_create
-
-from .conftest import book, future_day, local, step_of
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +22,7 @@ def test_day_view_of_a_room_shows_patient_procedure_and_status(
     scheduler_client, rooms, catalogue, patient
 ):
     day = future_day()
-    step = step_of(book(start=local(day, 9), procedure=catalogue["CTHEAD"]))
+    step = step_of(book(patient=patient, start=local(day, 9), procedure=catalogue["CTHEAD"]))
     calendar, page = grid(scheduler_client, station="CT1", day=day.isoformat())
     [column] = calendar.columns
     [block] = column.blocks
@@ -45,7 +44,7 @@ def test_each_status_has_its_colour_class(scheduler_client, rooms, patient):
         (10, StepStatus.COMPLETED),
         (11, StepStatus.DISCONTINUED),
     ):
-        step = step_of(book(start=local(day, hour)))
+        step = step_of(book(patient=patient, start=local(day, hour)))
         ScheduledProcedureStep.objects.filter(pk=step.pk).update(
             scheduled_procedure_step_status=status
         )
@@ -56,7 +55,7 @@ def test_each_status_has_its_colour_class(scheduler_client, rooms, patient):
 
 def test_blocks_are_placed_by_local_time_and_duration(scheduler_client, rooms, patient):
     day = future_day()
-    book(start=local(day, 8), minutes=30)
+    book(patient=patient, start=local(day, 8), minutes=30)
     calendar, _ = grid(scheduler_client, station="CT1", day=day.isoformat())
     assert (calendar.first_hour, calendar.last_hour) == (7, 19)  # opening hours
     [block] = calendar.columns[0].blocks
@@ -66,7 +65,7 @@ def test_blocks_are_placed_by_local_time_and_duration(scheduler_client, rooms, p
 
 def test_week_view_of_a_room_has_a_column_per_day_from_monday(scheduler_client, rooms, patient):
     day = future_day()
-    book(start=local(day, 9))
+    book(patient=patient, start=local(day, 9))
     calendar, page = grid(scheduler_client, station="CT1", day=day.isoformat(), span="week")
     days = [column.day for column in calendar.columns]
     assert len(days) == 7 and days[0].weekday() == 0
@@ -76,9 +75,9 @@ def test_week_view_of_a_room_has_a_column_per_day_from_monday(scheduler_client, 
 
 def test_rooms_of_a_modality_side_by_side(scheduler_client, rooms, patient):
     day = future_day()
-    book(ae_title="CT1", start=local(day, 9))
-    book(ae_title="CT2", start=local(day, 9))
-    book(ae_title="MR1", start=local(day, 9))
+    book(patient=patient, ae_title="CT1", start=local(day, 9))
+    book(patient=patient, ae_title="CT2", start=local(day, 9))
+    book(patient=patient, ae_title="MR1", start=local(day, 9))
     calendar, _ = grid(scheduler_client, modality="CT", day=day.isoformat())
     assert [c.station.scheduled_station_ae_title for c in calendar.columns] == ["CT1", "CT2"]
     assert calendar.step_count == 2
@@ -106,7 +105,7 @@ def test_the_view_is_reloaded_as_a_fragment_by_htmx(scheduler_client, rooms):
 def test_a_step_crossing_midnight_shows_on_both_days(scheduler_client, patient, db):
     station_create(scheduled_station_ae_title="ER1", modality="CT")
     day = future_day()
-    book(ae_title="ER1", start=local(day, 23, 30), minutes=60)
+    book(patient=patient, ae_title="ER1", start=local(day, 23, 30), minutes=60)
     first, _ = grid(scheduler_client, station="ER1", day=day.isoformat())
     second, _ = grid(scheduler_client, station="ER1", day=(day + timedelta(days=1)).isoformat())
     assert first.step_count == second.step_count == 1

@@ -8,9 +8,8 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
+from tests.factories import book, future_day, local, step_of
 from worklist.models import StepStatus
-
-from .conftest import book, future_day, local, step_of
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +40,7 @@ def day():
 
 @pytest.fixture
 def step(rooms, patient, day):
-    return step_of(book(start=local(day, 9)))
+    return step_of(book(patient=patient, start=local(day, 9)))
 
 
 def calendar(client, day, *, htmx=False):

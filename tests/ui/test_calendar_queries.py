@@ -8,16 +8,14 @@ shown, stays under a bound that does not grow with the steps (an N+1 would add o
 per step)."""
 
 from contextlib import contextmanager
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from worklist.services.booking import StepBooking, order_create
-from worklist.services.stations import station_create
-
-from .conftest import future_day
+from tests import factories
+from tests.factories import future_day
 
 pytestmark = pytest.mark.django_db
 
@@ -39,22 +37,19 @@ def assert_constant_queries(django_assert_max_num_queries):
 
 
 def fill(ae_titles, day, per_room, minutes=12, first_hour=6):
-    tz = timezone.get_default_timezone()
+    """Rooms booked back to back from first_hour on `day`, booked the day before."""
     number = 0
     for ae_title in ae_titles:
-        station_create(scheduled_station_ae_title=ae_title, modality=ae_title[:2])
-        start = datetime.combine(day, time(first_hour), tzinfo=tz)
+        factories.station(ae_title, ae_title[:2])
+        start = factories.local(day, first_hour)
         for index in range(per_room):
             number += 1
-            order_create(
+            factories.book(
+                ae_title=ae_title,
+                start=start + timedelta(minutes=minutes * index),
+                minutes=minutes,
                 patient={"patient_id": f"{ae_title}-{number}", "patient_name": f"Doe^P{number}"},
-                steps=[
-                    StepBooking(
-                        scheduled_station_ae_title=ae_title,
-                        start=start + timedelta(minutes=minutes * index),
-                        duration_minutes=minutes,
-                    )
-                ],
+                booked_at=start - timedelta(days=1),
             )
 
 

@@ -3,17 +3,16 @@
 import pytest
 from django.urls import reverse
 
+from tests.factories import book, future_day, local, step_of
 from worklist.models import Order, OrderEvent, OrderStatus, StepStatus
 from worklist.services.booking import StepBooking, order_create
-
-from .conftest import book, future_day, local, step_of
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def order(rooms, catalogue, patient):
-    return book(start=local(future_day(), 9), procedure=catalogue["CTHEAD"])
+    return book(patient=patient, start=local(future_day(), 9), procedure=catalogue["CTHEAD"])
 
 
 def test_cancelling_the_only_step_cancels_the_order_with_its_reason(

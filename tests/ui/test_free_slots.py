@@ -5,11 +5,10 @@ from datetime import datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
+from tests.factories import TUESDAY, book, future_day, local, next_weekday, step_of
 from worklist import selectors
 from worklist.services.booking import order_cancel
 from worklist.services.stations import station_create
-
-from .conftest import book, future_day, local, step_of
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +31,7 @@ def test_slots_lie_inside_opening_hours(rooms):
 
 def test_occupied_interval_is_not_offered(rooms, patient):
     day = future_day()
-    book(start=local(day, 9), minutes=20)
+    book(patient=patient, start=local(day, 9), minutes=20)
     offered = starts(rooms["CT1"], day, minutes=30)
     assert "08:45" not in offered  # would overlap 09:00-09:20
     assert "09:00" not in offered and "09:15" not in offered
@@ -41,13 +40,13 @@ def test_occupied_interval_is_not_offered(rooms, patient):
 
 def test_discontinued_steps_free_their_slot(rooms, patient):
     day = future_day()
-    order_cancel(order=book(start=local(day, 9)), reason="x")
+    order_cancel(order=book(patient=patient, start=local(day, 9)), reason="x")
     assert "09:00" in starts(rooms["CT1"], day)
 
 
 def test_the_step_being_moved_does_not_block_itself(rooms, patient):
     day = future_day()
-    step = step_of(book(start=local(day, 9), minutes=30))
+    step = step_of(book(patient=patient, start=local(day, 9), minutes=30))
     assert "09:15" in starts(rooms["CT1"], day, minutes=30, exclude_step=step)
 
 
@@ -82,7 +81,4 @@ def test_closed_day_offers_nothing(db):
         modality="MG",
         opening_hours=[{"weekday": 0, "opens": time(8), "closes": time(12)}],
     )
-    day = future_day()
-    while day.weekday() != 1:
-        day += timedelta(days=1)
-    assert starts(station, day) == []
+    assert starts(station, next_weekday(TUESDAY)) == []

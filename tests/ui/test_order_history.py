@@ -3,10 +3,9 @@ completed, discontinued, cancelled; with the user when one acted."""
 
 import pytest
 
+from tests.factories import book, future_day, local, step_of
 from worklist.models import OrderEvent, ScheduledProcedureStep, StepStatus
 from worklist.services.booking import order_cancel, order_refresh_status, step_update
-
-from .conftest import book, future_day, local, step_of
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +15,7 @@ def kinds(order):
 
 
 def test_booking_is_recorded_with_slot_and_user(rooms, patient, scheduler):
-    order = book(start=local(future_day(), 9), user=scheduler)
+    order = book(patient=patient, start=local(future_day(), 9), user=scheduler)
     [event] = OrderEvent.objects.filter(order=order)
     assert (event.kind, event.user) == ("booked", scheduler)
     assert step_of(order).scheduled_procedure_step_id in event.detail
@@ -24,12 +23,12 @@ def test_booking_is_recorded_with_slot_and_user(rooms, patient, scheduler):
 
 
 def test_a_booking_from_an_integration_has_no_user(rooms, patient):
-    order = book(start=local(future_day(), 9))
+    order = book(patient=patient, start=local(future_day(), 9))
     assert OrderEvent.objects.get(order=order).user is None
 
 
 def test_moves_are_recorded_but_descriptive_edits_are_not(rooms, patient):
-    order = book(start=local(future_day(), 9))
+    order = book(patient=patient, start=local(future_day(), 9))
     step = step_of(order)
     step_update(step=step, scheduled_procedure_step_description="Changed")
     assert kinds(order) == ["booked"]
@@ -38,7 +37,7 @@ def test_moves_are_recorded_but_descriptive_edits_are_not(rooms, patient):
 
 
 def test_started_and_completed_follow_the_steps(rooms, patient):
-    order = book(start=local(future_day(), 9))
+    order = book(patient=patient, start=local(future_day(), 9))
     steps = ScheduledProcedureStep.objects.filter(requested_procedure__order=order)
     steps.update(scheduled_procedure_step_status=StepStatus.IN_PROGRESS)
     order_refresh_status(order)
@@ -49,7 +48,7 @@ def test_started_and_completed_follow_the_steps(rooms, patient):
 
 
 def test_discontinuing_the_last_step_records_the_step_and_the_order(rooms, patient, scheduler):
-    order = book(start=local(future_day(), 9))
+    order = book(patient=patient, start=local(future_day(), 9))
     step_update(
         step=step_of(order),
         scheduled_procedure_step_status=StepStatus.DISCONTINUED,
@@ -63,7 +62,7 @@ def test_discontinuing_the_last_step_records_the_step_and_the_order(rooms, patie
 
 
 def test_cancelling_is_recorded_once(rooms, patient):
-    order = book(start=local(future_day(), 9))
+    order = book(patient=patient, start=local(future_day(), 9))
     order_cancel(order=order, reason="Duplicate")
     order_cancel(order=order, reason="Again")
     assert kinds(order) == ["booked", "cancelled"]

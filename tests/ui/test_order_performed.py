@@ -9,9 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from tests.factories import book, future_day, local, step_of
 from worklist.models import PerformedProcedureStep, PerformedStepStatus
-
-from .conftest import book, future_day, local, step_of
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +58,7 @@ def performed(step, **fields):
 
 @pytest.fixture
 def order(rooms, patient):
-    return book(start=local(future_day(), 9))
+    return book(patient=patient, start=local(future_day(), 9))
 
 
 def page(client, order):
@@ -151,10 +150,10 @@ def test_the_order_page_reads_performed_steps_in_constant_queries(
             page(technologist_client, order)
         return len(captured.captured_queries)
 
-    one = book(start=local(future_day(), 9))
+    one = book(patient=patient, start=local(future_day(), 9))
     performed(step_of(one), performed_series_sequence=[series(1)])
     day = future_day(3)
-    many = book(start=local(day, 9))
+    many = book(patient=patient, start=local(day, 9))
     for n in range(5):
         performed(
             step_of(many),

@@ -3,9 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from tests.factories import book, future_day, local, step_of
 from worklist.services.booking import order_cancel, step_update
-
-from .conftest import book, future_day, local, step_of
 
 pytestmark = pytest.mark.django_db
 
@@ -14,9 +13,13 @@ pytestmark = pytest.mark.django_db
 def orders(rooms, catalogue, patient):
     day = future_day()
     other_day = future_day(5)
-    head = book(start=local(day, 9), procedure=catalogue["CTHEAD"])
-    knee = book(ae_title="MR1", start=local(day, 10), procedure=catalogue["MRKNEE"])
-    later = book(ae_title="CT2", start=local(other_day, 9), procedure=catalogue["CTCHEST"])
+    head = book(patient=patient, start=local(day, 9), procedure=catalogue["CTHEAD"])
+    knee = book(
+        patient=patient, ae_title="MR1", start=local(day, 10), procedure=catalogue["MRKNEE"]
+    )
+    later = book(
+        patient=patient, ae_title="CT2", start=local(other_day, 9), procedure=catalogue["CTCHEST"]
+    )
     order_cancel(order=later, reason="Duplicate")
     return {"head": head, "knee": knee, "later": later, "day": day, "other_day": other_day}
 

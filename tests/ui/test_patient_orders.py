@@ -3,16 +3,15 @@
 import pytest
 from django.urls import reverse
 
+from tests.factories import book, future_day, local
 from worklist.services.booking import order_cancel
-
-from .conftest import book, future_day, local
 
 pytestmark = pytest.mark.django_db
 
 
 def test_patient_page_lists_orders_with_status(scheduler_client, rooms, catalogue, patient):
-    kept = book(start=local(future_day(), 9), procedure=catalogue["CTHEAD"])
-    cancelled = book(start=local(future_day(), 10), procedure=catalogue["CTCHEST"])
+    kept = book(patient=patient, start=local(future_day(), 9), procedure=catalogue["CTHEAD"])
+    cancelled = book(patient=patient, start=local(future_day(), 10), procedure=catalogue["CTCHEST"])
     order_cancel(order=cancelled, reason="Patient declined")
 
     page = scheduler_client.get(reverse("ui:patient", args=[patient.pk])).content.decode()

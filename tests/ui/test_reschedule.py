@@ -3,9 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from tests.factories import book, future_day, local, step_of
 from worklist.models import OrderEvent, ScheduledProcedureStep, StepStatus
-
-from .conftest import book, future_day, local, step_of
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +16,7 @@ def day():
 
 @pytest.fixture
 def step(rooms, catalogue, patient, day):
-    return step_of(book(start=local(day, 9), procedure=catalogue["CTHEAD"]))
+    return step_of(book(patient=patient, start=local(day, 9), procedure=catalogue["CTHEAD"]))
 
 
 def reschedule_url(step):
@@ -55,7 +54,7 @@ def test_step_moves_to_another_room_and_time(scheduler_client, scheduler, step, 
 
 
 def test_a_slot_taken_meanwhile_is_refused_with_fresh_slots(scheduler_client, step, patient, day):
-    book(ae_title="CT2", start=local(day, 11))
+    book(patient=patient, ae_title="CT2", start=local(day, 11))
     slot = f"CT2|{local(day, 11).isoformat()}"
     response = scheduler_client.post(reschedule_url(step), {"slot": slot, "reason": "typed"})
     assert response.status_code == 409

@@ -7,9 +7,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from tests.conftest import order_payload
-
-from .conftest import book, future_day, local, step_of
+from tests.factories import book, future_day, local, order_payload, step_of
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +65,9 @@ def test_administrator_manages_worklist_and_users():
 
 @pytest.fixture
 def booked_step(rooms, catalogue, patient):
-    return step_of(book(start=local(future_day(), 9), procedure=catalogue["CTHEAD"]))
+    return step_of(
+        book(patient=patient, start=local(future_day(), 9), procedure=catalogue["CTHEAD"])
+    )
 
 
 def test_technologist_views_the_worklist_but_cannot_book(technologist_client, patient, booked_step):

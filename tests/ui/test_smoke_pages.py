@@ -3,14 +3,14 @@
 import pytest
 from django.urls import reverse
 
-from .conftest import book, future_day, local, step_of
+from tests.factories import book, future_day, local, step_of
 
 pytestmark = pytest.mark.django_db
 
 
 def test_every_page_renders_for_a_scheduler(scheduler_client, rooms, catalogue, patient):
     day = future_day()
-    order = book(start=local(day, 9), procedure=catalogue["CTHEAD"])
+    order = book(patient=patient, start=local(day, 9), procedure=catalogue["CTHEAD"])
     step = step_of(order)
     urls = [
         reverse("home"),

@@ -3,34 +3,19 @@
 Europe/Berlin changes to summer time on the last Sunday of March (02:00 -> 03:00)
 and back on the last Sunday of October (03:00 -> 02:00)."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
+from tests.factories import book, next_last_sunday, step_of
 from worklist.models import Order
 from worklist.services.stations import station_create
-
-from .conftest import book, step_of
 
 pytestmark = pytest.mark.django_db
 
 BERLIN = ZoneInfo("Europe/Berlin")
-
-
-def last_sunday(year, month):
-    day = date(year, month + 1, 1) - timedelta(days=1)
-    return day - timedelta(days=(day.weekday() + 1) % 7)
-
-
-def next_change(month):
-    """The next last-Sunday-of-`month` that is still ahead."""
-    year = timezone.localdate().year
-    while last_sunday(year, month) <= timezone.localdate() + timedelta(days=1):
-        year += 1
-    return last_sunday(year, month)
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +69,7 @@ def book_at(client, patient, procedure, day, label):
 def test_booking_on_the_spring_forward_day_keeps_the_wall_clock_time(
     scheduler_client, er, head, patient
 ):
-    sunday = next_change(3)
+    sunday = next_last_sunday(3)
     saturday = sunday - timedelta(days=1)
     before = book_at(scheduler_client, patient, head, saturday, "09:00")
     after = book_at(scheduler_client, patient, head, sunday, "09:00")
@@ -94,7 +79,7 @@ def test_booking_on_the_spring_forward_day_keeps_the_wall_clock_time(
 
 
 def test_the_missing_hour_is_not_offered(scheduler_client, er, head, patient):
-    slots = offered(scheduler_client, patient, head, next_change(3))
+    slots = offered(scheduler_client, patient, head, next_last_sunday(3))
     labels = [s["text"] for s in slots]
     assert len(labels) == 23 * 4
     assert "01:45" in labels and "03:00" in labels
@@ -104,7 +89,7 @@ def test_the_missing_hour_is_not_offered(scheduler_client, er, head, patient):
 def test_the_repeated_hour_is_offered_twice_and_booked_as_shown(
     scheduler_client, er, head, patient
 ):
-    sunday = next_change(10)
+    sunday = next_last_sunday(10)
     slots = offered(scheduler_client, patient, head, sunday)
     assert len(slots) == 25 * 4
     twice = [s for s in slots if s["text"] == "02:30"]
@@ -127,8 +112,8 @@ def test_the_repeated_hour_is_offered_twice_and_booked_as_shown(
 
 
 def test_calendar_shows_local_wall_clock_time(scheduler_client, er, patient):
-    sunday = next_change(3)
-    book(ae_title="ER1", start=datetime.combine(sunday, time(7), tzinfo=UTC))
+    sunday = next_last_sunday(3)
+    book(patient=patient, ae_title="ER1", start=datetime.combine(sunday, time(7), tzinfo=UTC))
     response = scheduler_client.get(
         reverse("ui:calendar"), {"station": "ER1", "day": sunday.isoformat()}
     )
@@ -140,9 +125,15 @@ def test_calendar_shows_local_wall_clock_time(scheduler_client, er, patient):
 def test_reschedule_across_the_change_lands_at_the_chosen_wall_clock_time(
     scheduler_client, er, patient
 ):
-    sunday = next_change(3)
+    sunday = next_last_sunday(3)
     saturday = sunday - timedelta(days=1)
-    step = step_of(book(ae_title="ER1", start=datetime.combine(saturday, time(9), tzinfo=BERLIN)))
+    step = step_of(
+        book(
+            patient=patient,
+            ae_title="ER1",
+            start=datetime.combine(saturday, time(9), tzinfo=BERLIN),
+        )
+    )
     response = scheduler_client.get(
         reverse("ui:step_reschedule", args=[step.pk]),
         {"day": sunday.isoformat(), "station": "ER1"},

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audit.models import Event
+from tests.factories import book, future_day, local, step_of
 from worklist.models import (
     Order,
     OrderEvent,
@@ -21,8 +22,6 @@ from worklist.models import (
 )
 from worklist.services.booking import order_cancel
 from worklist.services.patients import patient_create
-
-from .conftest import book, future_day, local, step_of
 
 pytestmark = pytest.mark.django_db
 
@@ -36,12 +35,12 @@ def berlin(settings):
 
 @pytest.fixture
 def order(rooms, patient):
-    return book(start=local(future_day(), 9))
+    return book(patient=patient, start=local(future_day(), 9))
 
 
 @pytest.fixture
 def other_order(rooms, patient):
-    return book(ae_title="CT2", start=local(future_day(), 11))
+    return book(patient=patient, ae_title="CT2", start=local(future_day(), 11))
 
 
 _uids = iter(range(1, 10**6))

@@ -58,6 +58,29 @@ def _lock_stations(ae_titles: list[str]) -> dict[str, Station]:
     return {s.scheduled_station_ae_title: s for s in stations}
 
 
+SLOT_MINUTES = 15
+
+
+def earliest_start(now: datetime | None = None) -> datetime:
+    """The earliest start a booking or a move may have: the beginning of the current
+    15-minute slot (local wall clock), so the patient standing at the desk can still be
+    booked into the slot under way. An exam that really happened unbooked is reported
+    by the modality and linked as an unscheduled exam instead."""
+    local = timezone.localtime(now or timezone.now())
+    return local - timedelta(
+        minutes=local.minute % SLOT_MINUTES, seconds=local.second, microseconds=local.microsecond
+    )
+
+
+def _check_not_past(start: datetime, path: tuple, now: datetime | None = None) -> None:
+    earliest = earliest_start(now)
+    if start < earliest:
+        raise invalid(
+            (*path, "scheduled_procedure_step_start_datetime"),
+            f"Must not be in the past: the earliest start now is {earliest:%Y-%m-%d %H:%M}.",
+        )
+
+
 def _check_slot(*, station: Station, start: datetime, end: datetime, path: tuple, exclude=None):
     if not station_is_open(station, start, end):
         raise invalid(
@@ -115,6 +138,7 @@ def _book_step(
     station: Station,
     procedure: Procedure | None,
     path: tuple,
+    booked_at: datetime | None,
 ) -> ScheduledProcedureStep:
     duration = booking.duration_minutes or (procedure.duration_minutes if procedure else 15)
     step = ScheduledProcedureStep(
@@ -133,6 +157,7 @@ def _book_step(
         step.scheduled_procedure_step_location or station.scheduled_procedure_step_location
     )
     step.end = step.start + timedelta(minutes=duration)
+    _check_not_past(step.start, path, booked_at)
     _check_slot(station=station, start=step.start, end=step.end, path=path)
     full_clean(step, path, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
@@ -158,11 +183,13 @@ def order_create(
     requested_procedure_priority: str = "ROUTINE",
     study_instance_uid: str = "",
     user=None,
+    booked_at: datetime | None = None,
     **order_fields,
 ) -> Order:
     """Book an exam: patient matched or registered, order, requested procedure, and each
-    scheduled procedure step on a free slot of an open station. `user`, when given, is
-    named in the order's history."""
+    scheduled procedure step on a free slot of an open station, not in the past. `user`,
+    when given, is named in the order's history. `booked_at` is the moment the booking
+    counts as made, for replaying a department's history (loaddemo); None is now."""
     if not steps:
         raise Invalid({"scheduled_procedure_steps": ["At least one step is required."]})
     stations = _lock_stations([s.scheduled_station_ae_title for s in steps])
@@ -203,6 +230,7 @@ def order_create(
             station=stations[booking.scheduled_station_ae_title],
             procedure=procedure,
             path=("scheduled_procedure_steps", index),
+            booked_at=booked_at,
         )
         for index, booking in enumerate(steps)
     ]
@@ -417,7 +445,9 @@ def step_update(
 ) -> ScheduledProcedureStep:
     """Reschedule (new time, duration or room), discontinue, or edit a scheduled step.
 
-    A move is checked like a new booking: the room exists, is open, and is free. Moves
+    A move is checked like a new booking: the room exists, is open, and is free, and a
+    new time or room does not start in the past (a longer or shorter step keeps its
+    start, past or not). Moves
     and discontinuations are recorded in the order's history, with `user` and `reason`.
     """
     current = Station.objects.values_list("scheduled_station_ae_title", flat=True).get(
@@ -442,8 +472,10 @@ def step_update(
         setattr(step, name, value)
     if scheduled_procedure_step_status is not None:
         return _step_discontinue(step, scheduled_procedure_step_status, user=user, reason=reason)
-    was = history.slot_text(step)
+    was, was_start, was_station = history.slot_text(step), step.start, step.station_id
     moved = _apply_move(step, stations, scheduled_station_ae_title, start, duration_minutes)
+    if step.start != was_start or step.station_id != was_station:
+        _check_not_past(step.start, ())
     if moved:
         _check_slot(station=step.station, start=step.start, end=step.end, path=(), exclude=step.pk)
     full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)

@@ -160,8 +160,6 @@ def parse_slot(value: str) -> tuple[str, datetime]:
     start = forms.DateTimeField().clean(start_text)
     if not ae_title or start is None:
         raise ValidationError("Pick a free slot.")
-    if start < timezone.now():
-        raise ValidationError("This slot is in the past. Pick another one.")
     return ae_title, start
 
 

@@ -225,7 +225,7 @@ def statements_per_message(env: dict, chosen, images: int) -> dict:
 
 def count_statements() -> None:
     """Run inside `manage.py shell` by statements_per_message."""
-    from datetime import datetime
+    from datetime import datetime, timedelta
     from types import SimpleNamespace
     from zoneinfo import ZoneInfo
 
@@ -238,6 +238,9 @@ def count_statements() -> None:
     from worklist.services.booking import StepBooking, order_create
 
     ae, modality = json.loads(os.environ["MPPS_BENCH_STATION"])
+    # Bookings in the past are refused; this one lies after every step of the run.
+    after_the_run = datetime.now(ZoneInfo("UTC")).replace(minute=0, second=0, microsecond=0)
+    after_the_run += timedelta(days=60)
     with context.system("mpps_bench"):
         order = order_create(
             patient={
@@ -247,11 +250,7 @@ def count_statements() -> None:
                 "patient_birth_date": None,
                 "patient_sex": "O",
             },
-            steps=[
-                StepBooking(
-                    ae, start=datetime(2026, 11, 26, 7, tzinfo=ZoneInfo("UTC")), duration_minutes=15
-                )
-            ],
+            steps=[StepBooking(ae, start=after_the_run, duration_minutes=15)],
             requested_procedure_description=f"{modality} examination",
         )
     procedure = order.requested_procedures.all()[0]

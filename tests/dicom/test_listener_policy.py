@@ -11,9 +11,10 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
+from tests.factories import station
 from worklist.dicom import listener, policy
 
-from .conftest import associate, station
+from .conftest import associate
 
 SUCCESS = 0x0000
 

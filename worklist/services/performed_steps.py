@@ -621,22 +621,3 @@ def _write_follow_postgresql(step_changes, order_changes, lines, now) -> None:
                 now,
             ],
         )
-
-
-FOLLOW_FUNCTION = """
-CREATE OR REPLACE FUNCTION worklist_follow(
-    p_steps bigint[], p_step_statuses text[], p_orders bigint[], p_order_statuses text[],
-    p_line_orders bigint[], p_line_kinds text[], p_line_details text[], p_line_users integer[],
-    p_now timestamptz
-) RETURNS void LANGUAGE sql VOLATILE AS $$
-    UPDATE worklist_scheduledprocedurestep AS s
-    SET scheduled_procedure_step_status = c.status, updated_at = p_now
-    FROM unnest(p_steps, p_step_statuses) AS c(id, status) WHERE s.id = c.id;
-    UPDATE worklist_order AS o SET status = c.status, updated_at = p_now
-    FROM unnest(p_orders, p_order_statuses) AS c(id, status) WHERE o.id = c.id;
-    INSERT INTO worklist_orderevent (order_id, at, kind, user_id, detail)
-    SELECT l.order_id, p_now, l.kind, l.user_id, l.detail
-    FROM unnest(p_line_orders, p_line_kinds, p_line_details, p_line_users)
-        AS l(order_id, kind, detail, user_id);
-$$
-"""

@@ -113,10 +113,10 @@ def migrate(url: str) -> None:
 
 
 def fold(name: str) -> str:
-    import unicodedata
+    sys.path.insert(0, str(ROOT))
+    from worklist.names import search_key
 
-    decomposed = unicodedata.normalize("NFKD", name.split("=")[0])
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()[:64]
+    return search_key(name)[:64]
 
 
 def load_database(url: str, size: int, query_day: date) -> float:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit.audited import audited
 from audit.codes import Action
 
-from . import audit_subjects
+from . import audit_subjects, matching
 from .models import (
     OCCUPYING_STEP_STATUSES,
     Order,
@@ -30,7 +30,6 @@ from .models import (
     RequestedProcedure,
     ScheduledProcedureStep,
     Station,
-    name_search_key,
 )
 
 
@@ -117,38 +116,49 @@ class PatientSearchResult(NamedTuple):
     truncated: bool
 
 
-def _wildcard_regex(folded: str) -> str:
-    """A DICOM-style name pattern (`*` any run, `?` one character; words separated by
-    spaces, commas or ^) as an anchored regular expression over the folded name."""
-    words = [w for w in re.split(r"[\s,^]+", folded) if w]
-    parts = [
-        "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in word)
-        for word in words
-    ]
-    return "^" + "[ ^]+".join(parts) + "$"
+def _words(text: str) -> list[str]:
+    """The words of a typed name: separated by spaces, commas or ^."""
+    return [word for word in re.split(r"[\s,^]+", text) if word]
+
+
+def patient_name_q(text: str) -> Q:
+    """Patients whose name matches a typed text: every word contained in the name, or,
+    with * or ?, the whole name matching the pattern word by word. Case is ignored;
+    accents one way (worklist.matching): a letter typed without one finds any, a letter
+    typed with one means it. The folded name column answers for the first; the name
+    itself is checked only for the letters that carry an accent."""
+    words = _words(text)
+    if matching.has_wildcard(text):
+        separators = "[ ^]+"
+        folded = separators.join(matching.translate_wildcards(matching.fold(w)) for w in words)
+        where = Q(patient_name_search__regex=f"^{folded}[ ^]*$")
+        if matching.means_accents(text):
+            exact = separators.join(
+                matching.name_pattern(w, any_run="[^=]*", one="[^=]") for w in words
+            )
+            where &= Q(patient_name__regex=f"^{exact}[ ^]*(=|$)")
+        return where
+    where = Q()
+    for word in words:
+        where &= Q(patient_name_search__contains=matching.fold(word))
+        if matching.means_accents(word):
+            exact = matching.name_pattern(word, any_run="", one="")
+            where &= Q(patient_name__regex=f"^[^=]*{exact}")
+    return where
 
 
 @audited(Action.PATIENT_RECORD, patients=lambda result: result.patients)
 def patient_search(
     *, text: str = "", birth_date: date | None = None, user=None, limit: int = PATIENT_SEARCH_LIMIT
 ) -> PatientSearchResult:
-    """Patients whose name matches `text` (case- and accent-insensitive; every word
-    contained, or a wildcard pattern with * and ?), or whose patient ID is `text`, and
+    """Patients whose name matches `text` (patient_name_q), or whose patient ID is `text`, and
     born on `birth_date` when given. Nothing is listed without a criterion."""
     text = text.strip()
     if not text and birth_date is None:
         return PatientSearchResult([], False)
     patients = Patient.objects.all()
     if text:
-        folded = name_search_key(text)
-        if "*" in text or "?" in text:
-            by_name = Q(patient_name_search__regex=_wildcard_regex(folded))
-        else:
-            by_name = Q()
-            for word in re.split(r"[\s,^]+", folded):
-                if word:
-                    by_name &= Q(patient_name_search__contains=word)
-        patients = patients.filter(by_name | Q(patient_id__iexact=text))
+        patients = patients.filter(patient_name_q(text) | Q(patient_id__iexact=text))
     if birth_date is not None:
         patients = patients.filter(patient_birth_date=birth_date)
     found = list(patients[: limit + 1])
@@ -438,8 +448,6 @@ def modality_worklist_query(
 ) -> QuerySet[ScheduledProcedureStep] | None:
     """The query behind modality_worklist, unevaluated (None when no station may be
     seen): for its plan, not for reading patient data."""
-    from worklist.dicom.query import additional_ae_regex
-
     steps = (
         ScheduledProcedureStep.objects.select_related(
             "station", "requested_procedure__order__patient"
@@ -454,8 +462,8 @@ def modality_worklist_query(
             Q(station__in=[s.pk for s in stations])
             | Q(
                 additional_station_ae_titles__gt="",
-                additional_station_ae_titles__regex=additional_ae_regex(
-                    s.scheduled_station_ae_title for s in stations
+                additional_station_ae_titles__regex=matching.multi_value_regex(
+                    matching.literal_regex(s.scheduled_station_ae_title) for s in stations
                 ),
             )
         )

@@ -2,7 +2,8 @@
 
 from django import template
 
-from ..calendar import STATUS_CLASS, person_name
+from ..names import display as person_name
+from ..ui.grid import STATUS_CLASS
 
 register = template.Library()
 

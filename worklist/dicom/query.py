@@ -36,7 +36,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from django.db.models import F, Q
 from django.db.models.functions import TruncTime
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual, Lookup
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 
 from worklist import matching, names
@@ -62,9 +62,12 @@ class InvalidQuery(Exception):
     """An identifier we cannot answer: the status and Error Comment to answer with."""
 
     def __init__(self, status: int, comment: str, offending: Iterable[int] = ()):
+        # Error Comment is LO in the default repertoire (PS3.7 C.4): whatever a peer
+        # sent that ends up in it is made printable ASCII.
+        comment = "".join(c if " " <= c <= "~" else "?" for c in comment[:64])
         super().__init__(comment)
         self.status = status
-        self.comment = comment[:64]
+        self.comment = comment
         self.offending = list(offending)
 
 
@@ -87,8 +90,12 @@ class WorklistQuery:
         return PENDING_OPTIONAL_KEYS_NOT_SUPPORTED if self.unsupported else PENDING
 
     def summary(self) -> str:
-        """The matching keys, for the audit trail and the log."""
+        """The matching keys and their values, for the audit trail."""
         return "; ".join(self.keys) or "(no matching keys)"
+
+    def keywords(self) -> str:
+        """The matching keys without their values, for the log."""
+        return ", ".join(key.partition("=")[0] for key in self.keys) or "(no matching keys)"
 
 
 def translate(identifier: Dataset, *, tz: tzinfo, accent_insensitive: bool = True) -> WorklistQuery:
@@ -124,7 +131,7 @@ class _Translator:
 
     def level(self, request: Dataset, attributes, prefix: str) -> Q:
         where = Q()
-        matching = {}
+        keyed = {}
         for element in request:
             if element.tag.is_private or element.tag.element == 0:
                 continue
@@ -144,19 +151,20 @@ class _Translator:
                     f"{keyword} must be a sequence",
                     [int(element.tag)],
                 )
-            text = texts(element)
-            if not text:
+            given = texts(element)
+            if not given:
                 continue
+            _check(element, given, keyword)
             if keyword == "ScheduledProcedureStepStatus":
                 self.status_given = True
-            self.query.keys.append(f"{prefix}{keyword}={_shown(element)}")
+            self.query.keys.append(f"{prefix}{keyword}={_shown(given)}")
             if attribute is None or attribute.match is None:
                 self.query.unsupported.append(prefix + keyword)
                 continue
-            matching[keyword] = (attribute, element.VR, text)
-        where &= self.date_times(matching)
-        for attribute, vr, text in matching.values():
-            where &= self.attribute(attribute, vr, text)
+            keyed[keyword] = (attribute, element.VR, given)
+        where &= self.date_times(keyed)
+        for attribute, vr, given in keyed.values():
+            where &= self.attribute(attribute, vr, given)
         return where
 
     # --- sequences --------------------------------------------------------------
@@ -194,14 +202,15 @@ class _Translator:
                 continue
             keyword = keyword_for_tag(element.tag)
             name = worklist_item.CODE_ITEM.get(keyword)
-            text = texts(element)
-            if not text:
+            given = texts(element)
+            if not given:
                 continue
-            self.query.keys.append(f"{path}.{keyword}={_shown(element)}")
+            _check(element, given, keyword)
+            self.query.keys.append(f"{path}.{keyword}={_shown(given)}")
             if name is None:
                 self.query.unsupported.append(f"{path}.{keyword}")
                 continue
-            matcher = text_matcher(text, element.VR)
+            matcher = text_matcher(given, element.VR)
             if matcher is not None:
                 checks.append((name, matcher))
         if not checks:
@@ -218,15 +227,15 @@ class _Translator:
 
     # --- dates and times -----------------------------------------------------------
 
-    def date_times(self, matching: dict) -> Q:
+    def date_times(self, keyed: dict) -> Q:
         """Date and time keys of the same field: combined (C.2.2.2.5.4) when both have
         the same form, each on its own otherwise."""
         where = Q()
         by_field: dict[str, dict] = {}
-        for keyword, (attribute, _vr, text) in list(matching.items()):
+        for keyword, (attribute, _vr, text) in list(keyed.items()):
             if attribute.match in (worklist_item.DATE_OF, worklist_item.TIME_OF):
                 by_field.setdefault(attribute.field, {})[attribute.match] = (keyword, text)
-                del matching[keyword]
+                del keyed[keyword]
         for field_name, parts in by_field.items():
             dates = parts.get(worklist_item.DATE_OF)
             times = parts.get(worklist_item.TIME_OF)
@@ -329,8 +338,37 @@ class _Translator:
 # --- values -------------------------------------------------------------------------
 
 
-def _shown(element) -> str:
-    return "\\".join(texts(element))[:64]
+def _shown(given: list[str]) -> str:
+    return "\\".join(given)[:64]
+
+
+# Values of one key: a few modalities or statuses, a List of UID can be longer.
+MAX_VALUES = 64
+MAX_UIDS = 1000
+
+
+def _check(element, given: list[str], name: str) -> None:
+    """Refuse, before any query, what would make the database work for nothing: a
+    value longer than the VR of its attribute allows (PS3.5 Table 6.2-1; the VR of the
+    data dictionary, not the one a peer claims), too many values, a NUL character."""
+    vr = _standard_vr(element)
+    limit = MAX_UIDS if vr == "UI" else MAX_VALUES
+    if len(given) > limit:
+        raise InvalidQuery(
+            UNABLE_TO_PROCESS, f"{name}: more than {limit} values", [int(element.tag)]
+        )
+    try:
+        for text in given:
+            values.check_text(text, vr, name)
+    except InvalidValue as exc:
+        raise InvalidQuery(UNABLE_TO_PROCESS, exc.comment, [int(element.tag)]) from exc
+
+
+def _standard_vr(element) -> str:
+    try:
+        return dictionary_VR(element.tag)
+    except KeyError:
+        return element.VR
 
 
 def _single(given: list[str], keyword: str) -> str:

@@ -9,6 +9,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
 from django.core.paginator import Page, Paginator
@@ -420,26 +421,32 @@ MWL_CHUNK_SIZE = 200
 
 
 def modality_worklist(
-    *, match: Q, stations: list[Station] | None, limit: int | None = None
-) -> Iterator[ScheduledProcedureStep]:
-    """The scheduled procedure steps a Modality Worklist query matches, in start order.
+    *,
+    match: Q,
+    stations: list[Station] | None,
+    columns: list,
+    limit: int | None = None,
+) -> Iterator[tuple]:
+    """The scheduled procedure steps a Modality Worklist query matches, in start order,
+    each as the tuple of `columns` (values_list arguments: the worklist answer reads
+    those and nothing else, worklist.dicom.worklist_item.COLUMNS).
 
     `match` comes from worklist.dicom.query; `stations` are those the calling modality
     may see (None: every station), the steps booked on them or offered to their AE
     titles. Steps of cancelled orders never appear. One SQL query over the indexed
-    station / modality / status + start columns, joined to station, order and patient,
-    streamed in chunks so memory stays flat however many steps match; `limit` caps the
-    rows fetched.
+    station / modality / status + start columns, joined to station, order and patient.
+    With a `limit` (the match cap, plus one) the rows come in one round trip; without
+    one they are streamed in chunks, so memory stays flat however many steps match.
 
     The MWL handler records every patient it returns, with the calling AE, address and
     query keys, as one audit Query event (audit.services) before answering; it reads
     the rows as they stream, hence an iterator rather than a QuerySet.
     """
-    steps = modality_worklist_query(match=match, stations=stations)
+    steps = _worklist_steps(_worklist_rows(tuple(columns)), match=match, stations=stations)
     if steps is None:
         return iter(())
     if limit is not None:
-        steps = steps[:limit]
+        return iter(list(steps[:limit]))
     return steps.iterator(chunk_size=MWL_CHUNK_SIZE)
 
 
@@ -448,23 +455,37 @@ def modality_worklist_query(
 ) -> QuerySet[ScheduledProcedureStep] | None:
     """The query behind modality_worklist, unevaluated (None when no station may be
     seen): for its plan, not for reading patient data."""
-    steps = (
-        ScheduledProcedureStep.objects.select_related(
-            "station", "requested_procedure__order__patient"
+    steps = ScheduledProcedureStep.objects.select_related(
+        "station", "requested_procedure__order__patient"
+    ).exclude(requested_procedure__order__status=OrderStatus.CANCELLED)
+    return _worklist_steps(steps.order_by("start", "pk"), match=match, stations=stations)
+
+
+@lru_cache(maxsize=4)
+def _worklist_rows(columns: tuple) -> QuerySet:
+    """The selected columns and joins of every worklist query, set up once: each query
+    only adds its conditions to a copy (Django resolves 40 column paths otherwise)."""
+    return (
+        ScheduledProcedureStep.objects.exclude(
+            requested_procedure__order__status=OrderStatus.CANCELLED
         )
-        .filter(match)
-        .exclude(requested_procedure__order__status=OrderStatus.CANCELLED)
+        .values_list(*columns)
+        .order_by("start", "pk")
     )
-    if stations is not None:
-        if not stations:
-            return None
-        steps = steps.filter(
-            Q(station__in=[s.pk for s in stations])
-            | Q(
-                additional_station_ae_titles__gt="",
-                additional_station_ae_titles__regex=matching.multi_value_regex(
-                    matching.literal_regex(s.scheduled_station_ae_title) for s in stations
-                ),
-            )
+
+
+def _worklist_steps(steps: QuerySet, *, match: Q, stations: list[Station] | None):
+    steps = steps.filter(match)
+    if stations is None:
+        return steps
+    if not stations:
+        return None
+    return steps.filter(
+        Q(station__in=[s.pk for s in stations])
+        | Q(
+            additional_station_ae_titles__gt="",
+            additional_station_ae_titles__regex=matching.multi_value_regex(
+                matching.literal_regex(s.scheduled_station_ae_title) for s in stations
+            ),
         )
-    return steps.order_by("start", "pk")
+    )

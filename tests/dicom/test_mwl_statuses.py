@@ -81,7 +81,7 @@ def test_the_cap_fetches_one_row_more_not_the_whole_result(transactional_db, set
         book(start=f"2026-11-25T{hour:02d}:00")
     from django.db.models import Q
 
-    rows = selectors.modality_worklist(match=Q(), stations=None, limit=4)
+    rows = selectors.modality_worklist(match=Q(), stations=None, columns=["pk"], limit=4)
     assert len(list(rows)) == 4
 
 

@@ -34,7 +34,7 @@ from audit import services as audit_services
 from audit.codes import Action, ObjectKind, Outcome, Verb
 from worklist import selectors
 
-from . import policy, query, worklist_item
+from . import answers, policy, query, worklist_item
 
 logger = logging.getLogger(__name__)
 
@@ -212,23 +212,30 @@ def _find(event: evt.Event):
         len(matched),
     )
     status = worklist_query.pending_status
-    for step in matched:
+    request = answers.Request(
+        identifier,
+        tz=worklist_query.tz,
+        character_set=granted.character_set,
+        item_filters=worklist_query.item_filters,
+    )
+    syntax = _syntax(event)
+    for row in matched:
         if event.is_cancelled:
             yield query.CANCEL, None
             return
         try:
-            response = worklist_item.build(
-                step,
-                identifier,
-                tz=worklist_query.tz,
-                character_set=granted.character_set,
-                item_filters=worklist_query.item_filters,
-            )
+            response = answers.ANSWERS.identifier(row, request, syntax)
         except Exception:  # noqa: BLE001 - a peer never sees a traceback
-            logger.exception("Cannot answer step %s", step.scheduled_procedure_step_id)
+            logger.exception("Cannot answer step %s", row[worklist_item.STEP_ID])
             yield failure(query.UNABLE_TO_PROCESS, "Cannot build a worklist item"), None
             return
         yield status, response
+
+
+def _syntax(event: evt.Event) -> answers.Syntax:
+    """How the answers are encoded: the transfer syntax of the presentation context."""
+    uid = event.context.transfer_syntax
+    return (uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated)
 
 
 def _matches(worklist_query: query.WorklistQuery, granted: policy.Access, cap: int):
@@ -238,12 +245,14 @@ def _matches(worklist_query: query.WorklistQuery, granted: policy.Access, cap: i
     rows = selectors.modality_worklist(
         match=worklist_query.where,
         stations=granted.station_list,
+        columns=worklist_item.query_columns(),
         limit=None if filtered_in_python else cap + 1,
     )
     matched = []
-    for step in rows:
-        if worklist_query.matches(step):
-            matched.append(step)
+    for values in rows:
+        row = worklist_item.Row(values)
+        if worklist_query.matches(row):
+            matched.append(row)
             if len(matched) > cap:
                 return None
     return matched
@@ -257,10 +266,12 @@ def _audit(assoc, keys: str, *, steps=(), outcome: Outcome = Outcome.SUCCESS) ->
             Action.QUERY,
             verb=Verb.EXECUTE,
             outcome=outcome,
-            patients=[s.requested_procedure.order.patient for s in steps],
+            patients=[
+                (row[worklist_item.PATIENT_ID], row[worklist_item.ISSUER_OF_PATIENT_ID])
+                for row in steps
+            ],
             objects=[
-                (ObjectKind.ACCESSION_NUMBER, s.requested_procedure.order.accession_number)
-                for s in steps
+                (ObjectKind.ACCESSION_NUMBER, row[worklist_item.ACCESSION_NUMBER]) for row in steps
             ],
         )
 

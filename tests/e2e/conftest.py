@@ -2,6 +2,7 @@
 against a live server. Chromium missing is a failure, not a skip: CI installs it."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+# Screenshots go outside the checkout: RIS_TEST_ARTIFACTS, or a folder in the system's
+# temporary directory; the session's last lines say where.
+ARTIFACTS = Path(
+    os.environ.get("RIS_TEST_ARTIFACTS") or Path(tempfile.gettempdir()) / "ris-test-artifacts"
+).resolve()
+_artifacts_used = False
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +71,15 @@ def page(browser, live_server):
 
 @pytest.fixture
 def artifacts():
-    ARTIFACTS.mkdir(exist_ok=True)
+    global _artifacts_used
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    _artifacts_used = True
     return ARTIFACTS
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _artifacts_used:
+        terminalreporter.write_line(f"e2e screenshots: {ARTIFACTS} (RIS_TEST_ARTIFACTS)")
 
 
 def log_in(page, username, password=PASSWORD):

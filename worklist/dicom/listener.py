@@ -29,7 +29,7 @@ from pynetdicom.sop_class import (
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
-from worklist.dicom import echo, mpps, mwl, tls
+from worklist.dicom import echo, mpps, mwl, policy, tls
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ SERVICES = [
     Service(Verification, ((evt.EVT_C_ECHO, echo.handle_echo),)),
     Service(
         ModalityWorklistInformationFind,
-        ((evt.EVT_REQUESTED, mwl.check_association), (evt.EVT_C_FIND, mwl.handle_find)),
+        ((evt.EVT_C_FIND, mwl.handle_find),),
     ),
     Service(
         ModalityPerformedProcedureStep,
@@ -98,7 +98,10 @@ def log_rejection(event: evt.Event) -> None:
 
 
 def event_handlers() -> list:
-    handlers = [(evt.EVT_REJECTED, log_rejection)]
+    handlers = [
+        (evt.EVT_REQUESTED, policy.check_association, [settings.RIS_DICOM_REQUIRE_CALLED_AE]),
+        (evt.EVT_REJECTED, log_rejection),
+    ]
     return handlers + [handler for service in SERVICES for handler in service.handlers]
 
 

@@ -1,6 +1,6 @@
 """Modality Performed Procedure Step SCP (1.2.840.10008.3.1.2.3.3, PS3.4 F.7):
 N-CREATE when the exam starts, N-SET as it goes and when it ends. The handlers read
-the request, call worklist.performed and answer its outcome as a DIMSE status.
+the request, call worklist.services.performed_steps and answer its outcome as a DIMSE status.
 
 Failures name the attributes at fault in Error Comment (0000,0902) and Attribute
 Identifier List (0000,1005); a step that may no longer be updated answers 0110 with

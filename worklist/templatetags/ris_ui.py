@@ -2,8 +2,7 @@
 
 from django import template
 
-from ..names import display as person_name
-from ..ui.grid import STATUS_CLASS
+from worklist.ui.grid import STATUS_CLASS, person_name
 
 register = template.Library()
 

@@ -1,0 +1,368 @@
+"""The pydicom and pynetdicom internals the code relies on, checked against the versions
+pinned in constraints.txt, so that moving a pin tells at once what to adapt.
+
+Each test names the place that relies on the internal; a failure says which internal
+changed, the pinned version and the installed one. Public, documented API (Dataset,
+AE, evt, event.assoc.requestor.ae_title/address/port, DataElement...) is not listed:
+the rest of the suite covers it. Django's internals are not listed either.
+
+pynetdicom
+  - worklist/dicom/mpps.py, ``_answer_attribute_identifiers_in_n_create``:
+    ``dimse_messages._COMMAND_SET_KEYWORDS`` (private module dict, message type such
+    as "N-CREATE-RSP" -> tuple of command set keywords, read each time a
+    DIMSEMessage is made) gets "AttributeIdentifierList" added to "N-CREATE-RSP", as
+    "N-SET-RSP" has it; ``dimse_primitives.N_CREATE.STATUS_OPTIONAL_KEYWORDS``
+    (undocumented class attribute, tuple of keywords) gets it too, with a plain class
+    attribute ``N_CREATE.AttributeIdentifierList``, because
+    ``ServiceClass.validate_status`` copies an element of the handler's status
+    Dataset onto the response primitive only when the primitive ``hasattr`` it, and
+    ``DIMSEMessage.primitive_to_message`` copies the primitive's attributes into the
+    command set by keyword. Together: an MPPS failure names the attributes at fault in
+    (0000,1005) of the N-CREATE response.
+  - worklist/dicom/policy.py, ``reject``: ``Association.acse`` (the ACSE provider, an
+    undocumented attribute) and ``ACSE.send_reject(result, source, diagnostic)``, so
+    an EVT_REQUESTED handler can refuse an association with its own reason (calling
+    AE title not recognised); pynetdicom has no public way to do that.
+  - worklist/dicom/policy.py, ``proposed_services`` and ``check_association``;
+    worklist/dicom/listener.py, ``log_rejection``: ``ServiceUser.primitive``, the
+    A-ASSOCIATE primitive (``pdu_primitives.A_ASSOCIATE``) behind the requestor and
+    the acceptor, read for ``presentation_context_definition_list`` (items with
+    ``abstract_syntax``), ``called_ae_title`` and ``calling_ae_title`` (str), and
+    ``reason_str`` of a rejection.
+
+pydicom
+  - worklist/dicom/charset.py, ``_encodable``: ``pydicom.charset._encode_string_impl(
+    value, encoding)`` (private), which encodes with pydicom's own encoders for the
+    ISO 2022 sets (``custom_encoders``) as well as Python codecs, and raises a
+    UnicodeError, ValueError or LookupError for what does not fit.
+  - worklist/dicom/charset.py, ``_python_encodings`` and ``is_supported``:
+    ``convert_encodings`` answering "iso8859" (``default_encoding``) for the default
+    repertoire, which the module turns into "ascii", and ``python_encoding``, the
+    dict of the DICOM terms pydicom knows.
+  - worklist/dicom/mpps_iod.py: ``pydicom.valuerep.validate_value(vr, value,
+    validation_mode)`` (not in pydicom's documented API), raising ValueError for a
+    value its VR does not allow when the mode is ``config.RAISE``.
+"""
+
+import inspect
+import re
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from pydicom import charset, config
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+from pynetdicom import AE, dimse_messages, dimse_primitives
+from pynetdicom.acse import ACSE
+from pynetdicom.association import Association, ServiceUser
+from pynetdicom.pdu_primitives import A_ASSOCIATE
+from pynetdicom.presentation import PresentationContext
+from pynetdicom.service_class import ServiceClass
+from pynetdicom.sop_class import ModalityWorklistInformationFind
+
+CONSTRAINTS = Path(__file__).resolve().parent.parent / "constraints.txt"
+
+
+def pinned(package: str) -> str:
+    pattern = re.compile(rf"^{re.escape(package)}==(\S+)", re.IGNORECASE | re.MULTILINE)
+    found = pattern.search(CONSTRAINTS.read_text()) if CONSTRAINTS.exists() else None
+    return found.group(1) if found else "(not pinned)"
+
+
+def changed(package: str, what: str, where: str) -> str:
+    return (
+        f"{package} internal changed: {what}. Relied on by {where}. "
+        f"constraints.txt pins {package}=={pinned(package)}, "
+        f"{version(package)} is installed: adapt {where} before moving the pin."
+    )
+
+
+def require(condition: bool, package: str, what: str, where: str) -> None:
+    if not condition:
+        pytest.fail(changed(package, what, where), pytrace=False)
+
+
+def signature_starts(function, names: list[str]) -> bool:
+    try:
+        parameters = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return False
+    return parameters[: len(names)] == names
+
+
+# --- pynetdicom: AttributeIdentifierList in N-CREATE responses (mpps.py) ------------
+
+MPPS = "worklist/dicom/mpps.py (_answer_attribute_identifiers_in_n_create)"
+
+
+def test_command_set_keywords_is_a_dict_of_keyword_tuples():
+    table = getattr(dimse_messages, "_COMMAND_SET_KEYWORDS", None)
+    require(
+        isinstance(table, dict),
+        "pynetdicom",
+        "pynetdicom.dimse_messages._COMMAND_SET_KEYWORDS is missing or not a dict",
+        MPPS,
+    )
+    for message in ("N-CREATE-RSP", "N-SET-RSP"):
+        keywords = table.get(message)
+        require(
+            isinstance(keywords, tuple) and all(isinstance(k, str) for k in keywords),
+            "pynetdicom",
+            f'_COMMAND_SET_KEYWORDS["{message}"] is not a tuple of keywords: {keywords!r}',
+            MPPS,
+        )
+    require(
+        "AttributeIdentifierList" in table["N-SET-RSP"],
+        "pynetdicom",
+        '_COMMAND_SET_KEYWORDS["N-SET-RSP"] no longer carries AttributeIdentifierList',
+        MPPS,
+    )
+
+
+def test_primitives_declare_their_optional_status_keywords():
+    for name in ("N_CREATE", "N_SET"):
+        primitive = getattr(dimse_primitives, name, None)
+        keywords = getattr(primitive, "STATUS_OPTIONAL_KEYWORDS", None)
+        require(
+            isinstance(keywords, tuple) and all(isinstance(k, str) for k in keywords),
+            "pynetdicom",
+            f"dimse_primitives.{name}.STATUS_OPTIONAL_KEYWORDS is not a tuple of keywords: "
+            f"{keywords!r}",
+            MPPS,
+        )
+    require(
+        "AttributeIdentifierList" in dimse_primitives.N_SET.STATUS_OPTIONAL_KEYWORDS
+        and hasattr(dimse_primitives.N_SET(), "AttributeIdentifierList"),
+        "pynetdicom",
+        "N_SET no longer has AttributeIdentifierList, the model mpps.py copies for N_CREATE",
+        MPPS,
+    )
+
+
+def test_a_status_dataset_sets_what_the_response_primitive_has():
+    """ServiceClass.validate_status copies the handler's status elements onto the
+    response by hasattr: the plain class attribute mpps.py adds is enough."""
+    require(
+        signature_starts(getattr(ServiceClass, "validate_status", None), ["self", "status", "rsp"]),
+        "pynetdicom",
+        "ServiceClass.validate_status(self, status, rsp) changed signature",
+        MPPS,
+    )
+
+    class Response:
+        Status = None
+        ErrorComment = None
+        AttributeIdentifierList = None
+
+    status = Dataset()
+    status.Status = 0x0120
+    status.ErrorComment = "missing"
+    status.AttributeIdentifierList = [Tag(0x0040, 0x0252)]
+    try:
+        response = ServiceClass(None).validate_status(status, Response())
+    except Exception as exc:  # any change of shape is the finding
+        pytest.fail(
+            changed("pynetdicom", f"ServiceClass(assoc).validate_status fails: {exc!r}", MPPS),
+            pytrace=False,
+        )
+    require(
+        response.AttributeIdentifierList == Tag(0x0040, 0x0252) and response.Status == 0x0120,
+        "pynetdicom",
+        "ServiceClass.validate_status no longer copies status elements onto the response "
+        "primitive's attributes of the same keyword",
+        MPPS,
+    )
+
+
+def test_n_create_response_carries_attribute_identifier_list():
+    """End to end: with mpps.py loaded, an N-CREATE response primitive holding the
+    failing tags is encoded with (0000,1005) in its command set."""
+    try:
+        from worklist.dicom import mpps  # noqa: F401  (applies the addition)
+    except (AttributeError, KeyError, TypeError) as exc:
+        pytest.fail(changed("pynetdicom", f"mpps.py cannot load: {exc!r}", MPPS), pytrace=False)
+
+    primitive = dimse_primitives.N_CREATE()
+    primitive.MessageIDBeingRespondedTo = 1
+    primitive.AffectedSOPClassUID = "1.2.840.10008.3.1.2.3.3"
+    primitive.Status = 0x0120
+    try:
+        primitive.AttributeIdentifierList = [Tag(0x0040, 0x0252)]
+    except (AttributeError, TypeError, ValueError) as exc:
+        pytest.fail(
+            changed("pynetdicom", f"N_CREATE.AttributeIdentifierList cannot be set ({exc})", MPPS),
+            pytrace=False,
+        )
+    message = dimse_messages.N_CREATE_RSP()
+    message.primitive_to_message(primitive)
+    require(
+        "AttributeIdentifierList" in message.command_set
+        and message.command_set.AttributeIdentifierList == Tag(0x0040, 0x0252),
+        "pynetdicom",
+        "an N-CREATE-RSP message no longer takes AttributeIdentifierList from "
+        "_COMMAND_SET_KEYWORDS and the primitive (DIMSEMessage.primitive_to_message)",
+        MPPS,
+    )
+
+
+# --- pynetdicom: association internals (policy.py, listener.py) -------------------------
+
+REJECT = "worklist/dicom/policy.py (reject)"
+REQUEST = (
+    "worklist/dicom/policy.py (proposed_services, check_association) and "
+    "worklist/dicom/listener.py (log_rejection)"
+)
+
+
+def test_an_association_has_its_acse_provider_with_send_reject():
+    assoc = Association(AE(), "acceptor")
+    require(
+        isinstance(getattr(assoc, "acse", None), ACSE),
+        "pynetdicom",
+        "Association.acse is missing or not a pynetdicom.acse.ACSE",
+        REJECT,
+    )
+    require(
+        signature_starts(
+            getattr(ACSE, "send_reject", None), ["self", "result", "source", "diagnostic"]
+        ),
+        "pynetdicom",
+        "ACSE.send_reject(self, result, source, diagnostic) changed signature",
+        REJECT,
+    )
+
+
+def test_service_users_hold_the_a_associate_primitive():
+    assoc = Association(AE(), "acceptor")
+    for side in ("requestor", "acceptor"):
+        user = getattr(assoc, side, None)
+        require(
+            isinstance(user, ServiceUser) and hasattr(user, "primitive"),
+            "pynetdicom",
+            f"Association.{side} is not a ServiceUser with a primitive attribute",
+            REQUEST,
+        )
+
+
+def test_the_a_associate_primitive_answers_what_the_handlers_read():
+    request = A_ASSOCIATE()
+    try:
+        request.called_ae_title = "RIS"
+        request.calling_ae_title = "CT1"
+        context = PresentationContext()
+        context.context_id = 1
+        context.abstract_syntax = ModalityWorklistInformationFind
+        context.transfer_syntax = ["1.2.840.10008.1.2"]
+        request.presentation_context_definition_list = [context]
+    except (AttributeError, TypeError, ValueError) as exc:
+        pytest.fail(changed("pynetdicom", f"A_ASSOCIATE refuses {exc}", REQUEST), pytrace=False)
+    require(
+        isinstance(request.called_ae_title, str) and isinstance(request.calling_ae_title, str),
+        "pynetdicom",
+        "A_ASSOCIATE.called_ae_title / calling_ae_title are no longer str",
+        REQUEST,
+    )
+    contexts = request.presentation_context_definition_list
+    require(
+        [cx.abstract_syntax for cx in contexts] == [ModalityWorklistInformationFind],
+        "pynetdicom",
+        "A_ASSOCIATE.presentation_context_definition_list no longer gives the proposed "
+        "contexts with their abstract_syntax",
+        REQUEST,
+    )
+    rejection = A_ASSOCIATE()
+    rejection.result, rejection.result_source, rejection.diagnostic = 0x01, 0x01, 0x03
+    reason = getattr(rejection, "reason_str", None)
+    require(
+        isinstance(reason, str) and "calling ae title" in reason.lower(),
+        "pynetdicom",
+        f"A_ASSOCIATE.reason_str no longer describes a rejection: {reason!r}",
+        REQUEST,
+    )
+
+
+# --- pydicom: character sets (charset.py) --------------------------------------------
+
+CHARSET = "worklist/dicom/charset.py"
+
+
+def test_encode_string_impl_encodes_or_raises():
+    encode = getattr(charset, "_encode_string_impl", None)
+    where = f"{CHARSET} (_encodable)"
+    require(
+        callable(encode) and signature_starts(encode, ["value", "encoding"]),
+        "pydicom",
+        "pydicom.charset._encode_string_impl(value, encoding) is missing or changed signature",
+        where,
+    )
+    require(
+        isinstance(encode("é", "latin_1"), bytes) and isinstance(encode("山", "iso2022_jp"), bytes),
+        "pydicom",
+        "_encode_string_impl no longer encodes a character (Python codec, or pydicom's ISO "
+        "2022 encoder) into bytes",
+        where,
+    )
+    for character, encoding in (("ř", "latin_1"), ("é", "iso2022_jp"), ("é", "no-such-codec")):
+        try:
+            encode(character, encoding)
+        except (UnicodeError, ValueError, LookupError):
+            continue
+        pytest.fail(
+            changed(
+                "pydicom",
+                f"_encode_string_impl({character!r}, {encoding!r}) no longer raises "
+                "UnicodeError, ValueError or LookupError",
+                where,
+            ),
+            pytrace=False,
+        )
+
+
+def test_default_repertoire_and_known_terms():
+    where = f"{CHARSET} (_python_encodings, is_supported)"
+    require(
+        charset.convert_encodings(["ISO_IR 6"]) == ["iso8859"]
+        and charset.convert_encodings(["ISO 2022 IR 6", "ISO 2022 IR 87"])
+        == ["iso8859", "iso2022_jp"],
+        "pydicom",
+        'convert_encodings no longer answers "iso8859" for the default repertoire',
+        where,
+    )
+    known = getattr(charset, "python_encoding", None)
+    require(
+        isinstance(known, dict) and {"ISO_IR 100", "ISO_IR 192", "ISO 2022 IR 87"} <= set(known),
+        "pydicom",
+        "pydicom.charset.python_encoding is no longer the dict of DICOM terms it knows",
+        where,
+    )
+
+
+# --- pydicom: value checks (mpps_iod.py) ---------------------------------------------
+
+
+def test_validate_value_raises_for_a_value_its_vr_refuses():
+    from pydicom import valuerep
+
+    where = "worklist/dicom/mpps_iod.py"
+    validate = getattr(valuerep, "validate_value", None)
+    require(
+        callable(validate) and signature_starts(validate, ["vr", "value", "validation_mode"]),
+        "pydicom",
+        "pydicom.valuerep.validate_value(vr, value, validation_mode) is missing or changed",
+        where,
+    )
+    try:
+        validate("CS", "COMPLETED", config.RAISE)
+    except ValueError as exc:
+        pytest.fail(
+            changed("pydicom", f"validate_value refuses a valid CS: {exc}", where), pytrace=False
+        )
+    try:
+        validate("CS", "completed", config.RAISE)
+    except ValueError:
+        return
+    pytest.fail(
+        changed("pydicom", "validate_value no longer raises ValueError for a bad CS", where),
+        pytrace=False,
+    )

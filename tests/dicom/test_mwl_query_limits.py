@@ -4,6 +4,7 @@ answer is C000 with the key in Error Comment and Offending Element, the refusal 
 logged on one line and audited, and the listener keeps serving."""
 
 import logging
+import struct
 
 import pytest
 from pydicom.dataset import Dataset
@@ -11,6 +12,7 @@ from pydicom.dataset import Dataset
 from audit.codes import Action, Outcome
 from audit.models import Event
 from worklist import selectors
+from worklist.dicom import query
 from worklist.models import RequestedProcedure
 
 from .conftest import book, find, matches, mwl_query, station, values
@@ -145,3 +147,25 @@ def test_a_refused_query_is_one_log_line_without_traceback_and_audited(ct1, capl
     event = Event.objects.filter(action=Action.QUERY).latest("seq")
     assert event.event_outcome_indicator == Outcome.MINOR_FAILURE
     assert reason in event.detail
+
+
+def test_an_identifier_pydicom_cannot_read_is_refused_on_one_log_line(ct1, caplog, monkeypatch):
+    """pydicom reads the identifier as the handler first touches it, and fails with
+    whatever its reader raises for bytes it cannot parse (struct.error here)."""
+    caplog.set_level(logging.WARNING)
+
+    def unreadable(*args, **kwargs):
+        raise struct.error("unpack requires a buffer of 4 bytes")
+
+    monkeypatch.setattr(query, "translate", unreadable)
+    answer = refusal(find(ct1, mwl_query(PatientName="")))
+    assert answer.Status == 0xC000
+    assert answer.ErrorComment == "Cannot read the identifier"
+    logged = [
+        r for r in caplog.records if r.levelno >= logging.WARNING and r.threadName != "MainThread"
+    ]
+    assert [r.name for r in logged] == ["worklist.dicom.mwl"], [r.getMessage() for r in logged]
+    assert "Cannot read the identifier: error" in logged[0].getMessage()
+    assert logged[0].exc_info is None
+    monkeypatch.undo()
+    assert values(find(ct1, mwl_query(PatientName="")), "PatientName") == ["Vivaldi^Antonio"]

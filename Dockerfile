@@ -1,6 +1,6 @@
 # The RIS: one image for every process (web, DICOM listener, Celery worker).
 #   docker build -t ris .
-#   docker run -e SECRET_KEY=... -p 8000:8000 -p 11112:11112 -v ris-data:/data ris
+#   docker run -e SECRET_KEY=... -e RIS_AUDIT_KEY=... -p 8000:8000 -p 11112:11112 -v ris-data:/data ris
 # With nothing else set it runs embedded (SQLite under /data, tasks in-process);
 # docker-compose.yml runs it on PostgreSQL and Redis, one process per container.
 FROM python:3.11-slim

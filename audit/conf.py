@@ -3,6 +3,9 @@
 RIS_AUDIT_* environment variables feed them (see the README, "Access audit").
 """
 
+import functools
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import time
 
@@ -37,7 +40,17 @@ DEFAULTS = {
     "AUDIT_UNUSUAL_WINDOW_MINUTES": 60,
     # Reverse proxies in front of the web server whose X-Forwarded-For is trusted.
     "AUDIT_TRUSTED_PROXIES": 0,
+    # The key of the chain (HMAC-SHA256), kept outside the database: the current one
+    # chains new events and signs checkpoints; retired ones only verify.
+    "AUDIT_KEY": "",
+    "AUDIT_KEYS_RETIRED": [],
+    # Events up to this seq were chained by an earlier version, without a key.
+    "AUDIT_UNKEYED_THROUGH": 0,
+    # The append-only file of signed checkpoints; empty: RIS_DATA_DIR/audit/checkpoints.log.
+    "AUDIT_CHECKPOINT_FILE": "",
 }
+
+MIN_KEY_LENGTH = 32
 
 
 def get(name: str):
@@ -66,3 +79,43 @@ def working_hours() -> WorkingHours:
             "0,1,2,3,4 (Monday is 0)"
         ) from exc
     return WorkingHours(opens=opens, closes=closes, weekdays=days)
+
+
+@dataclass(frozen=True)
+class ChainKey:
+    """A key of the chain and its ID, which every event chained with it records. The
+    ID is derived from the key (an HMAC of a constant), so it names the key without
+    revealing it and needs no bookkeeping when keys rotate."""
+
+    id: str
+    secret: bytes
+
+    def mac(self, text: str) -> str:
+        return hmac.new(self.secret, text.encode(), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _make_key(value: str) -> ChainKey:
+    if len(value) < MIN_KEY_LENGTH:
+        raise ImproperlyConfigured(
+            f"An audit key must have at least {MIN_KEY_LENGTH} characters "
+            "(RIS_AUDIT_KEY, RIS_AUDIT_KEYS_RETIRED)"
+        )
+    secret = value.encode()
+    key_id = hmac.new(secret, b"ris audit key id", hashlib.sha256).hexdigest()[:16]
+    return ChainKey(id=key_id, secret=secret)
+
+
+def current_key() -> ChainKey:
+    value = get("AUDIT_KEY")
+    if not value:
+        raise ImproperlyConfigured("RIS_AUDIT_KEY is not set: the audit chain needs its key")
+    return _make_key(value)
+
+
+def chain_keys() -> dict[str, ChainKey]:
+    """Every key that may have chained an event, by ID: the current one and the
+    retired ones."""
+    keys = [_make_key(value) for value in get("AUDIT_KEYS_RETIRED")]
+    keys.append(current_key())
+    return {key.id: key for key in keys}

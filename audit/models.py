@@ -16,8 +16,9 @@ from .codes import Action, Channel, Outcome, Verb
 class Event(models.Model):
     """One access or security event (PS3.15 A.5 AuditMessage, flattened).
 
-    `seq` numbers the events in chain order without gaps; `hash` is the SHA-256 of
-    the canonical content, which includes `prev_hash`, the hash of event seq - 1.
+    `seq` numbers the events in chain order without gaps; `hash` is the HMAC, with the
+    audit key named by `key_id`, of the canonical content, which includes `prev_hash`,
+    the hash of event seq - 1 (audit.chain).
     """
 
     seq = models.BigIntegerField(primary_key=True)
@@ -44,6 +45,13 @@ class Event(models.Model):
     )
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    key_id = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        help_text="ID of the audit key that chained it; empty: chained without a key "
+        "by an earlier version.",
+    )
 
     class Meta:
         ordering = ["-seq"]

@@ -12,4 +12,5 @@ BEAT_SCHEDULE = {
     "audit-verify-daily": {"task": "audit.verify_chain", "schedule": crontab(hour=2, minute=30)},
     "audit-expire-daily": {"task": "audit.expire", "schedule": crontab(hour=3, minute=15)},
     "audit-forward-syslog": {"task": "audit.forward_syslog", "schedule": 30.0},
+    "audit-checkpoint": {"task": "audit.checkpoint", "schedule": 300.0},
 }

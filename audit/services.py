@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 
-from . import chain, conf, context, triggers
+from . import chain, checkpoints, conf, context, triggers
 from .codes import Action, Outcome, Verb
 from .models import Event
 
@@ -57,11 +57,13 @@ def record(
     event_type: str = "",
     user: str | None = None,
     synchronous: bool = True,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> Event:
     """Write one event now. Inside a transaction it is part of it: if the event cannot
     be written the whole transaction fails (no access without a trace).
 
-    `user` names the actor where the context cannot (a failed login's username).
+    `user` names the actor where the context cannot (a failed login's username);
+    `using` the database connection (the expiry writes through the expiry role's).
     """
     ctx = context.current()
     fields = ctx.participant()
@@ -75,7 +77,7 @@ def record(
         detail=(ctx.detail if detail is None else detail)[:255],
         participant_objects=_object_refs(objects),
     )
-    return chain.append(fields, _patient_keys(patients), synchronous=synchronous)
+    return chain.append(fields, _patient_keys(patients), synchronous=synchronous, using=using)
 
 
 @dataclass
@@ -151,13 +153,18 @@ class IntegrityReport:
     chain: chain.Verification
     triggers_installed: int
     triggers_expected: int
+    checkpoints: checkpoints.Loaded
 
     @property
     def ok(self) -> bool:
-        return self.chain.intact and self.triggers_installed == self.triggers_expected
+        return (
+            self.chain.intact
+            and self.triggers_installed == self.triggers_expected
+            and not self.checkpoints.problem
+        )
 
     def summary(self) -> str:
-        text = f"hash chain {self.chain.summary()}"
+        text = f"hash chain {self.chain.summary()}; {self.checkpoints.summary()}"
         if self.triggers_installed != self.triggers_expected:
             text += (
                 f"; append-only triggers MISSING: {self.triggers_installed} of "
@@ -167,10 +174,13 @@ class IntegrityReport:
 
 
 def verify_and_record() -> IntegrityReport:
-    """Walk the chain (audit verify, and the daily task) and record the result as an
-    event of its own: Audit Log Used, Execute, serious failure when broken."""
+    """Walk the chain (audit verify, and the daily task) against the signed checkpoints
+    of the checkpoint file, and record the result as an event of its own: Audit Log
+    Used, Execute, serious failure when broken."""
+    loaded = checkpoints.load()
     report = IntegrityReport(
-        chain=chain.verify(),
+        chain=chain.verify(checkpoints=loaded.by_seq),
+        checkpoints=loaded,
         triggers_installed=triggers.installed_count(),
         triggers_expected=triggers.expected_count(),
     )

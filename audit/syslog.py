@@ -11,7 +11,7 @@ import logging
 import socket
 import ssl
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 
 from django.db import transaction
 
@@ -26,6 +26,7 @@ FACILITY_AUTHPRIV = 10
 SEVERITY_WARNING = 4
 SEVERITY_NOTICE = 5
 MSGID = "DICOM+RFC3881"
+CHECKPOINT_MSGID = "RIS-CHECKPOINT"
 BOM = b"\xef\xbb\xbf"
 MAX_BATCHES_PER_RUN = 20
 
@@ -54,6 +55,26 @@ def syslog_message(event: Event, *, hostname: str) -> bytes:
         f"{_header_token(conf.get('AUDIT_SOURCE_ID'), 48)} - {MSGID} - "
     )
     return header.encode("ascii") + BOM + dicom_xml.message_text(event).encode("utf-8")
+
+
+def checkpoint_message(line: str, *, hostname: str) -> bytes:
+    """A signed checkpoint (audit.checkpoints) as an RFC 5424 message of its own: the
+    JSON line as MSG, MSGID RIS-CHECKPOINT."""
+    timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    header = (
+        f"<{FACILITY_AUTHPRIV * 8 + SEVERITY_NOTICE}>1 {timestamp} {_header_token(hostname, 255)} "
+        f"{_header_token(conf.get('AUDIT_SOURCE_ID'), 48)} - {CHECKPOINT_MSGID} - "
+    )
+    return (header + line).encode("ascii")
+
+
+def send_checkpoint(line: str, *, hostname: str) -> None:
+    sock = connect()
+    try:
+        sock.sendall(frame(checkpoint_message(line, hostname=hostname)))
+        _close_gracefully(sock)
+    finally:
+        sock.close()
 
 
 def frame(message: bytes) -> bytes:

@@ -1,10 +1,10 @@
 """Scheduled upkeep of the audit trail (see audit/schedule.py for when). Thin: the
-work is in audit.services, audit.retention and audit.syslog; each task runs with an
-audit context naming it (audit.signals)."""
+work is in audit.services, audit.retention, audit.syslog and audit.checkpoints; each
+task runs with an audit context naming it (audit.signals)."""
 
 from celery import shared_task
 
-from . import retention, services, syslog
+from . import checkpoints, retention, services, syslog
 
 
 @shared_task(name="audit.verify_chain")
@@ -22,3 +22,8 @@ def expire() -> dict:
 def forward_syslog() -> dict:
     result = syslog.forward()
     return {"sent": result.sent, "pending": result.pending, "error": result.error}
+
+
+@shared_task(name="audit.checkpoint")
+def checkpoint() -> dict:
+    return checkpoints.publish().as_dict()

@@ -3,11 +3,16 @@
 UPDATE is refused always. DELETE and TRUNCATE are refused unless the deleting
 transaction holds a permit (a row in `audit_permit`, a table no model maps, inserted
 and removed inside that same transaction): only `audit expire` takes one, to drop
-expired months, and the test database's flush. A session with the privileges to
-disable triggers can still change rows; the hash chain is what shows that.
+expired months, and the test database's flush. On PostgreSQL the permit counts only
+for the role that owns the tables: the application's own role (docs/operations.md,
+"Database roles") cannot delete at all; the expiry goes through audit_expire(), a
+SECURITY DEFINER function of the owner that only the expiry role may call. A session
+with the privileges to disable triggers (a superuser, the owner) can still change
+rows; the keyed chain and the checkpoints are what show that.
 
 On SQLite a migration that rebuilds one of these tables drops its triggers: such a
 migration must call install() again (`audit verify` reports missing triggers).
+install() may run again at any time: it replaces what is there.
 """
 
 import json
@@ -18,12 +23,19 @@ from django.db import connection, transaction
 TABLES = ("audit_event", "audit_eventpatient", "audit_chainanchor")
 PERMIT_TABLE = "audit_permit"
 
+# On PostgreSQL the permit counts only for the tables' owner (the role that ran the
+# migrations), or inside a SECURITY DEFINER function it owns (audit_expire): the
+# application's role, even if granted DELETE and the permit table, is refused.
 POSTGRES_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('DELETE', 'TRUNCATE') AND EXISTS (SELECT 1 FROM audit_permit) THEN
-        RETURN OLD;
+    IF TG_OP IN ('DELETE', 'TRUNCATE')
+        AND current_user = (SELECT pg_get_userbyid(c.relowner) FROM pg_class AS c
+                            WHERE c.oid = TG_RELID) THEN
+        IF EXISTS (SELECT 1 FROM audit_permit) THEN
+            RETURN OLD;
+        END IF;
     END IF;
     RAISE EXCEPTION 'audit trail is append-only: % on % refused', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege';
@@ -34,18 +46,18 @@ $$
 
 def _postgres_install(table: str) -> list[str]:
     return [
-        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
         "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()",
-        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
         "FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()",
     ]
 
 
 def _sqlite_install(table: str) -> list[str]:
     return [
-        f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} BEGIN "
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} BEGIN "
         f"SELECT RAISE(ABORT, 'audit trail is append-only: UPDATE on {table} refused'); END",
-        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "  # noqa: S608
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} "  # noqa: S608
         f"WHEN NOT EXISTS (SELECT 1 FROM {PERMIT_TABLE}) BEGIN "
         f"SELECT RAISE(ABORT, 'audit trail is append-only: DELETE on {table} refused'); END",
     ]

@@ -37,6 +37,7 @@ def setup_django(url: str, *, fresh: bool) -> None:
     os.environ.pop("CELERY_BROKER_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ris.settings")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("RIS_AUDIT_KEY", secrets.token_urlsafe(32))
     os.environ.setdefault("RIS_DATA_DIR", tempfile.mkdtemp(prefix="ris-bench-audit-"))
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
     os.environ.setdefault("RIS_LOG_LEVEL", "WARNING")
@@ -58,7 +59,7 @@ EVENTS_SQL = """
 INSERT INTO audit_event (seq, event_date_time, action, event_action_code,
     event_outcome_indicator, event_type_code, username, user_pk, role, ae_title,
     source_ip, source_port, channel, correlation_id, detail, participant_objects,
-    prev_hash, hash)
+    prev_hash, hash, key_id)
 SELECT %(offset)s + g,
     now() - interval '365 days' + (g::float8 / %(events)s) * interval '365 days',
     (ARRAY['110110','110109','110111','110112','110114'])[1 + g %% 5],
@@ -76,7 +77,8 @@ SELECT %(offset)s + g,
     'GET /patients/',
     ('[["accession_number", "A' || g || '"]]')::jsonb,
     md5((g - 1)::text) || md5((g - 1)::text),
-    md5(g::text) || md5(g::text)
+    md5(g::text) || md5(g::text),
+    ''
 FROM generate_series(%(first)s, %(last)s) AS g
 """
 

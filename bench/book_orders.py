@@ -127,7 +127,11 @@ def order(index: int, day: datetime) -> dict:
 def run(args) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
     data_dir = tempfile.mkdtemp(prefix="ris-bench-")
-    env.update(SECRET_KEY=secrets.token_urlsafe(40), RIS_DATA_DIR=data_dir)
+    env.update(
+        SECRET_KEY=secrets.token_urlsafe(40),
+        RIS_AUDIT_KEY=secrets.token_urlsafe(32),
+        RIS_DATA_DIR=data_dir,
+    )
     env.pop("DEBUG", None)
     database = env.get("DATABASE_URL", "")
     if database.startswith("postgres"):

@@ -106,6 +106,7 @@ def service_env(url: str, work: Path, **extra) -> dict:
         DJANGO_SETTINGS_MODULE="ris.settings",
         DATABASE_URL=url,
         SECRET_KEY="mpps-bench-only",  # noqa: S106 - a throwaway bench database
+        RIS_AUDIT_KEY="mpps-bench-only-audit-key-0123456789",
         TIME_ZONE=TZ,
         RIS_AE_TITLE=CALLED_AE,
         RIS_DATA_DIR=str(work / "data"),

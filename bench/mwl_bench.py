@@ -99,6 +99,7 @@ def service_env(url: str, **extra) -> dict:
         DJANGO_SETTINGS_MODULE="ris.settings",
         DATABASE_URL=url,
         SECRET_KEY="mwl-bench-only",  # noqa: S106 - a throwaway bench database
+        RIS_AUDIT_KEY="mwl-bench-only-audit-key-0123456789",
         TIME_ZONE=TZ,
         RIS_LOG_LEVEL="WARNING",
         RIS_DATA_DIR=str(Path(tempfile.gettempdir()) / "ris-mwl-bench"),

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ris.settings")
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("RIS_AUDIT_KEY", secrets.token_urlsafe(32))
 os.environ.setdefault("RIS_DATA_DIR", tempfile.mkdtemp(prefix="ris-bench-"))
 os.environ.setdefault("RIS_LOG_LEVEL", "WARNING")
 (Path(os.environ["RIS_DATA_DIR"]) / "static").mkdir(parents=True, exist_ok=True)

@@ -280,6 +280,30 @@ AUDIT_ENTERPRISE_SITE_ID = env_str("RIS_AUDIT_SITE_ID")
 AUDIT_WORKING_HOURS = env_str("RIS_AUDIT_WORKING_HOURS", "07:00-19:00")
 AUDIT_WORKING_DAYS = env_str("RIS_AUDIT_WORKING_DAYS", "0,1,2,3,4")
 AUDIT_TRUSTED_PROXIES = env_int("RIS_AUDIT_TRUSTED_PROXIES", 0)
+# The key of the audit chain (HMAC), kept outside the database like SECRET_KEY; older
+# keys, comma-separated, still verify the events they chained (docs/operations.md).
+AUDIT_KEY = env_str("RIS_AUDIT_KEY")
+if not AUDIT_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "RIS_AUDIT_KEY is not set. Set it to a long random value kept outside the "
+            "database, e.g. RIS_AUDIT_KEY=$(python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'), or set DEBUG=1 for a local trial."
+        )
+    AUDIT_KEY = "insecure-debug-only-audit-key-never-used-without-DEBUG"  # noqa: S105
+if len(AUDIT_KEY) < 32:
+    raise ImproperlyConfigured("RIS_AUDIT_KEY must have at least 32 characters")
+AUDIT_KEYS_RETIRED = env_list("RIS_AUDIT_KEYS_RETIRED")
+AUDIT_UNKEYED_THROUGH = env_int("RIS_AUDIT_UNKEYED_THROUGH", 0)
+# The expiry role's connection (docs/operations.md, "Database roles"): only `audit
+# expire` uses it; unset, the expiry runs on the default connection.
+AUDIT_EXPIRY_DATABASE_URL = env_str("RIS_AUDIT_EXPIRY_DATABASE_URL")
+if AUDIT_EXPIRY_DATABASE_URL:
+    DATABASES["audit_expiry"] = dj_database_url.parse(AUDIT_EXPIRY_DATABASE_URL)
+# Signed checkpoints of the chain's head (task audit.checkpoint, every 5 minutes).
+AUDIT_CHECKPOINT_FILE = env_str("RIS_AUDIT_CHECKPOINT_FILE") or str(
+    DATA_DIR / "audit" / "checkpoints.log"
+)
 
 # Identifiers generated when an order arrives without them.
 RIS_ACCESSION_PATTERN = env_str("RIS_ACCESSION_PATTERN", "{date:%Y}{seq:06d}")

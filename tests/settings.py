@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-suite-only-secret")
+os.environ.setdefault("RIS_AUDIT_KEY", "test-suite-only-audit-key-0123456789abcdef")
 
 
 def _test_data_dir() -> Path:

@@ -51,6 +51,7 @@ def service_env(tmp_path, **variables):
     env.update(
         DJANGO_SETTINGS_MODULE="ris.settings",
         SECRET_KEY="runris-test-secret-not-for-production",
+        RIS_AUDIT_KEY="runris-test-audit-key-not-for-production",
         RIS_DATA_DIR=str(tmp_path / "data"),
         PYTHONUNBUFFERED="1",
     )

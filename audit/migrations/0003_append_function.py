@@ -1,21 +1,9 @@
-"""audit_append(): the chain append as one server-side call on PostgreSQL (see
-audit/chain.py). Other databases append from Python and need nothing here."""
+"""Once audit_append(), the unkeyed chain append as one server-side call on
+PostgreSQL. The keyed chain cannot hash in the database (the key stays out of it):
+migration 0004 drops that function and installs audit_chain_head() instead, so a
+fresh database no longer creates it here."""
 
 from django.db import migrations
-
-from audit import chain
-
-
-def install(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(chain.append_function_sql())
-
-
-def uninstall(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute("DROP FUNCTION IF EXISTS audit_append")
 
 
 class Migration(migrations.Migration):
@@ -24,4 +12,4 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
-    operations = [migrations.RunPython(install, uninstall)]
+    operations = []

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
 
-from audit import chain, triggers
+from audit import chain, conf, triggers
 from audit.models import Event
 
 
@@ -45,6 +45,13 @@ def _own_cache(settings, request):
             "LOCATION": request.node.nodeid,
         }
     }
+
+
+@pytest.fixture(autouse=True)
+def _own_checkpoint_file(settings, tmp_path):
+    """Each test's checkpoints in a file of its own: the database is rolled back
+    after every test, a checkpoint file would not be."""
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path / "audit-checkpoints.log")
 
 
 @pytest.fixture
@@ -144,23 +151,58 @@ def triggers_bypassed():
                         cursor.execute(statement)
 
 
-def rewrite_history(date_of):
-    """Redate every event and rechain the trail, behind the triggers' back: an
-    intact chain that looks months old."""
-    prev_hash = chain.GENESIS
+def _stored_key(event):
+    """The configured key an event names (None: chained without a key)."""
+    return conf.chain_keys()[event.key_id] if event.key_id else None
+
+
+def rechain(edit=lambda event: None, *, hash_with=_stored_key, start=None):
+    """Behind the triggers' back: apply `edit` to every event (from seq `start` on),
+    then recompute every hash from there, each with hash_with(event) (a ChainKey, or
+    None for the unkeyed SHA-256), as someone with that key would."""
+    events = Event.objects.order_by("seq").prefetch_related("patients")
+    if start is not None:
+        events = events.filter(seq__gte=start)
+    prev_hash = None
     with triggers_bypassed() as cursor:
-        for event in Event.objects.order_by("seq").prefetch_related("patients"):
-            event.event_date_time, event.prev_hash = date_of(event.seq), prev_hash
+        for event in events:
+            edit(event)
+            if prev_hash is not None:
+                event.prev_hash = prev_hash
             patients = [(p.patient_id, p.issuer_of_patient_id) for p in event.patients.all()]
-            event.hash = chain.digest(event, patients)
+            event.hash = chain.link_hash(
+                hash_with(event),
+                event.prev_hash,
+                event.seq,
+                event.event_date_time,
+                event.role,
+                chain.content_digest(event, patients),
+            )
             cursor.execute(
-                "UPDATE audit_event SET event_date_time = %s, prev_hash = %s, hash = %s "
-                "WHERE seq = %s",
-                [event.event_date_time, prev_hash, event.hash, event.seq],
+                "UPDATE audit_event SET event_date_time = %s, username = %s, key_id = %s, "
+                "prev_hash = %s, hash = %s WHERE seq = %s",
+                [
+                    event.event_date_time,
+                    event.username,
+                    event.key_id,
+                    event.prev_hash,
+                    event.hash,
+                    event.seq,
+                ],
             )
             cursor.execute(
                 "UPDATE audit_eventpatient SET event_date_time = %s WHERE event_id = %s",
                 [event.event_date_time, event.seq],
             )
             prev_hash = event.hash
+
+
+def rewrite_history(date_of):
+    """Redate every event and rechain the trail with the key, behind the triggers'
+    back: an intact chain that looks months old."""
+
+    def redate(event):
+        event.event_date_time = date_of(event.seq)
+
+    rechain(redate)
     assert chain.verify().intact

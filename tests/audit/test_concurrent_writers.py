@@ -46,3 +46,25 @@ def test_parallel_writers_leave_an_unbroken_chain():
     result = chain.verify()
     assert result.intact, result.summary()
     assert result.events == len(events)
+
+
+def test_a_writer_that_lost_the_race_hashes_again_after_the_winner(monkeypatch):
+    """Between reading the head and appending, another writer appends: the append
+    writes nothing, answers the new head, and the event is hashed again after it."""
+    original = chain._chained
+    attempts = []
+
+    def rival_gets_in_first(fields, patients, **where):
+        attempts.append(where["seq"])
+        if len(attempts) == 1:
+            services.record(Action.PATIENT_RECORD, patients=[("RIVAL", "RACE")])
+        return original(fields, patients, **where)
+
+    monkeypatch.setattr(chain, "_chained", rival_gets_in_first)
+    late = services.record(Action.PATIENT_RECORD, patients=[("LATE", "RACE")])
+
+    rival = Event.objects.get(patients__patient_id="RIVAL")
+    assert attempts == [rival.seq, rival.seq, late.seq]  # late: tried #n, then #n+1
+    assert (late.seq, late.prev_hash) == (rival.seq + 1, rival.hash)
+    assert Event.objects.get(seq=late.seq).hash == late.hash
+    assert chain.verify().intact

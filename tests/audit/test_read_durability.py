@@ -16,9 +16,9 @@ def asked(monkeypatch):
     seen = []
     original = chain.append
 
-    def spy(fields, patients, *, synchronous=True):
+    def spy(fields, patients, *, synchronous=True, **options):
         seen.append(synchronous)
-        return original(fields, patients, synchronous=synchronous)
+        return original(fields, patients, synchronous=synchronous, **options)
 
     monkeypatch.setattr(chain, "append", spy)
     return seen

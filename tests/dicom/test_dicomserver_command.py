@@ -56,6 +56,7 @@ def server_env(tmp_path, tls_files):
     env.update(
         DJANGO_SETTINGS_MODULE="ris.settings",
         SECRET_KEY="dicomserver-test-secret",
+        RIS_AUDIT_KEY="dicomserver-test-audit-key-0123456789",
         RIS_DATA_DIR=str(tmp_path / "data"),
         PYTHONUNBUFFERED="1",
         RIS_DICOM_TLS_CERT=str(tls_files / "server.crt"),

@@ -1,7 +1,10 @@
-"""`python manage.py audit verify|expire|forward|export`: the audit trail's upkeep.
+"""`python manage.py audit verify|checkpoint|expire|forward|export`: the audit trail's
+upkeep.
 
-verify   walk the hash chain, report the first broken link (exit status 1 if any)
-expire   drop whole months older than AUDIT_RETENTION_MONTHS (or --months)
+verify      walk the keyed chain against the checkpoint file, report the first broken
+            link (exit status 1 if any)
+checkpoint  sign the chain's head into the checkpoint file (and syslog) now
+expire      drop whole months older than AUDIT_RETENTION_MONTHS (or --months)
 forward  send pending events to the syslog audit repository now
 export   write events as DICOM audit messages (PS3.15 A.5 XML) to stdout or --output
 
@@ -13,7 +16,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from audit import context, retention, selectors, services, syslog
+from audit import checkpoints, context, retention, selectors, services, syslog
 from audit.codes import Action, Verb
 
 
@@ -23,6 +26,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="subcommand", required=True)
         sub.add_parser("verify", help="Walk the hash chain and report the first broken link.")
+        sub.add_parser("checkpoint", help="Sign the chain's head into the checkpoint file now.")
         expire = sub.add_parser("expire", help="Drop whole months past the retention period.")
         expire.add_argument("--months", type=int, help="Retention in months (default: setting).")
         sub.add_parser("forward", help="Send pending events to the syslog audit repository.")
@@ -43,6 +47,20 @@ class Command(BaseCommand):
             self.stderr.write(self.style.ERROR(report.summary()))
             sys.exit(1)
         self.stdout.write(self.style.SUCCESS(report.summary()))
+
+    def do_checkpoint(self, **options):
+        published = checkpoints.publish()
+        if published.checkpoint is None:
+            if "BROKEN" in published.skipped:
+                raise CommandError(f"No checkpoint: {published.skipped}")
+            self.stdout.write(f"No checkpoint: {published.skipped}")
+            return
+        self.stdout.write(
+            f"Checkpoint #{published.checkpoint.seq} {published.checkpoint.head[:16]} "
+            f"written to {checkpoints.path()}"
+        )
+        if published.syslog_error:
+            raise CommandError(f"Not sent to the syslog repository: {published.syslog_error}")
 
     def do_expire(self, *, months=None, **options):
         if months is not None and months < 1:

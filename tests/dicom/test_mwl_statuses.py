@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
 from worklist import selectors
-from worklist.dicom import worklist_item
+from worklist.dicom import answers, worklist_item
 from worklist.models import StepStatus
 from worklist.services.booking import order_cancel
 
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
 
 @pytest.fixture
 def ct1(dicom_port):
+    answers.ANSWERS.clear()  # items are built, as the tests below expect
     station("CT1")
     return dicom_port
 

@@ -23,10 +23,13 @@ N-SET, association set-up and whole pair, every status other than 0x0000, the CP
 listener, the client processes, the PostgreSQL cluster and the whole machine used per
 pair, PostgreSQL's new sessions and commits per pair (pg_stat_database), and then checks
 in the database that every scheduled step and order is COMPLETED and that the audit
-chain verifies; the exit status is 1 if anything failed. The clients, the listener and
-PostgreSQL share the machine's cores. --nodelay makes the modalities send with
-TCP_NODELAY; --profile samples the listener with py-spy (not a dependency). The
-database is dropped at the end unless --keep-db.
+chain verifies; the exit status is 1 if anything failed. Last, the SQL statements of
+one N-CREATE and one completing N-SET, counted with Django's CaptureQueriesContext
+around the real handlers in a `manage.py shell` on the same database (the listener's
+code path without the network); --statements-only prints just those, with each
+statement. The clients, the listener and PostgreSQL share the machine's cores.
+--nodelay makes the modalities send with TCP_NODELAY; --profile samples the listener
+with py-spy (not a dependency). The database is dropped at the end unless --keep-db.
 """
 
 import argparse
@@ -199,6 +202,101 @@ def book(env: dict, work: Path, chosen: list[tuple[str, str]], per_station: int)
         SETUP,
     )
     return json.loads(out.read_text())
+
+
+def statements_per_message(env: dict, chosen, images: int) -> dict:
+    """The SQL statements of one N-CREATE and one completing N-SET, counted with
+    Django's CaptureQueriesContext around the real handlers (the listener's code path
+    without the network), on a step booked for it: {"N-CREATE": [sql...], ...}."""
+    out = Path(env["RIS_DATA_DIR"]).parent / "statements.json"
+    manage(
+        {
+            **env,
+            "MPPS_BENCH_STATION": json.dumps(chosen[0]),
+            "MPPS_BENCH_IMAGES": str(images),
+            "MPPS_BENCH_OUT": str(out),
+        },
+        "shell",
+        "-c",
+        "import sys; sys.path.insert(0, 'bench'); import mpps_bench; mpps_bench.count_statements()",
+    )
+    return json.loads(out.read_text())
+
+
+def count_statements() -> None:
+    """Run inside `manage.py shell` by statements_per_message."""
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from pydicom.uid import generate_uid
+
+    from audit import context
+    from worklist.dicom import mpps, policy
+    from worklist.services.booking import StepBooking, order_create
+
+    ae, modality = json.loads(os.environ["MPPS_BENCH_STATION"])
+    # Bookings in the past are refused; this one lies after every step of the run.
+    after_the_run = datetime.now(ZoneInfo("UTC")).replace(minute=0, second=0, microsecond=0)
+    after_the_run += timedelta(days=60)
+    with context.system("mpps_bench"):
+        order = order_create(
+            patient={
+                "patient_id": "MBSTATEMENTS",
+                "issuer_of_patient_id": "BENCH",
+                "patient_name": "Bench^Statements",
+                "patient_birth_date": None,
+                "patient_sex": "O",
+            },
+            steps=[StepBooking(ae, start=after_the_run, duration_minutes=15)],
+            requested_procedure_description=f"{modality} examination",
+        )
+    procedure = order.requested_procedures.all()[0]
+    step = procedure.scheduled_procedure_steps.all()[0]
+    booked = {
+        "patient_name": order.patient.patient_name,
+        "patient_id": order.patient.patient_id,
+        "issuer": order.patient.issuer_of_patient_id,
+        "accession_number": order.accession_number,
+        "requested_procedure_id": procedure.requested_procedure_id,
+        "requested_procedure_description": procedure.requested_procedure_description,
+        "study_instance_uid": procedure.study_instance_uid,
+        "scheduled_procedure_step_id": step.scheduled_procedure_step_id,
+        "scheduled_procedure_step_description": step.scheduled_procedure_step_description,
+    }
+    assoc = SimpleNamespace(
+        requestor=SimpleNamespace(ae_title=ae, address="127.0.0.1", port=11112),
+        **{policy.ACCESS: policy.resolve(ae, "127.0.0.1")},
+    )
+    uid = generate_uid()
+    messages = {
+        "N-CREATE": (
+            mpps.handle_create,
+            SimpleNamespace(
+                assoc=assoc,
+                request=SimpleNamespace(AffectedSOPInstanceUID=uid),
+                attribute_list=n_create(booked, ae, modality),
+            ),
+        ),
+        "N-SET": (
+            mpps.handle_set,
+            SimpleNamespace(
+                assoc=assoc,
+                request=SimpleNamespace(RequestedSOPInstanceUID=uid),
+                modification_list=n_set_completed(int(os.environ["MPPS_BENCH_IMAGES"])),
+            ),
+        ),
+    }
+    counted = {}
+    for name, (handler, event) in messages.items():
+        with CaptureQueriesContext(connection) as captured:
+            status, _ = handler(event)
+        if getattr(status, "Status", status) != 0:
+            sys.exit(f"{name} answered {status}")
+        counted[name] = [query["sql"][:200] for query in captured.captured_queries]
+    Path(os.environ["MPPS_BENCH_OUT"]).write_text(json.dumps(counted))
 
 
 def free_port() -> int:
@@ -730,12 +828,26 @@ def report(row: dict, checked: dict, expected: int) -> bool:
     return good
 
 
+def report_statements(counted: dict, *, verbose: bool) -> None:
+    """Statements per message, measured in-process after the run (see
+    statements_per_message)."""
+    per = ", ".join(f"{name} {len(sql)}" for name, sql in counted.items())
+    print(f"SQL statements:        {per} (one message each, CaptureQueriesContext)")
+    if verbose:
+        for name, sql in counted.items():
+            print(f"# {name}:")
+            for line in sql:
+                print(f"#   {line}")
+
+
 def run(args) -> int:
     url = args.database_url
     database_name(url)
     work = Path(tempfile.mkdtemp(prefix="ris-mpps-bench-"))
     env = service_env(url, work, RIS_DICOM_MAX_ASSOCIATIONS=str(max(32, 2 * args.modalities)))
     chosen = stations(args.modalities)
+    if args.statements_only:
+        args.pairs_per_modality = 0
     per_station = args.pairs_per_modality + 1  # the first is the warm-up
     expected = per_station * len(chosen)
     t0 = time.monotonic()
@@ -749,19 +861,28 @@ def run(args) -> int:
         f"in {time.monotonic() - t0:.0f} s",
         flush=True,
     )
-    port = free_port()
-    log_path = work / "dicomserver.log"
-    server = start_listener(env, port, log_path)
-    try:
-        wait_for_echo(port, server, log_path)
-        print(f"# dicomserver pid {server.pid} answers C-ECHO on {port}; log {log_path}")
-        row = measure(args, booked, port, server, work)
-    finally:
-        stop(server)
-    checked = verify(url, env)
-    good = report(row, checked, expected)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"run": row, "database": checked}, indent=1))
+    if args.statements_only:
+        counted = statements_per_message(env, chosen, args.images)
+        report_statements(counted, verbose=True)
+        good = True
+    else:
+        port = free_port()
+        log_path = work / "dicomserver.log"
+        server = start_listener(env, port, log_path)
+        try:
+            wait_for_echo(port, server, log_path)
+            print(f"# dicomserver pid {server.pid} answers C-ECHO on {port}; log {log_path}")
+            row = measure(args, booked, port, server, work)
+        finally:
+            stop(server)
+        checked = verify(url, env)
+        good = report(row, checked, expected)
+        counted = statements_per_message(env, chosen, args.images)
+        report_statements(counted, verbose=False)
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps({"run": row, "database": checked, "statements": counted}, indent=1)
+            )
     if args.keep_db:
         print(f"# kept database {database_name(url)}")
     else:
@@ -788,6 +909,11 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true", help="keep the database at the end")
     parser.add_argument("--timeout", type=float, default=60, help="ACSE/DIMSE timeout, seconds")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument(
+        "--statements-only",
+        action="store_true",
+        help="only count and list the SQL statements of one N-CREATE and one N-SET",
+    )
     parser.add_argument(
         "--profile",
         metavar="FILE",

@@ -9,7 +9,12 @@ N worklist files (.wl) into one folder that wlmscpfs and Orthanc serve. Then C
 concurrent "modalities" (worker processes, each a station) ask, one full association
 per query as a modality does, for their station's worklist of the middle day
 (Scheduled Station AE Title, Start Date, Modality, and the usual return keys) until
-the time budget runs out. Latency is measured around associate + C-FIND + release.
+the time budget runs out. Latency is measured around associate + C-FIND + release;
+the CPU each server process (and its children) used over a measurement, read from
+/proc, is divided by the queries it answered. For the RIS, the answer path alone
+(translate the identifier, run the worklist query, produce the 32 items, in one
+process without the network) is timed too, with every item built and encoded
+afresh and with the answers kept from the previous query (worklist/dicom/answers.py).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ris_mwl_bench \\
         .venv/bin/python bench/mwl_bench.py --sizes 10000 100000 1000000
@@ -20,6 +25,7 @@ at higher concurrency (its row says so).
 """
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -114,10 +120,12 @@ def migrate(url: str) -> None:
 
 
 def fold(name: str) -> str:
-    import unicodedata
+    """The patient's name search key, as Patient.save() stores it."""
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))
+    from worklist.names import search_key
 
-    decomposed = unicodedata.normalize("NFKD", name.split("=")[0])
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()[:64]
+    return search_key(name)[:64]
 
 
 def load_database(url: str, size: int, query_day: date) -> float:
@@ -386,10 +394,10 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120) ->
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def start_ris(url: str, port: int) -> subprocess.Popen:
-    return subprocess.Popen(
+def start_ris(url: str, port: int, root: Path = ROOT) -> subprocess.Popen:
+    return _start(
         [sys.executable, "manage.py", "dicomserver", "--port", str(port)],
-        cwd=ROOT,
+        cwd=root,
         env=service_env(url, RIS_DICOM_MAX_ASSOCIATIONS="64", RIS_MWL_MAX_MATCHES="1000"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -397,7 +405,7 @@ def start_ris(url: str, port: int) -> subprocess.Popen:
 
 
 def start_wlmscpfs(database: Path, port: int) -> subprocess.Popen:
-    return subprocess.Popen(
+    return _start(
         ["wlmscpfs", "-dfp", str(database), "-td", "3600", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -430,9 +438,13 @@ def start_orthanc(work: Path, worklists: Path, port: int) -> subprocess.Popen:
     }
     path = work / "orthanc.json"
     path.write_text(json.dumps(config))
-    return subprocess.Popen(
-        ["Orthanc", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    return _start(["Orthanc", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _start(command: list[str], **kwargs) -> subprocess.Popen:
+    """A server in a process group of its own, so that stopping it stops whatever it
+    started too."""
+    return subprocess.Popen(command, start_new_session=True, **kwargs)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -443,6 +455,8 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # anything it left behind
 
 
 # --- the modalities -------------------------------------------------------------------
@@ -484,7 +498,8 @@ def station_day_query(ae: str, day: date):
 
 def modality(args):
     """One modality: queries its station's day, a new association each time, until
-    the deadline. Returns (latencies of the queries after the first, answers each)."""
+    the deadline. Returns (latencies of the queries after the first, answers each,
+    failures, queries answered in all)."""
     port, called_ae, ae, day, deadline, timeout = args
     import logging
 
@@ -493,7 +508,7 @@ def modality(args):
 
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
     query = station_day_query(ae, day)
-    latencies, answers, failures = [], set(), 0
+    latencies, answers, failures, answered = [], set(), 0, 0
     first = True
     while time.time() < deadline or first:
         client = AE(ae_title=ae)
@@ -520,21 +535,41 @@ def modality(args):
             latencies.append(elapsed)
         elif time.time() >= deadline:
             latencies.append(elapsed)  # the only query there was time for
+        answered += final == 0x0000
         answers.add(count)
         first = False
-    return latencies, sorted(answers), failures
+    return latencies, sorted(answers), failures, answered
 
 
-def measure(port, called_ae, day, concurrency, seconds, timeout):
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process, its threads and its
+    child processes still running."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        own = int(stat.parent.name) == pid
+        if own or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def measure(port, called_ae, day, concurrency, seconds, timeout, server_pid=None):
     deadline = time.time() + seconds
     jobs = [
         (port, called_ae, STATIONS[w % len(STATIONS)], day, deadline, timeout)
         for w in range(concurrency)
     ]
     started = time.monotonic()
+    cpu_before = process_cpu(server_pid) if server_pid else None
     with multiprocessing.get_context("fork").Pool(concurrency) as pool:
         results = pool.map(modality, jobs)
     wall = time.monotonic() - started
+    cpu = process_cpu(server_pid) - cpu_before if server_pid else None
+    answered = sum(r[3] for r in results)
     latencies = sorted(x for r in results for x in r[0])
     answers = sorted({a for r in results for a in r[1]})
     failures = sum(r[2] for r in results)
@@ -548,15 +583,21 @@ def measure(port, called_ae, day, concurrency, seconds, timeout):
         if latencies
         else None,
         "qps": queries / wall if wall else None,
+        "server_cpu_ms": 1000 * cpu / answered if cpu is not None and answered else None,
     }
 
 
 # --- the run --------------------------------------------------------------------------
 
 
-def server_table(url: str, work: Path, folder: Path) -> dict:
+def server_table(url: str, work: Path, folder: Path, other_root: Path | None = None) -> dict:
     return {
         "ris": ("RIS (PostgreSQL)", "RIS", lambda port: start_ris(url, port)),
+        "ris-other": (
+            f"RIS at {other_root}",
+            "RIS",
+            lambda port: start_ris(url, port, root=other_root),
+        ),
         "wlmscpfs": ("wlmscpfs", "RIS", lambda port: start_wlmscpfs(folder.parent, port)),
         "orthanc": ("Orthanc worklists", "ORTHANC", lambda port: start_orthanc(work, folder, port)),
     }
@@ -598,6 +639,56 @@ def explain(url: str, day: date) -> str:
     return result.stdout or result.stderr
 
 
+ANSWER_PATH = """
+import time
+from django.utils import timezone
+from pydicom.dataset import Dataset
+from worklist.dicom import answers, mwl, policy, query
+import mwl_bench
+granted = policy.resolve("CT01", "127.0.0.1")
+request = mwl_bench.station_day_query("CT01", mwl_bench.date.fromisoformat("{day}"))
+
+def answer(keep):
+    if not keep:
+        answers.ANSWERS.clear()
+    worklist_query = query.translate(request, tz=timezone.get_default_timezone())
+    rows = mwl._matches(worklist_query, granted, 1000)
+    shaped = answers.Request(
+        request, tz=worklist_query.tz, character_set=granted.character_set,
+        item_filters=worklist_query.item_filters,
+    )
+    return [answers.ANSWERS.identifier(row, shaped, (True, True, False)) for row in rows]
+
+for keep, label in ((False, "built and encoded afresh"), (True, "answers kept")):
+    found = answer(keep)
+    started = time.process_time()
+    for _ in range({repeat}):
+        answer(keep)
+    each = (time.process_time() - started) / {repeat} * 1000
+    print(f"answer path, {{len(found)}} items, {{label}}: {{each:.2f}} ms CPU per query")
+"""
+
+
+def answer_path(url: str, day: date, repeat: int = 50) -> str:
+    """CPU of the RIS's own answer path per station-day query (no network, no audit):
+    every item built and encoded, then answered from the memo."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            ANSWER_PATH.format(day=day.isoformat(), repeat=repeat),
+        ],
+        cwd=ROOT,
+        env=service_env(url, PYTHONPATH=str(ROOT / "bench")),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return result.stdout or result.stderr
+
+
 def run(args) -> list[dict]:
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
@@ -611,14 +702,17 @@ def run(args) -> list[dict]:
         days, day = schedule(size)
         loaded = load_database(url, size, day)
         folder = work / "wlmscpfs" / "RIS"
-        written = write_files(folder, size) if set(args.servers) - {"ris"} else 0
+        file_servers = set(args.servers) & {"wlmscpfs", "orthanc"}
+        written = write_files(folder, size) if file_servers else 0
         print(
             f"# {size} steps over {days} days: COPY {loaded:.0f} s, files {written:.0f} s; "
             f"query day {day}",
             flush=True,
         )
         print(explain(url, day), flush=True)
-        servers = server_table(url, work, folder)
+        if "ris" in args.servers:
+            print(answer_path(url, day), flush=True)
+        servers = server_table(url, work, folder, args.other_root)
         for key in args.servers:
             label, called_ae, start = servers[key]
             port = free_port()
@@ -630,7 +724,15 @@ def run(args) -> list[dict]:
                     if slow is not None:
                         row = {"skipped": f"one query takes {slow:.1f} s"}
                     else:
-                        row = measure(port, called_ae, day, concurrency, args.seconds, args.timeout)
+                        row = measure(
+                            port,
+                            called_ae,
+                            day,
+                            concurrency,
+                            args.seconds,
+                            args.timeout,
+                            server_pid=process.pid,
+                        )
                         if row["p50_ms"] and row["p50_ms"] / 1000 > args.slow:
                             slow = row["p50_ms"] / 1000
                     row.update(server=label, size=size, concurrency=concurrency)
@@ -643,24 +745,26 @@ def run(args) -> list[dict]:
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| steps | server | modalities | p50 | p95 | queries/s | queries | answers each |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| steps | server | modalities | p50 | p95 | queries/s | server CPU/query "
+        "| queries | answers each |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         if "skipped" in r:
             lines.append(
-                f"| {r['size']:,} | {r['server']} | {r['concurrency']} | — | — | — | "
+                f"| {r['size']:,} | {r['server']} | {r['concurrency']} | — | — | — | — | "
                 f"not run: {r['skipped']} | |"
             )
             continue
         p50 = f"{r['p50_ms']:.1f} ms" if r["p50_ms"] is not None else "—"
         p95 = f"{r['p95_ms']:.1f} ms" if r["p95_ms"] is not None else "—"
         qps = f"{r['qps']:.1f}" if r["qps"] else "—"
+        cpu = f"{r['server_cpu_ms']:.1f} ms" if r.get("server_cpu_ms") else "—"
         failed = f" ({r['failures']} failed)" if r["failures"] else ""
         answers = "/".join(str(a) for a in r["answers"])
         lines.append(
             f"| {r['size']:,} | {r['server']} | {r['concurrency']} | {p50} | {p95} | {qps} "
-            f"| {r['queries']}{failed} | {answers} |"
+            f"| {cpu} | {r['queries']}{failed} | {answers} |"
         )
     return "\n".join(lines)
 
@@ -673,7 +777,12 @@ def main() -> None:
         "--servers",
         nargs="+",
         default=["ris", "wlmscpfs", "orthanc"],
-        choices=["ris", "wlmscpfs", "orthanc"],
+        choices=["ris", "ris-other", "wlmscpfs", "orthanc"],
+    )
+    parser.add_argument(
+        "--other-root",
+        type=Path,
+        help="another checkout of the RIS (ris-other), e.g. an earlier commit to compare with",
     )
     parser.add_argument("--seconds", type=float, default=20, help="time budget per measurement")
     parser.add_argument("--timeout", type=float, default=600, help="DIMSE timeout per query")

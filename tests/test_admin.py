@@ -91,12 +91,9 @@ def test_a_performed_procedure_step_is_shown_read_only(admin_user, client, stati
     from django.urls import reverse
     from pydicom.uid import generate_uid
 
-    from tests.dicom.mpps_messages import n_create
-    from worklist.services import performed_steps
+    from tests.dicom.mpps_messages import create, n_create
 
-    created = performed_steps.performed_step_create(
-        sop_instance_uid=generate_uid(), attributes=n_create(), calling_ae_title="CT1"
-    ).performed_step
+    created = create(n_create(), uid=generate_uid()).performed_step
     client.force_login(admin_user)
     page = client.get(reverse("admin:worklist_performedprocedurestep_change", args=[created.pk]))
     assert page.status_code == 200

@@ -3,11 +3,11 @@ Scheduled Step Attributes Sequence names without contradiction, for the order's 
 patient; anything else waits as an unscheduled exam for a scheduler to link."""
 
 import pytest
-from pydicom.uid import generate_uid
 
 from audit.codes import Action, Channel, Verb
 from audit.models import Event
 from ris.errors import Conflict, Invalid
+from tests.dicom import mpps_messages
 from tests.dicom.mpps_messages import n_create, step_attributes
 from tests.factories import book_step, future_day, local, station
 from worklist.models import OrderStatus, StepStatus
@@ -25,10 +25,8 @@ def ct1(db):
     station("MR1", modality="MR")
 
 
-def create(attributes):
-    return performed_steps.performed_step_create(
-        sop_instance_uid=generate_uid(), attributes=attributes, calling_ae_title="CT1"
-    ).performed_step
+def create(attributes, **scope):
+    return mpps_messages.create(attributes, **scope).performed_step
 
 
 def with_items(*items, patient_of=None):
@@ -133,3 +131,25 @@ def test_linking_is_audited_and_starts_the_order(admin_user):
     assert "performed_step_link" in linked_event.detail
     assert "AV35674" in [p.patient_id for p in linked_event.patients.all()]
     assert linked_event.channel != Channel.DICOM
+
+
+def test_an_empty_patient_id_is_no_match():
+    step = book_step(patient_id="OWNER")
+    linked = create(n_create(step, PatientID="", IssuerOfPatientID=""))
+    assert linked.unscheduled
+    assert "no patient ID was sent" in linked.match_note
+    step.refresh_from_db()
+    assert step.scheduled_procedure_step_status == StepStatus.SCHEDULED
+
+
+def test_a_caller_limited_to_other_stations_links_nothing():
+    step = book_step(ae_title="CT1")
+    linked = create(n_create(step, ae_title="MR1"), calling_ae_title="MR1", stations={"MR1"})
+    assert linked.unscheduled
+    assert "outside MR1's scope" in linked.match_note
+
+
+def test_a_caller_granted_every_station_links_any():
+    step = book_step(ae_title="CT1")
+    linked = create(n_create(step, ae_title="MR1"), calling_ae_title="MR1", stations=None)
+    assert list(linked.scheduled_procedure_steps.all()) == [step]

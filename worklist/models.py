@@ -7,7 +7,6 @@ exists once and reads plainly.
 """
 
 import ipaddress
-import unicodedata
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,14 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import vr
-
-
-def name_search_key(person_name: str) -> str:
-    """Case- and accent-folded alphabetic component group of a PN, for indexed matching."""
-    alphabetic = person_name.split("=")[0]
-    decomposed = unicodedata.normalize("NFKD", alphabetic)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return stripped.upper()
+from .names import search_key as name_search_key
 
 
 def validate_ae_titles(value: str) -> None:

@@ -9,6 +9,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
 from django.core.paginator import Page, Paginator
@@ -18,7 +19,7 @@ from django.utils import timezone
 from audit.audited import audited
 from audit.codes import Action
 
-from . import audit_subjects
+from . import audit_subjects, matching
 from .models import (
     OCCUPYING_STEP_STATUSES,
     Instance,
@@ -35,7 +36,6 @@ from .models import (
     Study,
     StudyDecision,
     StudyDiscrepancy,
-    name_search_key,
 )
 
 
@@ -122,38 +122,49 @@ class PatientSearchResult(NamedTuple):
     truncated: bool
 
 
-def _wildcard_regex(folded: str) -> str:
-    """A DICOM-style name pattern (`*` any run, `?` one character; words separated by
-    spaces, commas or ^) as an anchored regular expression over the folded name."""
-    words = [w for w in re.split(r"[\s,^]+", folded) if w]
-    parts = [
-        "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in word)
-        for word in words
-    ]
-    return "^" + "[ ^]+".join(parts) + "$"
+def _words(text: str) -> list[str]:
+    """The words of a typed name: separated by spaces, commas or ^."""
+    return [word for word in re.split(r"[\s,^]+", text) if word]
+
+
+def patient_name_q(text: str) -> Q:
+    """Patients whose name matches a typed text: every word contained in the name, or,
+    with * or ?, the whole name matching the pattern word by word. Case is ignored;
+    accents one way (worklist.matching): a letter typed without one finds any, a letter
+    typed with one means it. The folded name column answers for the first; the name
+    itself is checked only for the letters that carry an accent."""
+    words = _words(text)
+    if matching.has_wildcard(text):
+        separators = "[ ^]+"
+        folded = separators.join(matching.translate_wildcards(matching.fold(w)) for w in words)
+        where = Q(patient_name_search__regex=f"^{folded}[ ^]*$")
+        if matching.means_accents(text):
+            exact = separators.join(
+                matching.name_pattern(w, any_run="[^=]*", one="[^=]") for w in words
+            )
+            where &= Q(patient_name__regex=f"^{exact}[ ^]*(=|$)")
+        return where
+    where = Q()
+    for word in words:
+        where &= Q(patient_name_search__contains=matching.fold(word))
+        if matching.means_accents(word):
+            exact = matching.name_pattern(word, any_run="", one="")
+            where &= Q(patient_name__regex=f"^[^=]*{exact}")
+    return where
 
 
 @audited(Action.PATIENT_RECORD, patients=lambda result: result.patients)
 def patient_search(
     *, text: str = "", birth_date: date | None = None, user=None, limit: int = PATIENT_SEARCH_LIMIT
 ) -> PatientSearchResult:
-    """Patients whose name matches `text` (case- and accent-insensitive; every word
-    contained, or a wildcard pattern with * and ?), or whose patient ID is `text`, and
+    """Patients whose name matches `text` (patient_name_q), or whose patient ID is `text`, and
     born on `birth_date` when given. Nothing is listed without a criterion."""
     text = text.strip()
     if not text and birth_date is None:
         return PatientSearchResult([], False)
     patients = Patient.objects.all()
     if text:
-        folded = name_search_key(text)
-        if "*" in text or "?" in text:
-            by_name = Q(patient_name_search__regex=_wildcard_regex(folded))
-        else:
-            by_name = Q()
-            for word in re.split(r"[\s,^]+", folded):
-                if word:
-                    by_name &= Q(patient_name_search__contains=word)
-        patients = patients.filter(by_name | Q(patient_id__iexact=text))
+        patients = patients.filter(patient_name_q(text) | Q(patient_id__iexact=text))
     if birth_date is not None:
         patients = patients.filter(patient_birth_date=birth_date)
     found = list(patients[: limit + 1])
@@ -415,26 +426,32 @@ MWL_CHUNK_SIZE = 200
 
 
 def modality_worklist(
-    *, match: Q, stations: list[Station] | None, limit: int | None = None
-) -> Iterator[ScheduledProcedureStep]:
-    """The scheduled procedure steps a Modality Worklist query matches, in start order.
+    *,
+    match: Q,
+    stations: list[Station] | None,
+    columns: list,
+    limit: int | None = None,
+) -> Iterator[tuple]:
+    """The scheduled procedure steps a Modality Worklist query matches, in start order,
+    each as the tuple of `columns` (values_list arguments: the worklist answer reads
+    those and nothing else, worklist.dicom.worklist_item.COLUMNS).
 
     `match` comes from worklist.dicom.query; `stations` are those the calling modality
     may see (None: every station), the steps booked on them or offered to their AE
     titles. Steps of cancelled orders never appear. One SQL query over the indexed
-    station / modality / status + start columns, joined to station, order and patient,
-    streamed in chunks so memory stays flat however many steps match; `limit` caps the
-    rows fetched.
+    station / modality / status + start columns, joined to station, order and patient.
+    With a `limit` (the match cap, plus one) the rows come in one round trip; without
+    one they are streamed in chunks, so memory stays flat however many steps match.
 
     The MWL handler records every patient it returns, with the calling AE, address and
     query keys, as one audit Query event (audit.services) before answering; it reads
     the rows as they stream, hence an iterator rather than a QuerySet.
     """
-    steps = modality_worklist_query(match=match, stations=stations)
+    steps = _worklist_steps(_worklist_rows(tuple(columns)), match=match, stations=stations)
     if steps is None:
         return iter(())
     if limit is not None:
-        steps = steps[:limit]
+        return iter(list(steps[:limit]))
     return steps.iterator(chunk_size=MWL_CHUNK_SIZE)
 
 
@@ -443,28 +460,40 @@ def modality_worklist_query(
 ) -> QuerySet[ScheduledProcedureStep] | None:
     """The query behind modality_worklist, unevaluated (None when no station may be
     seen): for its plan, not for reading patient data."""
-    from worklist.dicom.query import additional_ae_regex
+    steps = ScheduledProcedureStep.objects.select_related(
+        "station", "requested_procedure__order__patient"
+    ).exclude(requested_procedure__order__status=OrderStatus.CANCELLED)
+    return _worklist_steps(steps.order_by("start", "pk"), match=match, stations=stations)
 
-    steps = (
-        ScheduledProcedureStep.objects.select_related(
-            "station", "requested_procedure__order__patient"
+
+@lru_cache(maxsize=4)
+def _worklist_rows(columns: tuple) -> QuerySet:
+    """The selected columns and joins of every worklist query, set up once: each query
+    only adds its conditions to a copy (Django resolves 40 column paths otherwise)."""
+    return (
+        ScheduledProcedureStep.objects.exclude(
+            requested_procedure__order__status=OrderStatus.CANCELLED
         )
-        .filter(match)
-        .exclude(requested_procedure__order__status=OrderStatus.CANCELLED)
+        .values_list(*columns)
+        .order_by("start", "pk")
     )
-    if stations is not None:
-        if not stations:
-            return None
-        steps = steps.filter(
-            Q(station__in=[s.pk for s in stations])
-            | Q(
-                additional_station_ae_titles__gt="",
-                additional_station_ae_titles__regex=additional_ae_regex(
-                    s.scheduled_station_ae_title for s in stations
-                ),
-            )
+
+
+def _worklist_steps(steps: QuerySet, *, match: Q, stations: list[Station] | None):
+    steps = steps.filter(match)
+    if stations is None:
+        return steps
+    if not stations:
+        return None
+    return steps.filter(
+        Q(station__in=[s.pk for s in stations])
+        | Q(
+            additional_station_ae_titles__gt="",
+            additional_station_ae_titles__regex=matching.multi_value_regex(
+                matching.literal_regex(s.scheduled_station_ae_title) for s in stations
+            ),
         )
-    return steps.order_by("start", "pk")
+    )
 
 
 # --- arriving studies (worklist/services/studies.py) ---------------------------------

@@ -110,3 +110,29 @@ def n_set_discontinued(reason=("110514", "DCM", "Incorrect worklist entry select
     ds.PerformedProcedureStepEndTime = "092000"
     ds.PerformedProcedureStepDiscontinuationReasonCodeSequence = [code(*reason)]
     return ds
+
+
+def create(attributes, *, uid=None, calling_ae_title="CT1", stations=None):
+    """The service's N-CREATE, called as the handler calls it (no network)."""
+    from worklist.dicom import mpps_iod
+    from worklist.services import performed_steps
+
+    return performed_steps.performed_step_create(
+        sop_instance_uid=uid or generate_uid(),
+        report=mpps_iod.read_create(attributes),
+        calling_ae_title=calling_ae_title,
+        stations=stations,
+    )
+
+
+def update(uid, modifications, *, calling_ae_title="CT1", stations=None):
+    """The service's N-SET, called as the handler calls it (no network)."""
+    from worklist.dicom import mpps_iod
+    from worklist.services import performed_steps
+
+    return performed_steps.performed_step_update(
+        sop_instance_uid=uid,
+        modification=mpps_iod.Modification(modifications),
+        calling_ae_title=calling_ae_title,
+        stations=stations,
+    )

@@ -15,6 +15,8 @@ from .mpps_messages import code, n_create, n_set_completed, n_set_discontinued, 
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
 
+STORED = mpps_iod.to_stored(n_create())
+
 
 def refusal(check, *args) -> Refusal:
     with pytest.raises(Refusal) as caught:
@@ -94,31 +96,31 @@ def test_a_code_item_without_its_meaning_is_refused_where_the_meaning_is_mandato
 
 
 def test_an_n_set_may_not_change_what_the_table_does_not_allow():
-    stored = n_create()
+    stored = mpps_iod.to_stored(n_create())
     refused = refusal(mpps_iod.check_set, _set(Modality="MR", PatientID="OTHER"), stored)
     assert refused.status == 0x0105
     assert set(refused.tags) == {Tag(0x0008, 0x0060), Tag(0x0010, 0x0020)}
 
 
 def test_an_n_set_repeating_a_not_allowed_attribute_with_its_stored_value_passes():
-    stored = n_create()
+    stored = mpps_iod.to_stored(n_create())
     mpps_iod.check_set(_set(Modality="CT", PerformedProcedureStepStatus="IN PROGRESS"), stored)
 
 
 def test_an_n_set_with_an_unknown_status_is_0106():
-    refused = refusal(mpps_iod.check_set, _set(PerformedProcedureStepStatus="DONE"), n_create())
+    refused = refusal(mpps_iod.check_set, _set(PerformedProcedureStepStatus="DONE"), STORED)
     assert refused.status == 0x0106
 
 
 def test_an_n_set_emptying_the_status_is_0121():
-    refused = refusal(mpps_iod.check_set, _set(PerformedProcedureStepStatus=""), n_create())
+    refused = refusal(mpps_iod.check_set, _set(PerformedProcedureStepStatus=""), STORED)
     assert refused.status == 0x0121
 
 
 def test_a_series_sent_by_n_set_needs_its_protocol_name_and_uid():
     incomplete = series()
     incomplete.ProtocolName = ""
-    refused = refusal(mpps_iod.check_set, _set(PerformedSeriesSequence=[incomplete]), n_create())
+    refused = refusal(mpps_iod.check_set, _set(PerformedSeriesSequence=[incomplete]), STORED)
     assert refused.status == 0x0121
     assert refused.tags == [Tag(0x0018, 0x1030)]
 
@@ -187,3 +189,44 @@ def _set(**attributes) -> Dataset:
     for keyword, value in attributes.items():
         setattr(ds, keyword, value)
     return ds
+
+
+def test_an_n_set_is_merged_key_by_key_and_changes_only_its_columns():
+    stored = mpps_iod.to_stored(n_create(TimezoneOffsetFromUTC="+0100"))
+    modification = mpps_iod.Modification(n_set_completed(series(images=2, protocol="Head")))
+    assert modification.changes(stored)
+    revision = modification.applied_to(stored)
+    assert set(revision.columns) == {
+        "performed_procedure_step_status",
+        "end",
+        "performed_series_sequence",
+    }
+    assert revision.columns["end"] == datetime(2026, 11, 25, 8, 30, tzinfo=UTC)
+    assert revision.columns["performed_series_sequence"][0]["number_of_images"] == 2
+    assert revision.attributes["00400252"] == {"vr": "CS", "Value": ["COMPLETED"]}
+    assert revision.attributes["00100020"] == stored["00100020"]
+    assert revision.attributes["00080005"] == {"vr": "CS", "Value": ["ISO_IR 192"]}
+
+
+def test_an_n_set_sent_again_changes_nothing():
+    update = n_set_completed()
+    stored = mpps_iod.Modification(update).applied_to(STORED).attributes
+    assert not mpps_iod.Modification(update).changes(stored)
+
+
+def test_completing_reads_a_series_sent_by_an_earlier_n_set():
+    first = _set(PerformedSeriesSequence=[series(protocol="Early")])
+    stored = mpps_iod.Modification(first).applied_to(STORED).attributes
+    done = _set(
+        PerformedProcedureStepStatus="COMPLETED",
+        PerformedProcedureStepEndDate="20261125",
+        PerformedProcedureStepEndTime="093000",
+    )
+    revision = mpps_iod.Modification(done).applied_to(stored)
+    assert revision.columns["performed_procedure_step_status"] == "COMPLETED"
+    assert "performed_series_sequence" not in revision.columns
+
+
+def test_a_time_zone_offset_sent_later_moves_start_and_end():
+    revision = mpps_iod.Modification(_set(TimezoneOffsetFromUTC="-0500")).applied_to(STORED)
+    assert revision.columns["start"] == datetime(2026, 11, 25, 14, 15, tzinfo=UTC)

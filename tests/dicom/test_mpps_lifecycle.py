@@ -132,11 +132,22 @@ def test_an_exam_matching_nothing_waits_unscheduled_and_linking_makes_the_order_
 
 
 def test_group_case_a_step_performed_by_two_mpps_ends_when_both_have(port, ct):
+    from worklist.models import Modality as KnownModality
+    from worklist.models import Station
+    from worklist.services.stations import modality_save
+
+    # A modality granted both rooms may report for a step scheduled in either.
+    modality_save(
+        modality=KnownModality(),
+        ae_title="MRCT",
+        stations=list(Station.objects.filter(scheduled_station_ae_title__in=["CT1", "MR1"])),
+    )
     step = book_step()
-    other = Modality(port, "MR1")
+    other = Modality(port, "MRCT")
     try:
         first, _, _ = ct.create(n_create(step))
         second, _, _ = other.create(n_create(step, ae_title="MR1", modality="MR"))
+        assert not PerformedProcedureStep.objects.get(sop_instance_uid=second).unscheduled
         assert ct.set(first, n_set_completed()).Status == 0x0000
         assert status_of(step) == (StepStatus.IN_PROGRESS, OrderStatus.IN_PROGRESS)
         assert other.set(second, n_set_discontinued()).Status == 0x0000

@@ -31,6 +31,19 @@ def ct(dicom_port):
     modality.close()
 
 
+def gateway(ae_title, *, stations):
+    """A known modality granted the stations named (not a station itself)."""
+    from worklist.models import Modality as KnownModality
+    from worklist.models import Station
+    from worklist.services.stations import modality_save
+
+    return modality_save(
+        modality=KnownModality(),
+        ae_title=ae_title,
+        stations=list(Station.objects.filter(scheduled_station_ae_title__in=stations)),
+    )
+
+
 def identifiers(status) -> list:
     value = status.get("AttributeIdentifierList")
     if value is None:
@@ -89,11 +102,11 @@ def test_a_used_instance_uid_with_other_content_is_0111(ct):
 
 
 def test_the_same_instance_created_by_another_ae_is_0111(dicom_port, ct):
-    station("CT2")
+    gateway("CTGW", stations=["CT1"])
     step = book_step()
     attributes = n_create(step)
     uid, _, _ = ct.create(attributes)
-    other = Modality(dicom_port, "CT2")
+    other = Modality(dicom_port, "CTGW")
     try:
         _, status, _ = other.create(attributes, uid=uid)
         assert status.Status == 0x0111

@@ -184,6 +184,19 @@ def test_patient_name_matches_case_and_accent_insensitively(rooms):
     ]
 
 
+def test_an_accent_in_the_query_means_it(rooms, settings):
+    """Mü* finds Müller and no Murphy: the answer stays under the match cap that a
+    two-way match (M, then any u) would exceed."""
+    settings.RIS_MWL_MAX_MATCHES = 2
+    book(patient_name="Müller^Jörg", start="2026-11-25T09:00")
+    for n, family in enumerate(["Murphy", "Mustermann", "Muller"]):
+        book(patient_name=f"{family}^Anne", start=f"2026-11-25T{10 + n}:00")
+    found = find(rooms, mwl_query(PatientName="Mü*", sps={}))
+    assert values(found, "PatientName") == ["Müller^Jörg"]
+    found = find(rooms, mwl_query(PatientName="MULLER*", sps={}))
+    assert values(found, "PatientName") == ["Müller^Jörg", "Muller^Anne"]
+
+
 def test_accents_count_when_configured(rooms, settings):
     settings.RIS_MWL_ACCENT_INSENSITIVE = False
     book_step(patient_name="Müller^Jörg", start=local(DAY, 9))

@@ -87,3 +87,14 @@ def test_an_invalid_birth_date_is_shown_next_to_its_field(scheduler_client, peop
 def test_a_link_with_a_query_still_searches(scheduler_client, people):
     response = scheduler_client.get(reverse("ui:patients"), {"q": "muller"})
     assert [p.patient_id for p in response.context["result"].patients] == ["P1"]
+
+
+def test_an_accent_typed_is_meant(scheduler_client, people):
+    patient_create(patient_id="P5", patient_name="Murphy^Anne", patient_birth_date=date(1960, 1, 1))
+    assert found(scheduler_client, q="mu*") == ["P2", "P1", "P5"]
+    assert found(scheduler_client, q="mü*") == ["P1"]
+    assert found(scheduler_client, q="müller anna") == ["P1"]
+    assert found(scheduler_client, q="MÜ?LER*") == ["P1"]
+    assert found(scheduler_client, q="dvořak") == ["P4"]
+    assert found(scheduler_client, q="dvorák") == ["P4"]
+    assert found(scheduler_client, q="dvóřák") == []

@@ -24,6 +24,8 @@ from functools import lru_cache
 
 from pydicom.charset import _encode_string_impl, convert_encodings, python_encoding
 
+from worklist.matching import strip_accents
+
 UTF_8 = "ISO_IR 192"
 DEFAULT_REPERTOIRE = "ISO_IR 6"
 REPLACEMENT = "?"
@@ -90,8 +92,7 @@ def _encodable(character: str, character_set: str) -> bool:
 def _replacement(character: str, character_set: str) -> str:
     candidate = SPELLED_OUT.get(character)
     if candidate is None:
-        decomposed = unicodedata.normalize("NFKD", character)
-        candidate = "".join(c for c in decomposed if not unicodedata.combining(c))
+        candidate = strip_accents(character)
     if (
         candidate
         and candidate != character

@@ -2,10 +2,18 @@
 N-CREATE must carry, which an N-SET may change, what the final state needs, and THE
 mapping from an MPPS instance to the PerformedProcedureStep columns.
 
-Pure functions on pydicom Datasets, no network and no database: the service
-(worklist/performed.py) calls them, tests call them directly. A check that fails
-raises Refusal, carrying the DIMSE status (PS3.7 10.1.3.1.9, 10.1.5.1.6) and the tags
-at fault, which the handler (mpps.py) puts in the response.
+Pure functions on pydicom Datasets, no network and no database. The handler (mpps.py)
+turns an N-CREATE into the service's plain input with read_create, and an N-SET into
+a Modification, which the service (worklist/services/performed_steps.py) judges under
+the row lock against the instance as stored (DICOM JSON), without turning the whole
+instance back into a Dataset. A check that fails raises Refusal, carrying the DIMSE
+status (PS3.7 10.1.3.1.9, 10.1.5.1.6) and the tags at fault, which the handler puts
+in the response.
+
+Beyond the table, sizes are bounded (LIMITS): no value longer than MAX_VALUE_LENGTH,
+no control characters outside the text VRs that allow them (PS3.5 6.1.3), at most
+MAX_ITEMS items in a sequence (more for the series and their references), at most
+MAX_REFERENCES referenced instances in all, and no nesting deeper than MAX_DEPTH.
 
 Requirement types are those of Table F.7.2-1 for the SCP: 1 present with a value,
 2 present (may be empty), 3 optional; None in the N-SET column is "Not allowed".
@@ -22,9 +30,12 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
-from pydicom.valuerep import validate_value
+from pydicom.valuerep import PersonName, validate_value
 
-from . import query
+from ris.errors import Invalid
+from worklist.services.performed_steps import PerformedStepReport, Revision, StepReference
+
+from . import values
 
 # Statuses (PS3.7 Annex C; F.7.2.2.4 for the one MPPS-specific error).
 SUCCESS = 0x0000
@@ -43,12 +54,12 @@ STATUSES = (IN_PROGRESS, COMPLETED, DISCONTINUED)
 FINAL = (COMPLETED, DISCONTINUED)
 
 
-class Refusal(Exception):
+class Refusal(Invalid):
     """A request the SOP class does not allow: the status to answer, a comment for the
     operator (Error Comment is LO, 64 characters) and the attributes at fault."""
 
     def __init__(self, status: int, comment: str, tags=(), error_id: int | None = None):
-        super().__init__(comment)
+        super().__init__({"attributes": [comment]})
         self.status = status
         self.comment = comment[:64]
         self.tags = [Tag(tag) for tag in tags]
@@ -177,13 +188,115 @@ def _is_empty(element) -> bool:
     )
 
 
+# --- sizes -------------------------------------------------------------------------------
+
+MAX_VALUE_LENGTH = 65536  # characters (or bytes) of one value, whatever its VR allows
+MAX_ITEMS = 100  # items of any sequence not named in ITEM_LIMITS
+ITEM_LIMITS = {
+    "PerformedSeriesSequence": 1000,
+    "ReferencedImageSequence": 50000,
+    "ReferencedNonImageCompositeSOPInstanceSequence": 50000,
+}
+MAX_REFERENCES = 50000  # referenced image and non-image instances, all series together
+MAX_DEPTH = 4  # sequences within sequences (the table nests three deep)
+TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM"}
+TEXT_VRS |= {"UC", "UI", "UR", "UT"}
+# PS3.5 6.1.3: control characters are not part of any value, except ESC (character
+# sets) and, in the long texts, TAB, LF, FF and CR.
+ALLOWED_CONTROLS = {"\x1b"}
+ALLOWED_CONTROLS_IN_TEXT = {"\x1b", "\t", "\n", "\x0c", "\r"}
+CONTROLS = {chr(c) for c in range(0x20)} | {"\x7f"}
+REFERENCE_SEQUENCES = (
+    "ReferencedImageSequence",
+    "ReferencedNonImageCompositeSOPInstanceSequence",
+)
+
+
+def check_sizes(dataset: Dataset) -> None:
+    """The bounds above, before anything else looks at the values (0106)."""
+    references = _check_sizes(dataset, "", 0)
+    if references > MAX_REFERENCES:
+        raise Refusal(
+            INVALID_ATTRIBUTE_VALUE,
+            f"More than {MAX_REFERENCES} referenced instances",
+            [tag_for_keyword("PerformedSeriesSequence")],
+        )
+
+
+def _check_sizes(dataset: Dataset, path: str, depth: int) -> int:
+    references = 0
+    for element in dataset:
+        if element.VR != "SQ":
+            _check_length(element, path)
+            continue
+        if depth >= MAX_DEPTH:
+            raise Refusal(
+                INVALID_ATTRIBUTE_VALUE,
+                f"Sequences nested too deep at {_name(element.tag, path)}",
+                [element.tag],
+            )
+        limit = ITEM_LIMITS.get(element.keyword, MAX_ITEMS)
+        if len(element.value) > limit:
+            raise Refusal(
+                INVALID_ATTRIBUTE_VALUE,
+                f"{_name(element.tag, path)}: more than {limit} items",
+                [element.tag],
+            )
+        if element.keyword in REFERENCE_SEQUENCES:
+            references += len(element.value)
+        for item in element.value:
+            references += _check_sizes(item, f"{path}{element.keyword}>", depth + 1)
+    return references
+
+
+def _values(element) -> list:
+    """An element's values, person names as the text they were sent as."""
+    value = element.value
+    items = value if isinstance(value, (MultiValue, list)) else [value]
+    return [str(v) if isinstance(v, PersonName) else v for v in items]
+
+
+def _check_length(element, path: str) -> None:
+    items = _values(element)
+    total = sum(len(v) for v in items if isinstance(v, (str, bytes)))
+    if total > MAX_VALUE_LENGTH:
+        raise Refusal(
+            INVALID_ATTRIBUTE_VALUE,
+            f"{_name(element.tag, path)}: value longer than {MAX_VALUE_LENGTH}",
+            [element.tag],
+        )
+    if element.VR not in TEXT_VRS:
+        return
+    allowed = ALLOWED_CONTROLS_IN_TEXT if element.VR in ("LT", "ST", "UT") else ALLOWED_CONTROLS
+    for text in items:
+        if isinstance(text, str) and not CONTROLS.isdisjoint(text):
+            found = sorted({c for c in text if c in CONTROLS} - allowed)
+            if found:
+                raise Refusal(
+                    INVALID_ATTRIBUTE_VALUE,
+                    f"Control character {ord(found[0]):#04x} in {_name(element.tag, path)}",
+                    [element.tag],
+                )
+
+
 # --- N-CREATE ---------------------------------------------------------------------------
 
 
+def read_create(attributes: Dataset) -> PerformedStepReport:
+    """An N-CREATE attribute list, checked, as the service's input."""
+    check_create(attributes)
+    return PerformedStepReport(
+        attributes=to_stored(attributes),
+        columns=columns(attributes),
+        references=tuple(scheduled_step_references(attributes)),
+    )
+
+
 def check_create(attributes: Dataset) -> None:
-    """An N-CREATE attribute list against Table F.7.2-1 (F.7.2.1.3): every type 1 and 2
-    attribute present (0120), type 1 with a value (0121), values of their VR (0106),
-    and the status IN PROGRESS (0106)."""
+    """An N-CREATE attribute list against Table F.7.2-1 (F.7.2.1.3): sizes and values of
+    their VR (0106), every type 1 and 2 attribute present (0120), type 1 with a value
+    (0121), and the status IN PROGRESS (0106)."""
+    check_sizes(attributes)
     _check_values(attributes)
     missing, empty = [], []
     _requirements(attributes, TABLE, "create", missing, empty, path="")
@@ -227,8 +340,8 @@ def _item_requirements(item, rule: Rule, column: str, missing, empty, path: str)
 def _code_item(item, rule: Rule, missing: list, empty: list, path: str) -> None:
     """The Code Value macro of Tables F.7.2-1b/d/f: a value (Code Value, Long Code
     Value or URN Code Value), its scheme designator, and the meaning where required."""
-    values = [tag_for_keyword(k) for k in ("CodeValue", "LongCodeValue", "URNCodeValue")]
-    if not any(item.get(tag) is not None and not _is_empty(item[tag]) for tag in values):
+    codes = [tag_for_keyword(k) for k in ("CodeValue", "LongCodeValue", "URNCodeValue")]
+    if not any(item.get(tag) is not None and not _is_empty(item[tag]) for tag in codes):
         missing.append((Tag(tag_for_keyword("CodeValue")), path))
     designator = Tag(tag_for_keyword("CodingSchemeDesignator"))
     if "URNCodeValue" not in item and (designator not in item or _is_empty(item[designator])):
@@ -245,8 +358,7 @@ def _check_values(dataset: Dataset, path: str = "") -> None:
             for item in element.value:
                 _check_values(item, f"{path}{element.keyword}>")
             continue
-        values = element.value if isinstance(element.value, MultiValue) else [element.value]
-        for value in values:
+        for value in _values(element):
             if value is None or element.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
                 continue
             try:
@@ -267,10 +379,10 @@ def _check_parsed(attributes: Dataset) -> None:
         "PerformedProcedureStepEndDate",
         "PatientBirthDate",
     ):
-        _parsed(attributes, keyword, query.parse_date)
+        _parsed(attributes, keyword, values.parse_date)
     for keyword in ("PerformedProcedureStepStartTime", "PerformedProcedureStepEndTime"):
-        _parsed(attributes, keyword, query.parse_time)
-    _parsed(attributes, "TimezoneOffsetFromUTC", query.parse_offset)
+        _parsed(attributes, keyword, values.parse_time)
+    _parsed(attributes, "TimezoneOffsetFromUTC", values.parse_offset)
 
 
 def _parsed(attributes: Dataset, keyword: str, parse):
@@ -279,7 +391,7 @@ def _parsed(attributes: Dataset, keyword: str, parse):
         return None
     try:
         return parse(value)
-    except query.InvalidQuery as exc:
+    except values.InvalidValue as exc:
         raise Refusal(
             INVALID_ATTRIBUTE_VALUE, f"{keyword}: {exc.comment}", [tag_for_keyword(keyword)]
         ) from exc
@@ -293,18 +405,50 @@ def _refuse(status: int, what: str, at: list) -> None:
 # --- N-SET ----------------------------------------------------------------------------
 
 
-def check_set(modifications: Dataset, stored: Dataset) -> None:
-    """An N-SET modification list (F.7.2.2): no attribute the table does not allow to
-    be set (0105; one sent again with its stored value is not a change and passes),
-    values of their VR and a known status (0106), required values (0121)."""
+def _key(tag) -> str:
+    """An attribute's key in DICOM JSON."""
+    return f"{Tag(tag):08X}"
+
+
+class Modification:
+    """An N-SET modification list, as the service judges it (its Modification
+    protocol): compared and merged with the stored instance key by key in DICOM JSON.
+    Only the attributes sent, and those the final state and the changed columns need,
+    are ever read back into a Dataset."""
+
+    def __init__(self, modifications: Dataset):
+        self.dataset = modifications
+        sent = to_stored(modifications)
+        sent.pop(_key(SPECIFIC_CHARACTER_SET), None)
+        self.sent = sent
+
+    def changes(self, stored: dict) -> bool:
+        return any(stored.get(key) != value for key, value in self.sent.items())
+
+    def applied_to(self, stored: dict) -> Revision:
+        check_set(self.dataset, stored, sent=self.sent)
+        merged = {**stored, **self.sent}
+        changed = changed_columns(self.dataset)
+        view = _view(self.dataset, stored, FINAL_STATE_KEYWORDS + _sources(changed))
+        check_final_state(view)
+        return Revision(attributes=merged, columns=columns(view, only=changed))
+
+
+def check_set(modifications: Dataset, stored: dict, sent: dict | None = None) -> None:
+    """An N-SET modification list (F.7.2.2) against the stored instance (DICOM JSON):
+    sizes, values of their VR and a known status (0106), no attribute the table does
+    not allow to be set (0105; one sent again with its stored value is not a change
+    and passes), required values (0121)."""
+    check_sizes(modifications)
     _check_values(modifications)
+    sent = to_stored(modifications) if sent is None else sent
     not_allowed = [
         element.tag
         for element in modifications
         if element.tag != SPECIFIC_CHARACTER_SET
         and element.tag in RULES
         and RULES[element.tag].set is None
-        and not _same(element, stored.get(element.tag))
+        and sent.get(_key(element.tag)) != stored.get(_key(element.tag))
     ]
     if not_allowed:
         _refuse(NO_SUCH_ATTRIBUTE, "May not be set:", [(tag, "") for tag in not_allowed])
@@ -323,16 +467,12 @@ def check_set(modifications: Dataset, stored: Dataset) -> None:
     _check_parsed(modifications)
 
 
-def _same(element, stored_element) -> bool:
-    if stored_element is None:
-        return False
-    return _json_of(element) == _json_of(stored_element)
-
-
-def _json_of(element) -> dict:
-    dataset = Dataset()
-    dataset.add(element)
-    return dataset.to_json_dict()
+FINAL_STATE_KEYWORDS = (
+    "PerformedProcedureStepStatus",
+    "PerformedProcedureStepEndDate",
+    "PerformedProcedureStepEndTime",
+    "PerformedSeriesSequence",
+)
 
 
 def check_final_state(merged: Dataset) -> None:
@@ -376,9 +516,9 @@ def from_stored(json_dict: dict) -> Dataset:
 
 
 def merged(stored: Dataset, modifications: Dataset) -> Dataset:
-    """The instance after an N-SET: each attribute sent replaces the stored one (a
-    sequence is sent whole, F.7.2.2.2). Specific Character Set is not replaced: the
-    values are decoded, the stored instance stays in UTF-8 (F.7.2.2.3)."""
+    """The instance after an N-SET, as a Dataset: each attribute sent replaces the
+    stored one (a sequence is sent whole, F.7.2.2.2). Specific Character Set is not
+    replaced: the values are decoded, the stored instance stays in UTF-8 (F.7.2.2.3)."""
     result = Dataset()
     result.update(stored)
     for element in modifications:
@@ -387,27 +527,23 @@ def merged(stored: Dataset, modifications: Dataset) -> Dataset:
     return result
 
 
+def _view(modifications: Dataset, stored: dict, keywords) -> Dataset:
+    """The instance after an N-SET, limited to `keywords`: the attributes sent, and
+    the stored ones they do not replace, read from the stored JSON."""
+    wanted = {_key(tag_for_keyword(k)) for k in keywords}
+    kept = {
+        key: value
+        for key, value in stored.items()
+        if key in wanted and Tag(int(key, 16)) not in modifications
+    }
+    view = from_stored(kept) if kept else Dataset()
+    for element in modifications:
+        if element.tag != SPECIFIC_CHARACTER_SET:
+            view[element.tag] = element
+    return view
+
+
 # --- the mapping to the model -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StepReference:
-    """One item of the Scheduled Step Attributes Sequence: what the modality says it
-    performed."""
-
-    study_instance_uid: str = ""
-    accession_number: str = ""
-    requested_procedure_id: str = ""
-    scheduled_procedure_step_id: str = ""
-
-    def describe(self) -> str:
-        parts = [
-            f"step {self.scheduled_procedure_step_id}" if self.scheduled_procedure_step_id else "",
-            f"accession {self.accession_number}" if self.accession_number else "",
-            f"procedure {self.requested_procedure_id}" if self.requested_procedure_id else "",
-        ]
-        named = ", ".join(part for part in parts if part)
-        return named or f"study {self.study_instance_uid}"
 
 
 def _text(dataset: Dataset, keyword: str) -> str:
@@ -435,57 +571,104 @@ def scheduled_step_references(attributes: Dataset) -> list[StepReference]:
     return references
 
 
-def columns(attributes: Dataset, tz: tzinfo | None = None) -> dict:
-    """The PerformedProcedureStep columns read from an instance."""
-    tz = tz or timezone.get_default_timezone()
-    offset = _parsed(attributes, "TimezoneOffsetFromUTC", query.parse_offset)
-    zone = offset or tz
+def _first_reference(attributes: Dataset) -> StepReference:
     references = scheduled_step_references(attributes)
-    first = references[0] if references else StepReference()
-    return {
-        "performed_procedure_step_id": _text(attributes, "PerformedProcedureStepID")[:16],
-        "performed_procedure_step_status": _text(attributes, "PerformedProcedureStepStatus"),
-        "performed_station_ae_title": _text(attributes, "PerformedStationAETitle")[:16],
-        "performed_station_name": _text(attributes, "PerformedStationName")[:16],
-        "performed_location": _text(attributes, "PerformedLocation")[:16],
-        "modality": _text(attributes, "Modality")[:16],
-        "study_id": _text(attributes, "StudyID")[:16],
-        "start": _moment(attributes, "Start", zone),
-        "end": _moment(attributes, "End", zone),
-        "performed_procedure_step_description": _text(
-            attributes, "PerformedProcedureStepDescription"
-        )[:64],
-        "performed_procedure_type_description": _text(
-            attributes, "PerformedProcedureTypeDescription"
-        )[:64],
-        "comments_on_the_performed_procedure_step": _text(
-            attributes, "CommentsOnThePerformedProcedureStep"
-        ),
-        "procedure_code_sequence": code_items(attributes, "ProcedureCodeSequence"),
-        "performed_protocol_code_sequence": code_items(attributes, "PerformedProtocolCodeSequence"),
-        "performed_procedure_step_discontinuation_reason_code_sequence": code_items(
-            attributes, "PerformedProcedureStepDiscontinuationReasonCodeSequence"
-        ),
-        "performed_series_sequence": performed_series(attributes),
-        "radiation_dose": radiation_dose(attributes),
-        "patient_name": _text(attributes, "PatientName")[:194],
-        "patient_id": _text(attributes, "PatientID")[:64],
-        "issuer_of_patient_id": _text(attributes, "IssuerOfPatientID")[:64],
-        "patient_birth_date": _day(attributes, "PatientBirthDate"),
-        "patient_sex": _text(attributes, "PatientSex")[:16],
-        "study_instance_uid": first.study_instance_uid[:64],
-        "accession_number": first.accession_number[:16],
-    }
+    return references[0] if references else StepReference()
+
+
+def _zone(attributes: Dataset, tz: tzinfo) -> tzinfo:
+    return _parsed(attributes, "TimezoneOffsetFromUTC", values.parse_offset) or tz
+
+
+def _text_column(keyword: str, length: int | None = None):
+    return (keyword,), lambda a, tz: _text(a, keyword)[:length]
+
+
+# Each column: the attributes it is read from, and how (attributes, time zone).
+COLUMNS = {
+    "performed_procedure_step_id": _text_column("PerformedProcedureStepID", 16),
+    "performed_procedure_step_status": _text_column("PerformedProcedureStepStatus"),
+    "performed_station_ae_title": _text_column("PerformedStationAETitle", 16),
+    "performed_station_name": _text_column("PerformedStationName", 16),
+    "performed_location": _text_column("PerformedLocation", 16),
+    "modality": _text_column("Modality", 16),
+    "study_id": _text_column("StudyID", 16),
+    "start": (
+        ("PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime"),
+        lambda a, tz: _moment(a, "Start", _zone(a, tz)),
+    ),
+    "end": (
+        ("PerformedProcedureStepEndDate", "PerformedProcedureStepEndTime"),
+        lambda a, tz: _moment(a, "End", _zone(a, tz)),
+    ),
+    "performed_procedure_step_description": _text_column("PerformedProcedureStepDescription", 64),
+    "performed_procedure_type_description": _text_column("PerformedProcedureTypeDescription", 64),
+    "comments_on_the_performed_procedure_step": _text_column("CommentsOnThePerformedProcedureStep"),
+    "procedure_code_sequence": (
+        ("ProcedureCodeSequence",),
+        lambda a, tz: code_items(a, "ProcedureCodeSequence"),
+    ),
+    "performed_protocol_code_sequence": (
+        ("PerformedProtocolCodeSequence",),
+        lambda a, tz: code_items(a, "PerformedProtocolCodeSequence"),
+    ),
+    "performed_procedure_step_discontinuation_reason_code_sequence": (
+        ("PerformedProcedureStepDiscontinuationReasonCodeSequence",),
+        lambda a, tz: code_items(a, "PerformedProcedureStepDiscontinuationReasonCodeSequence"),
+    ),
+    "performed_series_sequence": (
+        ("PerformedSeriesSequence",),
+        lambda a, tz: performed_series(a),
+    ),
+    "radiation_dose": ((*DOSE_KEYWORDS, "ExposureDoseSequence"), lambda a, tz: radiation_dose(a)),
+    "patient_name": _text_column("PatientName", 194),
+    "patient_id": _text_column("PatientID", 64),
+    "issuer_of_patient_id": _text_column("IssuerOfPatientID", 64),
+    "patient_birth_date": (("PatientBirthDate",), lambda a, tz: _day(a, "PatientBirthDate")),
+    "patient_sex": _text_column("PatientSex", 16),
+    "study_instance_uid": (
+        ("ScheduledStepAttributesSequence",),
+        lambda a, tz: _first_reference(a).study_instance_uid[:64],
+    ),
+    "accession_number": (
+        ("ScheduledStepAttributesSequence",),
+        lambda a, tz: _first_reference(a).accession_number[:16],
+    ),
+}
+# A time zone offset sent later moves both times.
+ZONED = ("start", "end")
+
+
+def changed_columns(modifications: Dataset) -> list[str]:
+    """The columns an N-SET changes: those read from an attribute it sends."""
+    sent = {element.keyword for element in modifications}
+    if "TimezoneOffsetFromUTC" in sent:
+        sent |= {k for name in ZONED for k in COLUMNS[name][0]}
+    return [name for name, (sources, _) in COLUMNS.items() if not sent.isdisjoint(sources)]
+
+
+def _sources(names) -> tuple[str, ...]:
+    keywords = [k for name in names for k in COLUMNS[name][0]]
+    if any(name in ZONED for name in names):
+        keywords.append("TimezoneOffsetFromUTC")
+    return tuple(keywords)
+
+
+def columns(attributes: Dataset, tz: tzinfo | None = None, only=None) -> dict:
+    """The PerformedProcedureStep columns read from an instance (`only` those named)."""
+    tz = tz or timezone.get_default_timezone()
+    names = COLUMNS if only is None else only
+    return {name: COLUMNS[name][1](attributes, tz) for name in names}
 
 
 def _day(attributes: Dataset, keyword: str) -> date | None:
-    parsed = _parsed(attributes, keyword, query.parse_date)
+    parsed = _parsed(attributes, keyword, values.parse_date)
     return parsed[0] if parsed else None
 
 
 def _moment(attributes: Dataset, which: str, zone: tzinfo) -> datetime | None:
     day = _day(attributes, f"PerformedProcedureStep{which}Date")
-    times = _parsed(attributes, f"PerformedProcedureStep{which}Time", query.parse_time)
+    times = _parsed(attributes, f"PerformedProcedureStep{which}Time", values.parse_time)
     if day is None:
         return None
     return datetime.combine(day, times[0] if times else time(0), tzinfo=zone)

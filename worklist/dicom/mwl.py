@@ -12,11 +12,20 @@ the reason in Error Comment (0000,0902).
 """
 
 import logging
+import threading
+from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connections,
+)
 from django.utils import timezone
 from pydicom.dataset import Dataset
+from pynetdicom import _config as _pynetdicom_config
 from pynetdicom import evt
 
 from audit import context as audit_context
@@ -24,9 +33,41 @@ from audit import services as audit_services
 from audit.codes import Action, ObjectKind, Outcome, Verb
 from worklist import selectors
 
-from . import policy, query, worklist_item
+from . import answers, policy, query, worklist_item
 
 logger = logging.getLogger(__name__)
+
+# pynetdicom would decode each C-FIND request identifier a second time and format every
+# response only to log them (at INFO and DEBUG): patient data that belongs in the
+# audit, not in the log, and CPU spent on every answer whatever the log level.
+_pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
+_pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
+
+
+class _ReadingIdentifier(logging.Filter):
+    """While a thread reads a C-FIND identifier, pydicom's warnings about values
+    outside their VR (its own logger, and Python warnings that Django logs) are left
+    out: the query checks those values itself and refuses with the reason, logged on
+    one line."""
+
+    active = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.active, "on", False)
+
+
+_quiet = _ReadingIdentifier()
+for _name in ("pydicom", "py.warnings"):
+    logging.getLogger(_name).addFilter(_quiet)
+
+
+@contextmanager
+def _reading_identifier():
+    _quiet.active.on = True
+    try:
+        yield
+    finally:
+        _quiet.active.on = False
 
 
 def handle_find(event: evt.Event):
@@ -58,27 +99,40 @@ def _find(event: evt.Event):
         if granted is None:
             yield failure(query.UNABLE_TO_PROCESS, "Calling AE title not allowed"), None
             return
-        identifier = event.identifier
-        worklist_query = query.translate(
-            identifier,
-            tz=timezone.get_default_timezone(),
-            accent_insensitive=settings.RIS_MWL_ACCENT_INSENSITIVE,
-        )
+        with _reading_identifier():
+            identifier = event.identifier
+            worklist_query = query.translate(
+                identifier,
+                tz=timezone.get_default_timezone(),
+                accent_insensitive=settings.RIS_MWL_ACCENT_INSENSITIVE,
+            )
     except query.InvalidQuery as exc:
-        _audit_failure(assoc, f"refused ({exc.comment})")
+        _refused(assoc, exc)
         yield failure(exc.status, exc.comment, exc.offending), None
         return
     except Exception as exc:  # noqa: BLE001 - a peer never sees a traceback
-        logger.exception("Cannot read a worklist query from %s", assoc.requestor.ae_title)
-        yield failure(query.UNABLE_TO_PROCESS, f"Cannot read the identifier: {exc}"), None
+        # Whatever pydicom could not decode: the peer's data, not our failure.
+        logger.debug("Unreadable worklist query", exc_info=True)
+        _refused(
+            assoc,
+            query.InvalidQuery(
+                query.UNABLE_TO_PROCESS, f"Cannot read the identifier: {type(exc).__name__}"
+            ),
+        )
+        yield failure(query.UNABLE_TO_PROCESS, "Cannot read the identifier"), None
         return
 
     keys = worklist_query.summary()
+    calling = granted.calling_ae
     cap = settings.RIS_MWL_MAX_MATCHES
     try:
         matched = _matches(worklist_query, granted, cap)
+    except (OperationalError, InterfaceError) as exc:
+        logger.error("Worklist query from %s failed: database unavailable: %s", calling, exc)
+        yield failure(query.UNABLE_TO_PROCESS, "The worklist database is unavailable"), None
+        return
     except DatabaseError:
-        logger.exception("Worklist query failed: %s", keys)
+        logger.exception("Worklist query from %s failed", calling)
         yield failure(query.UNABLE_TO_PROCESS, "The worklist database is unavailable"), None
         return
     if matched is None:
@@ -93,30 +147,37 @@ def _find(event: evt.Event):
         yield failure(query.UNABLE_TO_PROCESS, "Cannot record the query in the audit"), None
         return
     logger.info(
-        "Worklist query from %s (%s): %s: %d matches",
-        granted.calling_ae,
+        "Worklist query from %s (%s) on %s: %d matches",
+        calling,
         granted.grounds,
-        keys,
+        worklist_query.keywords(),
         len(matched),
     )
     status = worklist_query.pending_status
-    for step in matched:
+    request = answers.Request(
+        identifier,
+        tz=worklist_query.tz,
+        character_set=granted.character_set,
+        item_filters=worklist_query.item_filters,
+    )
+    syntax = _syntax(event)
+    for row in matched:
         if event.is_cancelled:
             yield query.CANCEL, None
             return
         try:
-            response = worklist_item.build(
-                step,
-                identifier,
-                tz=worklist_query.tz,
-                character_set=granted.character_set,
-                item_filters=worklist_query.item_filters,
-            )
+            response = answers.ANSWERS.identifier(row, request, syntax)
         except Exception:  # noqa: BLE001 - a peer never sees a traceback
-            logger.exception("Cannot answer step %s", step.scheduled_procedure_step_id)
+            logger.exception("Cannot answer step %s", row[worklist_item.STEP_ID])
             yield failure(query.UNABLE_TO_PROCESS, "Cannot build a worklist item"), None
             return
         yield status, response
+
+
+def _syntax(event: evt.Event) -> answers.Syntax:
+    """How the answers are encoded: the transfer syntax of the presentation context."""
+    uid = event.context.transfer_syntax
+    return (uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated)
 
 
 def _matches(worklist_query: query.WorklistQuery, granted: policy.Access, cap: int):
@@ -126,12 +187,14 @@ def _matches(worklist_query: query.WorklistQuery, granted: policy.Access, cap: i
     rows = selectors.modality_worklist(
         match=worklist_query.where,
         stations=granted.station_list,
+        columns=worklist_item.query_columns(),
         limit=None if filtered_in_python else cap + 1,
     )
     matched = []
-    for step in rows:
-        if worklist_query.matches(step):
-            matched.append(step)
+    for values in rows:
+        row = worklist_item.Row(values)
+        if worklist_query.matches(row):
+            matched.append(row)
             if len(matched) > cap:
                 return None
     return matched
@@ -145,12 +208,27 @@ def _audit(assoc, keys: str, *, steps=(), outcome: Outcome = Outcome.SUCCESS) ->
             Action.QUERY,
             verb=Verb.EXECUTE,
             outcome=outcome,
-            patients=[s.requested_procedure.order.patient for s in steps],
+            patients=[
+                (row[worklist_item.PATIENT_ID], row[worklist_item.ISSUER_OF_PATIENT_ID])
+                for row in steps
+            ],
             objects=[
-                (ObjectKind.ACCESSION_NUMBER, s.requested_procedure.order.accession_number)
-                for s in steps
+                (ObjectKind.ACCESSION_NUMBER, row[worklist_item.ACCESSION_NUMBER]) for row in steps
             ],
         )
+
+
+def _refused(assoc, exc: query.InvalidQuery) -> None:
+    """A query we do not answer: one log line, without a traceback (the peer's data is
+    at fault, not the listener), and the audit's failure event."""
+    logger.warning(
+        "Refused a worklist query from %s at %s: %04X %s",
+        assoc.requestor.ae_title,
+        assoc.requestor.address,
+        exc.status,
+        exc.comment,
+    )
+    _audit_failure(assoc, f"refused ({exc.comment})")
 
 
 def _audit_failure(assoc, keys: str) -> None:

@@ -29,19 +29,18 @@ times are read in the configured TIME_ZONE, or in Timezone Offset From UTC
 """
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
-from functools import lru_cache
 
 from django.db.models import F, Q
 from django.db.models.functions import TruncTime
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual, Lookup
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 
-from worklist.models import StepStatus, name_search_key
+from worklist import matching, names
+from worklist.models import StepStatus
 
 from . import values, worklist_item
 from .values import InvalidValue, parse_range, range_form, split_datetime_range, texts
@@ -63,9 +62,12 @@ class InvalidQuery(Exception):
     """An identifier we cannot answer: the status and Error Comment to answer with."""
 
     def __init__(self, status: int, comment: str, offending: Iterable[int] = ()):
+        # Error Comment is LO in the default repertoire (PS3.7 C.4): whatever a peer
+        # sent that ends up in it is made printable ASCII.
+        comment = "".join(c if " " <= c <= "~" else "?" for c in comment[:64])
         super().__init__(comment)
         self.status = status
-        self.comment = comment[:64]
+        self.comment = comment
         self.offending = list(offending)
 
 
@@ -88,8 +90,12 @@ class WorklistQuery:
         return PENDING_OPTIONAL_KEYS_NOT_SUPPORTED if self.unsupported else PENDING
 
     def summary(self) -> str:
-        """The matching keys, for the audit trail and the log."""
+        """The matching keys and their values, for the audit trail."""
         return "; ".join(self.keys) or "(no matching keys)"
+
+    def keywords(self) -> str:
+        """The matching keys without their values, for the log."""
+        return ", ".join(key.partition("=")[0] for key in self.keys) or "(no matching keys)"
 
 
 def translate(identifier: Dataset, *, tz: tzinfo, accent_insensitive: bool = True) -> WorklistQuery:
@@ -125,7 +131,7 @@ class _Translator:
 
     def level(self, request: Dataset, attributes, prefix: str) -> Q:
         where = Q()
-        matching = {}
+        keyed = {}
         for element in request:
             if element.tag.is_private or element.tag.element == 0:
                 continue
@@ -145,19 +151,20 @@ class _Translator:
                     f"{keyword} must be a sequence",
                     [int(element.tag)],
                 )
-            text = texts(element)
-            if not text:
+            given = texts(element)
+            if not given:
                 continue
+            _check(element, given, keyword)
             if keyword == "ScheduledProcedureStepStatus":
                 self.status_given = True
-            self.query.keys.append(f"{prefix}{keyword}={_shown(element)}")
+            self.query.keys.append(f"{prefix}{keyword}={_shown(given)}")
             if attribute is None or attribute.match is None:
                 self.query.unsupported.append(prefix + keyword)
                 continue
-            matching[keyword] = (attribute, element.VR, text)
-        where &= self.date_times(matching)
-        for attribute, vr, text in matching.values():
-            where &= self.attribute(attribute, vr, text)
+            keyed[keyword] = (attribute, element.VR, given)
+        where &= self.date_times(keyed)
+        for attribute, vr, given in keyed.values():
+            where &= self.attribute(attribute, vr, given)
         return where
 
     # --- sequences --------------------------------------------------------------
@@ -195,14 +202,15 @@ class _Translator:
                 continue
             keyword = keyword_for_tag(element.tag)
             name = worklist_item.CODE_ITEM.get(keyword)
-            text = texts(element)
-            if not text:
+            given = texts(element)
+            if not given:
                 continue
-            self.query.keys.append(f"{path}.{keyword}={_shown(element)}")
+            _check(element, given, keyword)
+            self.query.keys.append(f"{path}.{keyword}={_shown(given)}")
             if name is None:
                 self.query.unsupported.append(f"{path}.{keyword}")
                 continue
-            matcher = text_matcher(text, element.VR)
+            matcher = text_matcher(given, element.VR)
             if matcher is not None:
                 checks.append((name, matcher))
         if not checks:
@@ -219,15 +227,15 @@ class _Translator:
 
     # --- dates and times -----------------------------------------------------------
 
-    def date_times(self, matching: dict) -> Q:
+    def date_times(self, keyed: dict) -> Q:
         """Date and time keys of the same field: combined (C.2.2.2.5.4) when both have
         the same form, each on its own otherwise."""
         where = Q()
         by_field: dict[str, dict] = {}
-        for keyword, (attribute, _vr, text) in list(matching.items()):
+        for keyword, (attribute, _vr, text) in list(keyed.items()):
             if attribute.match in (worklist_item.DATE_OF, worklist_item.TIME_OF):
                 by_field.setdefault(attribute.field, {})[attribute.match] = (keyword, text)
-                del matching[keyword]
+                del keyed[keyword]
         for field_name, parts in by_field.items():
             dates = parts.get(worklist_item.DATE_OF)
             times = parts.get(worklist_item.TIME_OF)
@@ -313,14 +321,14 @@ class _Translator:
         return alternatives if matched else Q()
 
     def person_name(self, field_name: str, value: str, vr: str) -> Q | None:
-        if _is_universal(value):
+        if matching.is_universal(value):
             return None
         where = Q(**{f"{field_name}__regex": person_name_regex(value, self.accent_insensitive)})
         if field_name.endswith("patient_name"):
-            prefix = _literal_prefix(value.split("=")[0])
+            prefix = matching.literal_prefix(names.alphabetic(value))
             if prefix:
                 search = field_name.removesuffix("patient_name") + "patient_name_search"
-                where &= Q(**{f"{search}__startswith": name_search_key(prefix)[:64]})
+                where &= Q(**{f"{search}__startswith": matching.fold(prefix)[:64]})
         return where
 
     def parse_datetime(self, text: str):
@@ -330,26 +338,43 @@ class _Translator:
 # --- values -------------------------------------------------------------------------
 
 
-def _shown(element) -> str:
-    return "\\".join(texts(element))[:64]
+def _shown(given: list[str]) -> str:
+    return "\\".join(given)[:64]
+
+
+# Values of one key: a few modalities or statuses, a List of UID can be longer.
+MAX_VALUES = 64
+MAX_UIDS = 1000
+
+
+def _check(element, given: list[str], name: str) -> None:
+    """Refuse, before any query, what would make the database work for nothing: a
+    value longer than the VR of its attribute allows (PS3.5 Table 6.2-1; the VR of the
+    data dictionary, not the one a peer claims), too many values, a NUL character."""
+    vr = _standard_vr(element)
+    limit = MAX_UIDS if vr == "UI" else MAX_VALUES
+    if len(given) > limit:
+        raise InvalidQuery(
+            UNABLE_TO_PROCESS, f"{name}: more than {limit} values", [int(element.tag)]
+        )
+    try:
+        for text in given:
+            values.check_text(text, vr, name)
+    except InvalidValue as exc:
+        raise InvalidQuery(UNABLE_TO_PROCESS, exc.comment, [int(element.tag)]) from exc
+
+
+def _standard_vr(element) -> str:
+    try:
+        return dictionary_VR(element.tag)
+    except KeyError:
+        return element.VR
 
 
 def _single(given: list[str], keyword: str) -> str:
     if len(given) != 1:
         raise InvalidQuery(UNABLE_TO_PROCESS, f"{keyword}: one value or range expected")
     return given[0]
-
-
-def _is_universal(value: str) -> bool:
-    return value == "" or set(value) == {"*"}
-
-
-def _has_wildcard(value: str) -> bool:
-    return "*" in value or "?" in value
-
-
-def _literal_prefix(value: str) -> str:
-    return re.split(r"[*?]", value, maxsplit=1)[0]
 
 
 # --- text -----------------------------------------------------------------------------
@@ -365,27 +390,18 @@ class DicomWildcard(Lookup):
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} LIKE %s ESCAPE '\\'", [*lhs_params, like_pattern(self.rhs)]
+        return f"{lhs} LIKE %s ESCAPE '\\'", [*lhs_params, matching.like_pattern(self.rhs)]
 
     def as_sqlite(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} GLOB %s", [*lhs_params, glob_pattern(self.rhs)]
-
-
-def like_pattern(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%").replace("?", "_")
-
-
-def glob_pattern(value: str) -> str:
-    return value.replace("[", "[[]")
+        return f"{lhs} GLOB %s", [*lhs_params, matching.glob_pattern(self.rhs)]
 
 
 def text_q(field_name: str, value: str, vr: str) -> Q | None:
     """Single value or wild card matching of one value; None for universal matching."""
-    if _is_universal(value):
+    if matching.is_universal(value):
         return None
-    if vr in WILDCARD_VRS and _has_wildcard(value):
+    if vr in WILDCARD_VRS and matching.has_wildcard(value):
         return Q(DicomWildcard(F(field_name), value))
     return Q(**{field_name: value})
 
@@ -394,11 +410,10 @@ def text_matcher(given: list[str], vr: str) -> Callable[[str], bool] | None:
     """The same matching in Python, for values held in code sequences."""
     patterns = []
     for value in given:
-        if _is_universal(value):
+        if matching.is_universal(value):
             return None
-        if vr in WILDCARD_VRS and _has_wildcard(value):
-            regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in value)
-            patterns.append(re.compile(regex, re.DOTALL))
+        if vr in WILDCARD_VRS and matching.has_wildcard(value):
+            patterns.append(re.compile(matching.translate_wildcards(value), re.DOTALL))
         else:
             patterns.append(value)
 
@@ -415,7 +430,7 @@ def text_matcher(given: list[str], vr: str) -> Callable[[str], bool] | None:
 
 def uid_q(field_name: str, uids: list[str]) -> Q:
     """List of UID matching; a UID allows no wild card ("*" alone is universal)."""
-    if any(_is_universal(v) for v in uids):
+    if any(matching.is_universal(v) for v in uids):
         return Q()
     for value in uids:
         if not re.fullmatch(r"[0-9.]{1,64}", value):
@@ -429,34 +444,14 @@ ADDITIONAL_AE_FIELD = "additional_station_ae_titles"
 
 
 def station_ae_q(field_name: str, value: str, vr: str) -> Q | None:
-    if _is_universal(value):
+    if matching.is_universal(value):
         return None
     booked = text_q(field_name, value, vr)
-    if _has_wildcard(value):
-        inner = "".join(
-            "[^\\\\]*" if c == "*" else "[^\\\\]" if c == "?" else _regex_literal(c) for c in value
-        )
-    else:
-        inner = "".join(_regex_literal(c) for c in value)
+    inner = matching.translate_wildcards(value, any_run="[^\\\\]*", one="[^\\\\]")
     additional = Q(**{f"{ADDITIONAL_AE_FIELD}__gt": ""}) & Q(
-        **{f"{ADDITIONAL_AE_FIELD}__regex": f"(^|\\\\){inner}(\\\\|$)"}
+        **{f"{ADDITIONAL_AE_FIELD}__regex": matching.multi_value_regex([inner])}
     )
     return booked | additional
-
-
-def additional_ae_regex(ae_titles: Iterable[str]) -> str:
-    """A regular expression finding any of these AE titles in the backslash-separated
-    additional station AE titles."""
-    alternatives = "|".join("".join(_regex_literal(c) for c in t) for t in ae_titles)
-    return f"(^|\\\\)({alternatives})(\\\\|$)"
-
-
-def _regex_literal(character: str) -> str:
-    """A character as a literal in both Python's and PostgreSQL's regular expressions:
-    ASCII punctuation is escaped with a backslash, letters and digits are themselves."""
-    if character.isascii() and not character.isalnum():
-        return "\\" + character
-    return character
 
 
 # --- person names ------------------------------------------------------------------
@@ -464,61 +459,22 @@ def _regex_literal(character: str) -> str:
 
 def person_name_regex(value: str, accent_insensitive: bool) -> str:
     """An anchored regular expression over a stored PN matching `value` component
-    group by component group, case-insensitively (and without regard to accents)."""
-    groups = value.split("=")
+    group by component group, case-insensitively and, when `accent_insensitive`,
+    finding any accent on a letter sent without one (matching.letter_pattern)."""
     parts = []
-    for group in groups[:3]:
-        group = group.strip(" ").rstrip("^")
-        if _is_universal(group):
+    for group in names.groups(value)[: names.PN_GROUPS]:
+        group = names.trimmed(group.strip(" "))
+        if matching.is_universal(group):
             parts.append("[^=]*")
             continue
-        pattern = "".join(
-            "[^=]*"
-            if c == "*"
-            else "[^=]"
-            if c == "?"
-            else _letter_class(c, accent_insensitive)
-            if c.isalpha()
-            else _regex_literal(c)
-            for c in group
+        pattern = matching.name_pattern(
+            group, any_run="[^=]*", one="[^=]", accent_insensitive=accent_insensitive
         )
         # trailing empty components ("Vivaldi^Antonio^^") are the same name
         parts.append(pattern + "\\^*")
     while len(parts) > 1 and parts[-1] == "[^=]*":
         parts.pop()
     return "^" + "=".join(parts) + "(=.*)?$"
-
-
-def _fold(character: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", character)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
-
-
-@lru_cache(maxsize=1)
-def _letters_by_fold() -> dict[str, str]:
-    """Letters of the Latin, Greek and Cyrillic blocks grouped by their folded form."""
-    groups: dict[str, set[str]] = {}
-    for block in ((0x41, 0x24F), (0x370, 0x4FF), (0x1E00, 0x1EFF)):
-        for code in range(block[0], block[1] + 1):
-            character = chr(code)
-            if character.isalpha():
-                groups.setdefault(_fold(character), set()).add(character)
-    return {key: "".join(sorted(chars)) for key, chars in groups.items()}
-
-
-@lru_cache(maxsize=4096)
-def _letter_class(character: str, accent_insensitive: bool) -> str:
-    variants = {character}
-    for variant in (character.upper(), character.lower()):
-        if len(variant) == 1:
-            variants.add(variant)
-    if accent_insensitive:
-        variants.update(_letters_by_fold().get(_fold(character), ""))
-    else:
-        variants = {v for v in variants if _fold(v) == _fold(character)} | {character}
-    if len(variants) == 1:
-        return character
-    return "[" + "".join(sorted(variants)) + "]"
 
 
 def range_q(field_name: str, bounds) -> Q:

@@ -19,6 +19,8 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pydicom.multival import MultiValue
 from pydicom.valuerep import DA, DT, MAX_VALUE_LEN, TM
 
+from worklist import names
+
 
 class InvalidValue(ValueError):
     """A value that cannot be read, and why, short enough for an Error Comment."""
@@ -38,7 +40,6 @@ TRAILING_ONLY_VRS = {"LT", "ST", "UT", "UR"}
 # the length of a range (a query with range matching, PS3.5 6.2). PN: per component
 # group. UC, UR and UT have no limit of their own.
 MAX_LENGTH = {**MAX_VALUE_LEN, "AS": 4, "DA": 18, "TM": 28, "DT": 54, "PN": 64}
-PN_GROUPS = 3
 
 
 def texts(element) -> list[str]:
@@ -66,9 +67,9 @@ def check_text(text: str, vr: str, name: str) -> None:
     if limit is None:
         return
     if vr == "PN":
-        groups = text.split("=")
-        if len(groups) > PN_GROUPS:
-            raise InvalidValue(f"{name}: more than {PN_GROUPS} component groups")
+        groups = names.groups(text)
+        if len(groups) > names.PN_GROUPS:
+            raise InvalidValue(f"{name}: more than {names.PN_GROUPS} component groups")
         longest = max(len(group) for group in groups)
         if longest > limit:
             raise InvalidValue(f"{name}: a component group longer than {limit}")

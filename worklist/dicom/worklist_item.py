@@ -3,21 +3,26 @@
 builder of a C-FIND response identifier from a scheduled procedure step.
 
 query.py matches on the `field` named here, this module answers with the `value`
-read here; nothing else knows which attribute lives where.
+read here; nothing else knows which attribute lives where. A step is read as a Row:
+the values of COLUMNS (every column an answer reads, and nothing else), fetched
+in the worklist query itself; two rows with the same values make the same answer,
+which is what lets answers.py keep them.
 """
 
+import json as _json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from functools import cache
 
+from django.db.models import F, TextField
+from django.db.models.functions import Cast
 from pydicom import config
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
-
-from worklist.models import ScheduledProcedureStep
+from pydicom.sequence import Sequence as DicomSequence
 
 from . import charset
 
@@ -40,16 +45,31 @@ CODE_SEQUENCE = "code_sequence"
 ITEMS = "items"
 
 
+class Row:
+    """One step as the worklist query read it: `values` in the order of COLUMNS,
+    read by column path (`row["start"]`, `row[PATIENT + "patient_id"]`)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: tuple):
+        self.values = values
+
+    def __getitem__(self, path: str):
+        return self.values[INDEX[path]]
+
+
 @dataclass(frozen=True)
 class Attribute:
     keyword: str
     field: str | None
-    value: Callable[[ScheduledProcedureStep, tzinfo], object]
+    value: Callable[[Row, tzinfo], object]
     match: str | None = TEXT
     items: Mapping[str, "Attribute"] = field(default_factory=dict)
     # Part of the whole item returned for an empty sequence item (C.2.2.2.6); off for
     # attributes answered only when asked for by name.
     expand: bool = True
+    # The columns `value` reads (by default `field`).
+    reads: tuple[str, ...] = ()
 
     @property
     def tag(self) -> int:
@@ -59,29 +79,20 @@ class Attribute:
     def vr(self) -> str:
         return dictionary_VR(self.tag)
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.reads or ((self.field,) if self.field else ())
+
 
 PATIENT = "requested_procedure__order__patient__"
 ORDER = "requested_procedure__order__"
 PROCEDURE = "requested_procedure__"
-
-
-def _patient(step):
-    return step.requested_procedure.order.patient
-
-
-def _order(step):
-    return step.requested_procedure.order
-
-
-def _procedure(step):
-    return step.requested_procedure
-
-
-def _path_value(step, path: str):
-    value = step
-    for part in path.split("__"):
-        value = getattr(value, part)
-    return value
+STATION_AE_TITLE = "station__scheduled_station_ae_title"
+STEP_ID = "scheduled_procedure_step_id"
+PATIENT_ID = PATIENT + "patient_id"
+ISSUER_OF_PATIENT_ID = PATIENT + "issuer_of_patient_id"
+ACCESSION_NUMBER = ORDER + "accession_number"
+ADDITIONAL_AE_TITLES = "additional_station_ae_titles"
 
 
 def _local(moment: datetime | None, tz: tzinfo) -> datetime | None:
@@ -89,32 +100,54 @@ def _local(moment: datetime | None, tz: tzinfo) -> datetime | None:
 
 
 def _field(keyword: str, path: str, match: str | None = TEXT) -> Attribute:
-    return Attribute(keyword, path, lambda step, tz: _path_value(step, path), match)
+    return Attribute(keyword, path, lambda row, tz: row[path], match)
 
 
-def _start_date(step, tz):
-    return f"{_local(step.start, tz):%Y%m%d}"
+def _start_date(row, tz):
+    return f"{_local(row['start'], tz):%Y%m%d}"
 
 
-def _start_time(step, tz):
-    return f"{_local(step.start, tz):%H%M%S}"
+def _start_time(row, tz):
+    return f"{_local(row['start'], tz):%H%M%S}"
 
 
-def _end_date(step, tz):
-    return f"{_local(step.end, tz):%Y%m%d}"
+def _end_date(row, tz):
+    return f"{_local(row['end'], tz):%Y%m%d}"
 
 
-def _end_time(step, tz):
-    return f"{_local(step.end, tz):%H%M%S}"
+def _end_time(row, tz):
+    return f"{_local(row['end'], tz):%H%M%S}"
 
 
-def _start_datetime(step, tz):
-    return f"{_local(step.start, tz):%Y%m%d%H%M%S%z}"
+def _start_datetime(row, tz):
+    return f"{_local(row['start'], tz):%Y%m%d%H%M%S%z}"
 
 
-def _birth_date(step, tz):
-    born = _patient(step).patient_birth_date
+def _birth_date(row, tz):
+    born = row[PATIENT + "patient_birth_date"]
     return f"{born:%Y%m%d}" if born else ""
+
+
+def _station_ae_titles(row, tz) -> list[str]:
+    """The station's AE title, then the step's additional ones: the values of the
+    multi-valued Scheduled Station AE Title (0040,0001)."""
+    extra = [t for t in (row[ADDITIONAL_AE_TITLES] or "").split("\\") if t]
+    return [row[STATION_AE_TITLE], *extra]
+
+
+def _codes(path: str):
+    """A code sequence column, read as the JSON text the database holds (so a row's
+    values compare and hash), decoded when an answer or a match needs its items."""
+
+    def read(row, tz) -> list[dict]:
+        text = row[path]
+        return _json.loads(text) if text else []
+
+    return read
+
+
+def _code_sequence(keyword: str, path: str) -> Attribute:
+    return Attribute(keyword, path, _codes(path), CODE_SEQUENCE)
 
 
 CODE_ITEM = {
@@ -129,9 +162,10 @@ SCHEDULED_PROCEDURE_STEP = {
     for a in (
         Attribute(
             "ScheduledStationAETitle",
-            "station__scheduled_station_ae_title",
-            lambda step, tz: step.scheduled_station_ae_titles,
+            STATION_AE_TITLE,
+            _station_ae_titles,
             STATION_AE_TITLES,
+            reads=(STATION_AE_TITLE, ADDITIONAL_AE_TITLES),
         ),
         Attribute("ScheduledProcedureStepStartDate", "start", _start_date, DATE_OF),
         Attribute("ScheduledProcedureStepStartTime", "start", _start_time, TIME_OF),
@@ -147,7 +181,7 @@ SCHEDULED_PROCEDURE_STEP = {
             "ScheduledPerformingPhysicianName", "scheduled_performing_physician_name", PERSON_NAME
         ),
         _field("ScheduledProcedureStepDescription", "scheduled_procedure_step_description"),
-        _field("ScheduledProtocolCodeSequence", "scheduled_protocol_code_sequence", CODE_SEQUENCE),
+        _code_sequence("ScheduledProtocolCodeSequence", "scheduled_protocol_code_sequence"),
         _field("ScheduledProcedureStepID", "scheduled_procedure_step_id"),
         _field("ScheduledStationName", "scheduled_station_name"),
         _field("ScheduledProcedureStepLocation", "scheduled_procedure_step_location"),
@@ -185,10 +219,8 @@ WORKLIST_ITEM = {
         # Requested Procedure module
         _field("RequestedProcedureID", PROCEDURE + "requested_procedure_id"),
         _field("RequestedProcedureDescription", PROCEDURE + "requested_procedure_description"),
-        _field(
-            "RequestedProcedureCodeSequence",
-            PROCEDURE + "requested_procedure_code_sequence",
-            CODE_SEQUENCE,
+        _code_sequence(
+            "RequestedProcedureCodeSequence", PROCEDURE + "requested_procedure_code_sequence"
         ),
         _field("StudyInstanceUID", PROCEDURE + "study_instance_uid", UIDS),
         _field("RequestedProcedurePriority", PROCEDURE + "requested_procedure_priority"),
@@ -196,15 +228,50 @@ WORKLIST_ITEM = {
         Attribute(
             "ScheduledProcedureStepSequence",
             None,
-            lambda step, tz: step,
+            lambda row, tz: row,
             ITEMS,
             SCHEDULED_PROCEDURE_STEP,
         ),
     )
 }
 
-# The related rows the builder reads, fetched with the step in the same query.
-RELATED = ("station", "requested_procedure__order__patient")
+
+def _columns() -> list[str]:
+    paths = ["pk"]
+    for attributes in (WORKLIST_ITEM, SCHEDULED_PROCEDURE_STEP):
+        for attribute in attributes.values():
+            paths.extend(c for c in attribute.columns if c not in paths)
+    return paths
+
+
+# Every column an answer reads (and the audit: patient ID, issuer, accession number),
+# in the order of a Row's values; JSON columns as their text.
+COLUMNS = _columns()
+INDEX = {path: position for position, path in enumerate(COLUMNS)}
+JSON_COLUMNS = {
+    a.field
+    for attributes in (WORKLIST_ITEM, SCHEDULED_PROCEDURE_STEP)
+    for a in attributes.values()
+    if a.match == CODE_SEQUENCE
+}
+
+
+def is_code_sequence(tag) -> bool:
+    return int(tag) in CODE_SEQUENCE_TAGS
+
+
+CODE_SEQUENCE_TAGS = {
+    a.tag
+    for attributes in (WORKLIST_ITEM, SCHEDULED_PROCEDURE_STEP)
+    for a in attributes.values()
+    if a.match == CODE_SEQUENCE
+}
+
+
+@cache
+def query_columns() -> list:
+    """COLUMNS as the worklist selector fetches them (values_list arguments)."""
+    return [Cast(F(c), TextField()) if c in JSON_COLUMNS else c for c in COLUMNS]
 
 
 # --- the response ---------------------------------------------------------------
@@ -214,7 +281,7 @@ ItemFilters = Mapping[str, Callable[[dict], bool]]
 
 
 def build(
-    step: ScheduledProcedureStep,
+    row: Row,
     request: Dataset,
     *,
     tz: tzinfo,
@@ -222,13 +289,15 @@ def build(
     item_filters: ItemFilters | None = None,
 ) -> Dataset:
     """The response identifier for one step: every attribute the request names, with
-    our value or empty, and nothing else (PS3.4 K.2.2.1.2, C.2.2.2.6)."""
+    our value or empty, and nothing else (PS3.4 K.2.2.1.2, C.2.2.2.6). Depends on
+    nothing but its arguments (and, for Timezone Offset From UTC, the offset of `tz`
+    now): answers.py relies on it."""
     response = Dataset()
     value = charset.specific_character_set(character_set)
     if value is not None:
         response.SpecificCharacterSet = value
     context = _Context(tz=tz, character_set=character_set, item_filters=item_filters or {})
-    _fill(response, step, request, WORKLIST_ITEM, context, prefix="")
+    _fill(response, row, request, WORKLIST_ITEM, context, prefix="")
     return response
 
 
@@ -257,7 +326,7 @@ def _fill(target: Dataset, source, request: Dataset, attributes, context: _Conte
                 element.tag, "SQ", _sequence(source, element, attribute, context, prefix)
             )
         elif int(element.tag) == TIMEZONE_OFFSET_FROM_UTC and not prefix:
-            target.add(_element(element.tag, element.VR, _offset(context.tz)))
+            target.add(_element(element.tag, element.VR, offset(context.tz)))
         elif attribute is None or attribute.match == ITEMS:
             target.add(_element(element.tag, element.VR, _empty(element.VR)))
         else:
@@ -267,7 +336,7 @@ def _fill(target: Dataset, source, request: Dataset, attributes, context: _Conte
 
 def _sequence(source, element, attribute: Attribute | None, context: _Context, prefix: str):
     if attribute is None:
-        return Sequence()
+        return DicomSequence()
     items = list(element.value)
     item_request = items[0] if items else Dataset()
     universal = len(item_request) == 0
@@ -279,13 +348,13 @@ def _sequence(source, element, attribute: Attribute | None, context: _Context, p
         _fill(
             item, attribute.value(source, context.tz), nested, attribute.items, context, path + "."
         )
-        return Sequence([item])
+        return DicomSequence([item])
     if attribute.match == CODE_SEQUENCE:
         codes = attribute.value(source, context.tz) or []
         keep = context.item_filters.get(path, lambda code: True)
         nested = _full_request(CODE_ITEM) if universal else item_request
-        return Sequence([_code_item(code, nested, context) for code in codes if keep(code)])
-    return Sequence()
+        return DicomSequence([_code_item(code, nested, context) for code in codes if keep(code)])
+    return DicomSequence()
 
 
 def _full_request(attributes: Mapping) -> Dataset:
@@ -297,7 +366,7 @@ def _full_request(attributes: Mapping) -> Dataset:
             continue
         tag = tag_for_keyword(keyword)
         vr = dictionary_VR(tag)
-        request.add_new(tag, vr, Sequence() if vr == "SQ" else None)
+        request.add_new(tag, vr, DicomSequence() if vr == "SQ" else None)
     return request
 
 
@@ -306,7 +375,7 @@ def _code_item(code: dict, request: Dataset, context: _Context) -> Dataset:
     for element in _requested(request):
         name = CODE_ITEM.get(keyword_for_tag(element.tag))
         if element.VR == "SQ":
-            item.add(_element(element.tag, "SQ", Sequence()))
+            item.add(_element(element.tag, "SQ", DicomSequence()))
             continue
         value = code.get(name, "") if name else ""
         if name == "coding_scheme_version" and not value and _universal_item(request):
@@ -345,7 +414,8 @@ def _encoded(value, vr: str, context: _Context):
     return charset.fit(str(value), context.character_set)
 
 
-def _offset(tz: tzinfo) -> str:
+def offset(tz: tzinfo) -> str:
+    """Timezone Offset From UTC (0008,0201) of `tz` now."""
     delta = datetime.now(tz).utcoffset()
     minutes = int(delta.total_seconds() // 60) if delta is not None else 0
     sign = "-" if minutes < 0 else "+"

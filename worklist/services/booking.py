@@ -375,19 +375,31 @@ def order_refresh_status(order: Order, *, user=None) -> None:
             "scheduled_procedure_step_status", flat=True
         )
     )
-    if StepStatus.IN_PROGRESS in statuses:
-        status = OrderStatus.IN_PROGRESS
-    elif StepStatus.SCHEDULED in statuses:
-        status = OrderStatus.SCHEDULED
-    elif StepStatus.COMPLETED in statuses:
-        status = OrderStatus.COMPLETED
-    else:
-        status = OrderStatus.DISCONTINUED
+    status = order_status_from(statuses)
     if status != order.status:
         order.status = status
         order.save(update_fields=["status", "updated_at"])
-        if status in ORDER_STATUS_EVENTS:
-            history.record(order, ORDER_STATUS_EVENTS[status], user=user, detail=f"Order {status}.")
+        line = order_status_line(status)
+        if line is not None:
+            history.record(order, line[0], user=user, detail=line[1])
+
+
+def order_status_from(step_statuses: set[str]) -> str:
+    """A (non-cancelled) order's status from the statuses of its steps."""
+    if StepStatus.IN_PROGRESS in step_statuses:
+        return OrderStatus.IN_PROGRESS
+    if StepStatus.SCHEDULED in step_statuses:
+        return OrderStatus.SCHEDULED
+    if StepStatus.COMPLETED in step_statuses:
+        return OrderStatus.COMPLETED
+    return OrderStatus.DISCONTINUED
+
+
+def order_status_line(status: str) -> tuple[str, str] | None:
+    """The history line (kind, detail) an order taking `status` gets, if any."""
+    if status not in ORDER_STATUS_EVENTS:
+        return None
+    return ORDER_STATUS_EVENTS[status], f"Order {status}."
 
 
 STEP_DESCRIPTIVE = {

@@ -5,6 +5,7 @@ from django.db import transaction
 from audit.audited import audited
 from audit.codes import Action, Verb
 from ris.errors import Conflict, Invalid
+from worklist import names
 from worklist.models import Patient
 
 from .validation import full_clean, invalid
@@ -13,17 +14,9 @@ PATIENT_IDENTITY = ("patient_id", "issuer_of_patient_id")
 PATIENT_DEMOGRAPHICS = ("patient_name", "patient_birth_date", "patient_sex")
 
 
-def _same_person_name(a: str, b: str) -> bool:
-    def canonical(name: str) -> str:
-        groups = [group.rstrip("^ ") for group in name.split("=")]
-        return "=".join(groups).rstrip("=")
-
-    return canonical(a) == canonical(b)
-
-
 def _differs(field_name: str, stored, sent) -> bool:
     if field_name == "patient_name":
-        return not _same_person_name(stored, sent)
+        return not names.same(stored, sent)
     return stored != sent
 
 

@@ -2,46 +2,54 @@
 IHE SWF RAD-6 "Modality Procedure Step In Progress" and RAD-7 "Completed"), and how
 the scheduled steps and their order follow.
 
-The DICOM handler (worklist/dicom/mpps.py) calls performed_step_create and
-performed_step_update with the attribute lists as received; the requirements of the
-SOP class are checked here through worklist/dicom/mpps_iod.py, under the row lock, so
-two N-SETs racing on one instance are judged one after the other. The scheduler UI
-calls performed_step_link for an exam that matched no scheduled step. Each function
-writes in one transaction with its audit event.
+The DICOM layer (worklist/dicom/mpps_iod.py) reads a message into plain input: a
+PerformedStepReport for an N-CREATE (the instance as stored, its columns and the
+scheduled steps it names), a Modification for an N-SET, which this module asks,
+under the row lock, whether it changes the stored instance and what the instance
+becomes (so two N-SETs racing on one instance are judged one after the other). This
+module knows no DICOM. The scheduler UI calls performed_step_link for an exam that
+matched no scheduled step. Each function writes in one transaction with its audit
+event (@audited opens it); a refusal is audited as a failure.
+
+Station scope: a caller may report only for the stations it may see (`stations`,
+the AE titles of the stations it was granted; None for every station). The station
+of a performed step is its Performed Station AE Title; the caller's own AE title
+counts as in scope (a modality reporting for itself), and a scheduled step is linked
+only when it is scheduled on a station in scope.
 """
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from pydicom.dataset import Dataset
 
-from audit import services as audit
 from audit.audited import audited
 from audit.codes import Action, ObjectKind, Verb
 from ris.errors import Conflict, Invalid
 from worklist import audit_subjects
-from worklist.dicom import mpps_iod
 from worklist.models import (
     Order,
     OrderEvent,
+    OrderStatus,
     PerformedProcedureStep,
     PerformedStepStatus,
     ScheduledProcedureStep,
     StepStatus,
 )
 
-from .booking import order_refresh_status
-from .history import record
+from .booking import order_status_from, order_status_line
 
 
 class DuplicateInstance(Conflict):
     """An N-CREATE for a SOP Instance UID already used by a different step."""
 
 
-class NoSuchInstance(LookupError):
+class NoSuchInstance(ObjectDoesNotExist):
     """An N-SET for a SOP Instance UID never created here."""
 
 
@@ -49,66 +57,166 @@ class NoLongerUpdatable(Conflict):
     """An N-SET changing a step already COMPLETED or DISCONTINUED (PS3.4 F.7.2.2.4)."""
 
 
+class OutsideScope(PermissionError):
+    """A caller reporting for a station it may not see."""
+
+
+# --- what the DICOM layer hands in ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepReference:
+    """One item of the Scheduled Step Attributes Sequence: what the modality says it
+    performed."""
+
+    study_instance_uid: str = ""
+    accession_number: str = ""
+    requested_procedure_id: str = ""
+    scheduled_procedure_step_id: str = ""
+
+    def describe(self) -> str:
+        parts = [
+            f"step {self.scheduled_procedure_step_id}" if self.scheduled_procedure_step_id else "",
+            f"accession {self.accession_number}" if self.accession_number else "",
+            f"procedure {self.requested_procedure_id}" if self.requested_procedure_id else "",
+        ]
+        named = ", ".join(part for part in parts if part)
+        return named or f"study {self.study_instance_uid}"
+
+
+@dataclass(frozen=True)
+class PerformedStepReport:
+    """An N-CREATE, read: the instance as it is stored (DICOM JSON), the columns read
+    from it, and the scheduled steps it names."""
+
+    attributes: dict
+    columns: dict
+    references: tuple[StepReference, ...] = ()
+
+    @property
+    def patient(self) -> tuple[str, str] | None:
+        """The patient ID and issuer as sent, for the audit of a refusal."""
+        patient_id = self.columns.get("patient_id", "")
+        return (patient_id, self.columns.get("issuer_of_patient_id", "")) if patient_id else None
+
+
+@dataclass(frozen=True)
+class Revision:
+    """The instance after an N-SET: the whole of it as stored, and the columns that
+    the attributes sent change."""
+
+    attributes: dict
+    columns: dict
+
+
+class Modification(Protocol):
+    """An N-SET, read: judged against the stored instance under the row lock."""
+
+    def changes(self, stored: dict) -> bool:
+        """Whether applying it to the stored instance changes anything."""
+
+    def applied_to(self, stored: dict) -> Revision:
+        """The instance after it; raises the refusal when the SOP class does not allow
+        the change."""
+
+
 @dataclass
 class Outcome:
-    """What a create or update did: the step, and whether anything changed (a retried
-    message changes nothing and is answered as the first one was)."""
+    """What a create or update did: the step, whether anything changed (a retried
+    message changes nothing and is answered as the first one was), and the orders'
+    patients and the scheduled steps it touched (for its audit event)."""
 
     performed_step: PerformedProcedureStep
     changed: bool
+    patients: list = field(default_factory=list)
+    step_ids: list[str] = field(default_factory=list)
+
+
+def _outcome_patients(outcome: Outcome) -> list:
+    """The patient as the modality sent it, and the orders' patients."""
+    performed = outcome.performed_step
+    sent = (performed.patient_id, performed.issuer_of_patient_id) if performed.patient_id else None
+    return [sent, *outcome.patients]
+
+
+def _outcome_objects(outcome: Outcome) -> list[tuple[str, str]]:
+    return audit_subjects.performed_objects(outcome.performed_step) + [
+        (ObjectKind.SCHEDULED_PROCEDURE_STEP_ID, step_id) for step_id in outcome.step_ids
+    ]
+
+
+def in_scope(station_ae_title: str, *, calling_ae_title: str, stations) -> bool:
+    """Whether a caller granted `stations` (AE titles; None: every one) may report
+    for the station `station_ae_title`: one of its stations, or itself."""
+    if stations is None:
+        return True
+    return station_ae_title == calling_ae_title or station_ae_title in stations
 
 
 # --- N-CREATE -----------------------------------------------------------------
 
 
-def digest(stored_json: dict) -> str:
+def _digest(stored_json: dict) -> str:
     """A fingerprint of an attribute list as stored, to tell a retried N-CREATE from a
     clash."""
     canonical = json.dumps(stored_json, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@transaction.atomic
+@audited(
+    Action.PROCEDURE_RECORD,
+    verb=Verb.CREATE,
+    patients=_outcome_patients,
+    objects=_outcome_objects,
+    patient_of_call=lambda kwargs: kwargs["report"].patient,
+)
 def performed_step_create(
-    *, sop_instance_uid: str, attributes: Dataset, calling_ae_title: str
+    *,
+    sop_instance_uid: str,
+    report: PerformedStepReport,
+    calling_ae_title: str,
+    stations: Collection[str] | None,
 ) -> Outcome:
-    """Record an N-CREATE: check it against the SOP class, store it, link it to the
-    scheduled steps it names and start them (or keep it as unscheduled).
+    """Record an N-CREATE: store it, link it to the scheduled steps it names and start
+    them (or keep it as unscheduled).
 
     The same N-CREATE sent again by the same AE (a modality retrying after a lost
     response) is answered with the step already stored; any other N-CREATE for a
-    used SOP Instance UID is a DuplicateInstance.
+    used SOP Instance UID is a DuplicateInstance. A performed station outside the
+    caller's scope is OutsideScope.
     """
-    mpps_iod.check_create(attributes)
-    stored_json = mpps_iod.to_stored(attributes)
-    fingerprint = digest(stored_json)
-    existing = _existing(sop_instance_uid)
-    if existing is not None:
-        return _retried(existing, fingerprint, calling_ae_title)
+    station = report.columns.get("performed_station_ae_title", "")
+    if not in_scope(station, calling_ae_title=calling_ae_title, stations=stations):
+        raise OutsideScope(f"{calling_ae_title} may not report for station {station}")
+    fingerprint = _digest(report.attributes)
     performed = PerformedProcedureStep(
         sop_instance_uid=sop_instance_uid,
         calling_ae_title=calling_ae_title[:16],
         create_digest=fingerprint,
+        attributes=report.attributes,
+        **report.columns,
     )
-    _store(performed, attributes, stored_json=stored_json)
-    steps, note = match_scheduled_steps(
-        mpps_iod.scheduled_step_references(attributes), performed=performed
+    steps, note = _match_scheduled_steps(
+        report.references, performed=performed, calling_ae_title=calling_ae_title, stations=stations
     )
     _matched(performed, steps, note)
     try:
         with transaction.atomic():
             performed.save()
     except IntegrityError:
-        # The same instance created by a racing association since we looked.
-        return _retried(_existing(sop_instance_uid), fingerprint, calling_ae_title)
-    _attach(performed, steps)
-    _audit(performed, Verb.CREATE, steps)
-    return Outcome(performed, changed=True)
+        # The instance exists: a retry, maybe racing its first sending (whose insert
+        # this one waited for), or a clash. Any other integrity error is a bug.
+        existing = _locked_instance(sop_instance_uid)
+        if existing is None:
+            raise
+        return _retried(existing, fingerprint, calling_ae_title)
+    return _attach(performed, steps)
 
 
-def _existing(sop_instance_uid: str) -> PerformedProcedureStep | None:
+def _locked_instance(sop_instance_uid: str) -> PerformedProcedureStep | None:
     return (
-        PerformedProcedureStep.objects.select_for_update()
+        PerformedProcedureStep.objects.select_related("matched_patient")
+        .select_for_update(of=("self",))
         .filter(sop_instance_uid=sop_instance_uid)
         .first()
     )
@@ -116,7 +224,7 @@ def _existing(sop_instance_uid: str) -> PerformedProcedureStep | None:
 
 def _retried(existing, fingerprint: str, calling_ae_title: str) -> Outcome:
     if existing.create_digest == fingerprint and existing.calling_ae_title == calling_ae_title:
-        return Outcome(existing, changed=False)
+        return Outcome(existing, changed=False, patients=[existing.matched_patient])
     raise DuplicateInstance(
         f"Performed procedure step {existing.sop_instance_uid} already exists.",
     )
@@ -125,48 +233,67 @@ def _retried(existing, fingerprint: str, calling_ae_title: str) -> Outcome:
 # --- N-SET ----------------------------------------------------------------------
 
 
-@transaction.atomic
+@audited(
+    Action.PROCEDURE_RECORD, verb=Verb.UPDATE, patients=_outcome_patients, objects=_outcome_objects
+)
 def performed_step_update(
-    *, sop_instance_uid: str, modifications: Dataset, calling_ae_title: str
+    *,
+    sop_instance_uid: str,
+    modification: Modification,
+    calling_ae_title: str,
+    stations: Collection[str] | None,
 ) -> Outcome:
-    """Record an N-SET: merge the modification list into the stored instance and let
+    """Record an N-SET: the instance becomes what the modification makes of it, and
     the scheduled steps and the order follow a change of status.
 
-    Nothing may change once the step is COMPLETED or DISCONTINUED (NoLongerUpdatable);
-    an N-SET that changes nothing (a retry) succeeds without effect. Attribute errors
-    raise mpps_iod.Refusal with the DIMSE status to answer.
+    Checked in this order, under the row lock: the instance exists (NoSuchInstance),
+    its station is in the caller's scope (OutsideScope), nothing changes once it is
+    COMPLETED or DISCONTINUED (NoLongerUpdatable, whatever the attributes), then the
+    attributes (the modification's own refusal). An N-SET that changes nothing (a
+    retry) succeeds without effect.
     """
-    performed = (
-        PerformedProcedureStep.objects.select_for_update()
-        .filter(sop_instance_uid=sop_instance_uid)
-        .first()
-    )
+    performed = _locked_instance(sop_instance_uid)
     if performed is None:
         raise NoSuchInstance(sop_instance_uid)
-    stored = mpps_iod.from_stored(performed.attributes)
-    merged = mpps_iod.merged(stored, modifications)
-    merged_json = mpps_iod.to_stored(merged)
-    unchanged = merged_json == performed.attributes
-    if performed.is_final and not unchanged:
+    station = performed.performed_station_ae_title
+    if not in_scope(station, calling_ae_title=calling_ae_title, stations=stations):
+        raise OutsideScope(f"{calling_ae_title} may not report for station {station}")
+    changed = modification.changes(performed.attributes)
+    if performed.is_final and changed:
         # Whatever the attributes, the answer after the end is 0110 (F.7.2.2.3).
         raise NoLongerUpdatable(
             f"Performed procedure step {sop_instance_uid} is "
             f"{performed.performed_procedure_step_status}."
         )
-    mpps_iod.check_set(modifications, stored)
-    if unchanged:
-        return Outcome(performed, changed=False)
-    mpps_iod.check_final_state(merged)
+    revision = modification.applied_to(performed.attributes)
+    patients = [performed.matched_patient]
+    if not changed:
+        return Outcome(performed, changed=False, patients=patients)
     was = performed.performed_procedure_step_status
-    _store(performed, merged, stored_json=merged_json)
-    performed.save()
-    steps = list(
-        performed.scheduled_procedure_steps.select_related("requested_procedure__order__patient")
+    performed.attributes = revision.attributes
+    for name, value in revision.columns.items():
+        setattr(performed, name, value)
+    performed.save(update_fields=[*revision.columns, "attributes", "updated_at"])
+    if performed.unscheduled or performed.performed_procedure_step_status == was:
+        return Outcome(performed, changed=True, patients=patients)
+    return _follow(performed, _orders_of(performed))
+
+
+def _orders_of(performed) -> list[Order]:
+    """The orders of the scheduled steps a performed step performs, locked."""
+    steps = ScheduledProcedureStep.objects.filter(performed_procedure_steps=performed)
+    return _locked(Order.objects.filter(pk__in=steps.values("requested_procedure__order_id")))
+
+
+def _locked(orders) -> list[Order]:
+    """Orders locked in key order: every writer of a step locks its order before it
+    (step_update, order_cancel), so the order lock guards its steps too."""
+    return list(
+        orders.select_related("patient")
+        .only("status", "patient__patient_id", "patient__issuer_of_patient_id")
+        .select_for_update(of=("self",))
+        .order_by("pk")
     )
-    if performed.performed_procedure_step_status != was:
-        _follow(performed, steps)
-    _audit(performed, Verb.UPDATE, steps)
-    return Outcome(performed, changed=True)
 
 
 # --- linking ----------------------------------------------------------------------
@@ -179,7 +306,6 @@ def performed_step_update(
     objects=audit_subjects.performed_objects,
     patient_of_call=lambda kwargs: audit_subjects.performed_patient(kwargs["performed_step"]),
 )
-@transaction.atomic
 def performed_step_link(
     *, performed_step: PerformedProcedureStep, steps: list[ScheduledProcedureStep], user=None
 ) -> PerformedProcedureStep:
@@ -209,21 +335,26 @@ def performed_step_link(
 # --- matching -----------------------------------------------------------------------
 
 
-def match_scheduled_steps(
-    references: list[mpps_iod.StepReference], *, performed: PerformedProcedureStep
+def _match_scheduled_steps(
+    references,
+    *,
+    performed: PerformedProcedureStep,
+    calling_ae_title: str = "",
+    stations: Collection[str] | None = None,
 ) -> tuple[list[ScheduledProcedureStep], str]:
     """The scheduled steps the Scheduled Step Attributes Sequence names, and a note on
     the items that named none.
 
     Each item names a step by its Scheduled Procedure Step ID, else by accession
     number and requested procedure ID, else by Study Instance UID. Every identifier
-    the item carries must agree with the step found, and the patient ID sent must be
-    the order's: a step is linked on evidence, never on a guess; whatever does not
-    match waits for a scheduler as an unscheduled exam.
+    the item carries must agree with the step found, the patient ID sent must be the
+    order's (an empty one is no match), and the step must be scheduled on a station
+    in the caller's scope: a step is linked on evidence, never on a guess; whatever
+    does not match waits for a scheduler as an unscheduled exam.
     """
     matched, notes = {}, []
     for reference in references:
-        step, note = _match_one(reference, performed)
+        step, note = _match_one(reference, performed, calling_ae_title, stations)
         if step is None:
             notes.append(note)
         else:
@@ -233,12 +364,28 @@ def match_scheduled_steps(
     return list(matched.values()), " ".join(dict.fromkeys(notes))[:255]
 
 
-def _candidates(reference: mpps_iod.StepReference):
-    steps = ScheduledProcedureStep.objects.select_related("requested_procedure__order__patient")
+# What matching reads of a candidate step: fewer columns to fetch and turn into objects.
+CANDIDATE_FIELDS = (
+    "scheduled_procedure_step_id",
+    "modality",
+    "additional_station_ae_titles",
+    "station__scheduled_station_ae_title",
+    "requested_procedure__requested_procedure_id",
+    "requested_procedure__study_instance_uid",
+    "requested_procedure__order__accession_number",
+    "requested_procedure__order__patient__patient_id",
+    "requested_procedure__order__patient__issuer_of_patient_id",
+)
+
+
+def _candidates(reference: StepReference) -> list[ScheduledProcedureStep]:
+    steps = ScheduledProcedureStep.objects.select_related(
+        "requested_procedure__order__patient", "station"
+    ).only(*CANDIDATE_FIELDS)
     if reference.scheduled_procedure_step_id:
-        return steps.filter(scheduled_procedure_step_id=reference.scheduled_procedure_step_id)
-    if reference.accession_number or reference.requested_procedure_id:
-        return steps.filter(
+        found = steps.filter(scheduled_procedure_step_id=reference.scheduled_procedure_step_id)
+    elif reference.accession_number or reference.requested_procedure_id:
+        found = steps.filter(
             **{
                 key: value
                 for key, value in (
@@ -251,38 +398,49 @@ def _candidates(reference: mpps_iod.StepReference):
                 if value
             }
         )
-    if reference.study_instance_uid:
-        return steps.filter(requested_procedure__study_instance_uid=reference.study_instance_uid)
-    return steps.none()
+    elif reference.study_instance_uid:
+        found = steps.filter(requested_procedure__study_instance_uid=reference.study_instance_uid)
+    else:
+        return []
+    return list(found[:50])
 
 
-def _match_one(reference, performed) -> tuple[ScheduledProcedureStep | None, str]:
-    candidates = [step for step in _candidates(reference) if _agrees(reference, step) is None]
+def _match_one(reference, performed, calling_ae_title, stations):
+    named = reference.describe()
+    found = _candidates(reference)
+    agreeing = [step for step in found if _agrees(reference, step) is None]
+    if not agreeing:
+        reason = _agrees(reference, found[0]) if found else "matches no scheduled step"
+        return None, f"{named}: {reason}."
+    candidates = [
+        step
+        for step in agreeing
+        if any(
+            in_scope(title, calling_ae_title=calling_ae_title, stations=stations)
+            for title in step.scheduled_station_ae_titles
+        )
+    ]
+    if not candidates:
+        return None, f"{named}: scheduled on a station outside {calling_ae_title}'s scope."
     if len(candidates) > 1:
         same_modality = [step for step in candidates if step.modality == performed.modality]
         candidates = same_modality or candidates
-    if not candidates:
-        named = reference.describe()
-        first = next(iter(_candidates(reference)), None)
-        reason = _agrees(reference, first) if first is not None else "matches no scheduled step"
-        return None, f"{named}: {reason}."
     if len(candidates) > 1:
-        return None, f"{reference.describe()}: matches several scheduled steps."
+        return None, f"{named}: matches several scheduled steps."
     step = candidates[0]
     patient = step.requested_procedure.order.patient
-    if performed.patient_id and (
-        performed.patient_id != patient.patient_id
-        or (
-            performed.issuer_of_patient_id
-            and patient.issuer_of_patient_id
-            and performed.issuer_of_patient_id != patient.issuer_of_patient_id
-        )
+    if not performed.patient_id:
+        return None, f"{named}: no patient ID was sent."
+    if performed.patient_id != patient.patient_id or (
+        performed.issuer_of_patient_id
+        and patient.issuer_of_patient_id
+        and performed.issuer_of_patient_id != patient.issuer_of_patient_id
     ):
-        return None, f"{reference.describe()}: the patient ID differs from the order's."
+        return None, f"{named}: the patient ID differs from the order's."
     return step, ""
 
 
-def _agrees(reference: mpps_iod.StepReference, step: ScheduledProcedureStep) -> str | None:
+def _agrees(reference: StepReference, step: ScheduledProcedureStep) -> str | None:
     """None when every identifier the reference carries is the step's, else which not."""
     procedure = step.requested_procedure
     pairs = (
@@ -303,16 +461,6 @@ def _agrees(reference: mpps_iod.StepReference, step: ScheduledProcedureStep) -> 
 # --- what follows -------------------------------------------------------------------
 
 
-def _store(
-    performed: PerformedProcedureStep, attributes: Dataset, stored_json: dict | None = None
-) -> None:
-    """The instance as DICOM JSON (`stored_json` when the caller has it already) and
-    the columns read from it."""
-    performed.attributes = stored_json or mpps_iod.to_stored(attributes)
-    for name, value in mpps_iod.columns(attributes).items():
-        setattr(performed, name, value)
-
-
 def _matched(performed, steps, note: str = "") -> None:
     """What the match gives the performed step: its patient and identifiers, or the
     reason it waits unscheduled."""
@@ -325,14 +473,15 @@ def _matched(performed, steps, note: str = "") -> None:
         performed.study_instance_uid = performed.study_instance_uid or first.study_instance_uid
 
 
-def _attach(performed, steps, *, user=None, linked_by_hand: bool = False) -> None:
+def _attach(performed, steps, *, user=None, linked_by_hand: bool = False) -> Outcome:
     if not steps:
-        return
+        return Outcome(performed, changed=True)
     through = PerformedProcedureStep.scheduled_procedure_steps.through
     through.objects.bulk_create(
         [through(performedprocedurestep=performed, scheduledprocedurestep=step) for step in steps]
     )
-    _follow(performed, steps, user=user, linked_by_hand=linked_by_hand)
+    orders = _locked(Order.objects.filter(pk__in={s.requested_procedure.order_id for s in steps}))
+    return _follow(performed, orders, user=user, linked_by_hand=linked_by_hand)
 
 
 def step_status_from(performed_statuses: set[str]) -> str:
@@ -346,78 +495,129 @@ def step_status_from(performed_statuses: set[str]) -> str:
     return StepStatus.DISCONTINUED
 
 
-def _follow(performed, steps, *, user=None, linked_by_hand: bool = False) -> None:
-    """The scheduled steps and their orders take the status the performed steps give
-    them; each order's history says what the modality reported.
+@dataclass
+class _Steps:
+    """The steps of the locked orders: each one's status, order, and the statuses of
+    the performed steps linked to it."""
 
-    The orders are locked first: every writer of a step locks its order before it
-    (step_update, order_cancel), so the order lock guards the steps too."""
-    orders = _lock_orders(steps)
-    changes: dict[str, list[int]] = {}
-    for step_id, (status, performed_statuses) in _step_statuses(steps).items():
-        new = step_status_from(performed_statuses)
-        if new != status:
-            changes.setdefault(new, []).append(step_id)
-    for status, step_ids in changes.items():
-        ScheduledProcedureStep.objects.filter(pk__in=step_ids).update(
-            scheduled_procedure_step_status=status, updated_at=timezone.now()
-        )
-    for order in orders:
-        kind, detail = _history_line(performed, steps, order, linked_by_hand)
-        record(order, kind, user=user if linked_by_hand else None, detail=detail)
-        order_refresh_status(order, user=user)
+    status: dict[int, str] = field(default_factory=dict)
+    step_id: dict[int, str] = field(default_factory=dict)
+    order: dict[int, int] = field(default_factory=dict)
+    performed: dict[int, set[str]] = field(default_factory=dict)
+    linked: set[int] = field(default_factory=set)
 
 
-def _lock_orders(steps) -> list[Order]:
-    order_ids = sorted({step.requested_procedure.order_id for step in steps})
-    return list(Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk"))
-
-
-def _step_statuses(steps) -> dict[int, tuple[str, set[str]]]:
-    """Each step's status and the statuses of the performed steps linked to it."""
-    rows = ScheduledProcedureStep.objects.filter(pk__in=[step.pk for step in steps]).values_list(
+def _steps_of(orders, performed) -> _Steps:
+    """Read after the orders are locked, so a racing change of a sibling performed
+    step (the group case) is seen committed."""
+    rows = ScheduledProcedureStep.objects.filter(
+        requested_procedure__order__in=[order.pk for order in orders]
+    ).values_list(
         "pk",
+        "scheduled_procedure_step_id",
         "scheduled_procedure_step_status",
+        "requested_procedure__order_id",
+        "performed_procedure_steps__pk",
         "performed_procedure_steps__performed_procedure_step_status",
     )
-    statuses: dict[int, tuple[str, set[str]]] = {}
-    for step_id, status, performed_status in rows:
-        statuses.setdefault(step_id, (status, set()))[1].add(performed_status)
-    return {step_id: (status, found - {None}) for step_id, (status, found) in statuses.items()}
+    found = _Steps()
+    for pk, step_id, status, order_id, performed_pk, performed_status in rows:
+        found.status[pk], found.step_id[pk], found.order[pk] = status, step_id, order_id
+        statuses = found.performed.setdefault(pk, set())
+        if performed_status is not None:
+            statuses.add(performed_status)
+        if performed_pk == performed.pk:
+            found.linked.add(pk)
+    return found
 
 
-def _history_line(performed, steps, order, linked_by_hand) -> tuple[str, str]:
-    names = ", ".join(
-        step.scheduled_procedure_step_id
-        for step in steps
-        if step.requested_procedure.order_id == order.pk
+def _follow(performed, orders, *, user=None, linked_by_hand: bool = False) -> Outcome:
+    """The scheduled steps and their orders take the status the performed steps give
+    them; each order's history says what the modality reported. One read of the
+    locked orders' steps, then the writes: step and order statuses and history lines
+    (one round trip on PostgreSQL)."""
+    steps = _steps_of(orders, performed)
+    step_changes = {}
+    for pk in steps.linked:
+        new = step_status_from(steps.performed[pk])
+        if new != steps.status[pk]:
+            step_changes[pk] = steps.status[pk] = new
+    order_changes, lines = {}, []
+    for order in orders:
+        mine = sorted(steps.step_id[pk] for pk in steps.linked if steps.order[pk] == order.pk)
+        lines.append(_history_line(performed, order, mine, user, linked_by_hand))
+        if order.status == OrderStatus.CANCELLED:
+            continue
+        status = order_status_from(
+            {s for pk, s in steps.status.items() if steps.order[pk] == order.pk}
+        )
+        if status != order.status:
+            order_changes[order.pk] = order.status = status
+            line = order_status_line(status)
+            if line is not None:
+                lines.append(
+                    OrderEvent(order=order, kind=line[0], detail=line[1], user=_user(user))
+                )
+    _write_follow(step_changes, order_changes, lines)
+    return Outcome(
+        performed,
+        changed=True,
+        patients=[order.patient for order in orders],
+        step_ids=sorted(steps.step_id[pk] for pk in steps.linked),
     )
+
+
+def _user(user):
+    return user if getattr(user, "pk", None) else None
+
+
+def _history_line(performed, order, step_ids, user, linked_by_hand) -> OrderEvent:
     what = (
         f"Performed step {performed.performed_procedure_step_id} on "
         f"{performed.performed_station_ae_title}: {performed.performed_procedure_step_status}"
-        f" ({names})"
+        f" ({', '.join(step_ids)})"
     )
     if linked_by_hand:
-        return OrderEvent.Kind.LINKED, f"Linked: {what}"
-    return OrderEvent.Kind.PERFORMED, what
+        return OrderEvent(
+            order=order, kind=OrderEvent.Kind.LINKED, detail=f"Linked: {what}", user=_user(user)
+        )
+    return OrderEvent(order=order, kind=OrderEvent.Kind.PERFORMED, detail=what)
 
 
-def _audit(performed, verb: Verb, steps) -> None:
-    """One Procedure Record event per MPPS message that changed something, naming the
-    patient (as sent, and the order's) and the instance; the calling AE and address
-    come from the DICOM context the handler binds."""
-    patients = (
-        [(performed.patient_id, performed.issuer_of_patient_id)] if performed.patient_id else []
-    )
-    patients += [step.requested_procedure.order.patient for step in steps]
-    objects = audit_subjects.performed_objects(performed) + [
-        (ObjectKind.SCHEDULED_PROCEDURE_STEP_ID, step.scheduled_procedure_step_id) for step in steps
-    ]
-    audit.record(
-        Action.PROCEDURE_RECORD,
-        verb=verb,
-        patients=patients,
-        objects=objects,
-        detail=f"MPPS {performed.performed_procedure_step_status} "
-        f"{performed.performed_procedure_step_id}",
-    )
+def _write_follow(step_changes: dict, order_changes: dict, lines: list[OrderEvent]) -> None:
+    now = timezone.now()
+    for line in lines:
+        line.at = now
+    if connection.vendor == "postgresql":
+        _write_follow_postgresql(step_changes, order_changes, lines, now)
+        return
+    for status in set(step_changes.values()):
+        ScheduledProcedureStep.objects.filter(
+            pk__in=[pk for pk, s in step_changes.items() if s == status]
+        ).update(scheduled_procedure_step_status=status, updated_at=now)
+    for status in set(order_changes.values()):
+        Order.objects.filter(pk__in=[pk for pk, s in order_changes.items() if s == status]).update(
+            status=status, updated_at=now
+        )
+    OrderEvent.objects.bulk_create(lines)
+
+
+def _write_follow_postgresql(step_changes, order_changes, lines, now) -> None:
+    """One call of worklist_follow (migration 0008): the same writes as the ORM path,
+    no rule of its own."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT worklist_follow(%s::bigint[], %s::text[], %s::bigint[], %s::text[], "
+            "%s::bigint[], %s::text[], %s::text[], %s::integer[], %s)",
+            [
+                list(step_changes),
+                list(step_changes.values()),
+                list(order_changes),
+                list(order_changes.values()),
+                [line.order.pk for line in lines],
+                [line.kind for line in lines],
+                [line.detail for line in lines],
+                [line.user.pk if line.user else None for line in lines],
+                now,
+            ],
+        )

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from ris.errors import Invalid
-from worklist import vr
+from worklist import names, vr
 from worklist.models import (
     OCCUPYING_STEP_STATUSES,
     OrderStatus,
@@ -85,12 +85,6 @@ class PatientSearchForm(forms.Form):
     birth_date = forms.DateField(label="Birth date", required=False, widget=DateInput())
 
 
-def _pn_component(value: str) -> str:
-    if any(ch in value for ch in "^=\\"):
-        raise ValidationError("Must not contain ^, = or \\.")
-    return value.strip()
-
-
 class PatientForm(forms.Form):
     """A new patient. The name is typed in parts and stored as a DICOM person name."""
 
@@ -140,14 +134,13 @@ class PatientForm(forms.Form):
         for name in self.NAME_PARTS:
             if cleaned.get(name):
                 try:
-                    cleaned[name] = _pn_component(cleaned[name])
+                    cleaned[name] = names.component(cleaned[name])
                 except ValidationError as exc:
                     self.add_error(name, exc)
         return cleaned
 
     def patient_name(self) -> str:
-        parts = [self.cleaned_data.get(name, "") for name in self.NAME_PARTS]
-        return "^".join(parts).rstrip("^")
+        return names.from_components(*(self.cleaned_data.get(n, "") for n in self.NAME_PARTS))
 
     def service_arguments(self) -> dict:
         """cleaned_data shaped as services.patient_create's keyword arguments."""

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from worklist.models import ScheduledProcedureStep, Station, StepStatus
+from worklist.names import display as person_name
 
 PX_PER_MINUTE = 1.6  # 24 px for a 15-minute step: one line of text
 DEFAULT_HOURS = (7, 19)  # shown for a station open around the clock with nothing booked
@@ -30,14 +31,6 @@ STATUS_CLASS = {
     StepStatus.COMPLETED: "completed",
     StepStatus.DISCONTINUED: "discontinued",
 }
-
-
-def person_name(pn: str) -> str:
-    """A DICOM PN as people read it: 'Family, Given Middle' (alphabetic group only)."""
-    parts = pn.split("=")[0].split("^")
-    family = parts[0].strip()
-    given = " ".join(p.strip() for p in parts[1:3] if p.strip())
-    return f"{family}, {given}" if given else family
 
 
 @dataclass

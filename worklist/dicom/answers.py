@@ -1,0 +1,179 @@
+"""Worklist items as they leave the listener: built once for a step's content and a
+kind of request, encoded once per transfer syntax, then sent as those bytes.
+
+An answer is a function of nothing but the step's Row (the values of
+worklist_item.COLUMNS that this query's SQL statement read), the shape of the request
+(which attributes, with which VR; the values of code sequence item keys, which choose
+the codes answered), the caller's character set, the time zone with its offset now,
+and the transfer syntax. The memo is keyed by all of them, the row's values included:
+it can only return the answer to exactly what the query just read, so a change
+committed before the query's statement began is in the answer, whatever wrote it
+(a service, the admin, a queryset update, another process). There is nothing to
+invalidate; contents no longer read fall out of the bounded memo.
+
+Sending bytes: pynetdicom encodes each pending C-FIND identifier with
+pynetdicom.service_class.encode. install() wraps that function so an EncodedIdentifier
+is sent as its bytes and anything else is encoded as before; the guard test
+(tests/dicom/test_mwl_answers.py) fails if a new pynetdicom stops calling it. Where it
+cannot be installed, answers are built and encoded for every query, as they were.
+"""
+
+import logging
+import threading
+from collections import OrderedDict
+from datetime import tzinfo
+
+from pydicom.dataset import Dataset
+from pynetdicom import dsutils, service_class
+
+from . import worklist_item
+from .worklist_item import Row
+
+logger = logging.getLogger(__name__)
+
+# About 3 KB each (the row's values, the encoded item and its Dataset shell, measured
+# with tracemalloc on the bench's schedule): at most about 25 MB per listener process,
+# a week of forty rooms' steps asked with one kind of request.
+MAX_ENTRIES = 8192
+
+Syntax = tuple[bool, bool, bool]  # implicit VR, little endian, deflated
+
+
+class EncodedIdentifier(Dataset):
+    """A C-FIND response identifier already encoded in one transfer syntax. Shared by
+    every association that sends it: nothing changes it once made."""
+
+    def __init__(self, encoded: bytes, syntax: Syntax):
+        super().__init__()
+        self.encoded = encoded
+        self.syntax = syntax
+
+    def encoded_as(self, syntax: Syntax) -> bytes | None:
+        # Built for the presentation context it is sent on; anything else is a bug,
+        # which pynetdicom answers as "failed encoding" (C312) rather than send wrong bytes.
+        return self.encoded if syntax == self.syntax else None
+
+
+def install() -> bool:
+    """Let pynetdicom send EncodedIdentifiers as their bytes; False when this version
+    of pynetdicom does not encode C-FIND identifiers with service_class.encode."""
+    current = getattr(service_class, "encode", None)
+    if current is None or "encode" not in service_class.ServiceClass._c_find_scp.__code__.co_names:
+        return False
+    if getattr(current, "sends_encoded_identifiers", False):
+        return True
+
+    def encode(ds, is_implicit_vr, is_little_endian, deflated=False):
+        if isinstance(ds, EncodedIdentifier):
+            return ds.encoded_as((is_implicit_vr, is_little_endian, deflated))
+        return current(ds, is_implicit_vr, is_little_endian, deflated)
+
+    encode.sends_encoded_identifiers = True
+    service_class.encode = encode
+    return True
+
+
+PRE_ENCODED = install()
+if not PRE_ENCODED:
+    logger.warning("pynetdicom does not encode C-FIND answers as expected: no answer memo")
+
+
+class _Entry:
+    __slots__ = ("identifiers", "values")
+
+    def __init__(self, values: tuple):
+        self.values = values
+        self.identifiers: dict[Syntax, EncodedIdentifier] = {}
+
+
+class Answers:
+    """The memo: (step, request shape, character set, time zone, offset) → the row's
+    values and the identifiers encoded for them, least recently used dropped first."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES):
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def identifier(self, row: Row, request: "Request", syntax: Syntax) -> Dataset:
+        """The answer for one step: from the memo when this request was answered for
+        exactly these values before, built and encoded now otherwise."""
+        if not PRE_ENCODED:
+            return request.build(row)
+        key = (row.values[0], request.key)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.values == row.values:
+                found = entry.identifiers.get(syntax)
+                if found is not None:
+                    self._entries.move_to_end(key)
+                    self.hits += 1
+                    return found
+            else:
+                entry = None
+            self.misses += 1
+        encoded = dsutils.encode(request.build(row), *syntax)
+        if encoded is None:  # pydicom could not write it: answered as before
+            raise ValueError("cannot encode a worklist item")
+        made = EncodedIdentifier(encoded, syntax)
+        with self._lock:
+            if entry is None:
+                entry = _Entry(row.values)
+                self._entries[key] = entry
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+            entry.identifiers[syntax] = made
+        return made
+
+
+ANSWERS = Answers()
+
+
+class Request:
+    """What of a C-FIND request and its caller shapes the answers."""
+
+    def __init__(self, identifier: Dataset, *, tz: tzinfo, character_set: str, item_filters):
+        self.identifier = identifier
+        self.tz = tz
+        self.character_set = character_set
+        self.item_filters = item_filters
+        self.key = (
+            shape(identifier),
+            character_set,
+            str(tz),
+            worklist_item.offset(tz),
+        )
+
+    def build(self, row: Row) -> Dataset:
+        return worklist_item.build(
+            row,
+            self.identifier,
+            tz=self.tz,
+            character_set=self.character_set,
+            item_filters=self.item_filters,
+        )
+
+
+def shape(request: Dataset, *, with_values: bool = False) -> tuple:
+    """The attributes a request asks for, with their VR, recursively; inside code
+    sequence items with their values too (they choose the codes answered)."""
+    parts = []
+    for element in request:
+        if element.VR == "SQ":
+            codes = worklist_item.is_code_sequence(element.tag)
+            items = tuple(shape(item, with_values=codes) for item in element.value)
+            parts.append((int(element.tag), "SQ", items))
+        elif with_values:
+            parts.append((int(element.tag), element.VR, str(element.value)))
+        else:
+            parts.append((int(element.tag), element.VR))
+    return tuple(parts)

@@ -51,9 +51,10 @@ from worklist.models import (
     StudyDiscrepancy,
     StudyOutcome,
 )
+from worklist.names import same as _same_person_name
 
 from . import history
-from .patients import _same_person_name, patient_for_order
+from .patients import patient_for_order
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ committed before a query is in its answer, also while writers run beside it."""
 import random
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -15,11 +16,15 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 from pynetdicom import AE, service_class
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
+from tests.factories import book_step, future_day, local, station
 from worklist.dicom import answers, worklist_item
 from worklist.models import Modality, Patient, ScheduledProcedureStep, Station
 from worklist.services.stations import modality_save
 
-from .conftest import book, find, matches, mwl_query, station, values
+from .conftest import find, matches, mwl_query, values
+
+DAY = future_day(7)  # its bookings are all in the future
+DAY_BEFORE = DAY - timedelta(days=1)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -74,7 +79,7 @@ def test_pynetdicom_still_sends_c_find_answers_through_the_function_we_wrap():
 
 def test_the_same_query_again_is_answered_from_the_memo_byte_for_byte(ct1, builds):
     for hour in range(8, 12):
-        book(start=f"2026-11-25T{hour:02d}:00", patient_name=f"Patient^{hour}")
+        book_step(start=local(DAY, hour), patient_name=f"Patient^{hour}")
     first = ask(ct1)
     assert len(builds) == 4
     again = ask(ct1)
@@ -84,7 +89,7 @@ def test_the_same_query_again_is_answered_from_the_memo_byte_for_byte(ct1, build
 
 
 def test_other_return_keys_are_another_answer(ct1, builds):
-    book()
+    book_step()
     (with_name,) = ask(ct1)
     (without,) = matches(find(ct1, mwl_query(PatientID="", sps={})))
     assert len(builds) == 2
@@ -95,7 +100,7 @@ def test_other_return_keys_are_another_answer(ct1, builds):
     "syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian]
 )
 def test_each_transfer_syntax_gets_its_own_encoding(ct1, syntax):
-    book(patient_name="Vivaldi^Antonio")
+    book_step(patient_name="Vivaldi^Antonio")
     ask(ct1)  # kept in the syntax the first query negotiated (implicit VR little endian)
     ae = AE(ae_title="CT1")
     ae.add_requested_context(ModalityWorklistInformationFind, [syntax])
@@ -110,7 +115,7 @@ def test_each_transfer_syntax_gets_its_own_encoding(ct1, syntax):
 
 
 def test_a_modality_with_another_character_set_gets_its_own_answer(ct1):
-    book(patient_name="Dvořák^Antonín")
+    book_step(patient_name="Dvořák^Antonín")
     assert values(find(ct1, mwl_query(**RETURN_KEYS)), "PatientName") == ["Dvořák^Antonín"]
     modality_save(
         modality=Modality(), ae_title="LATIN1", sees_all_stations=True, character_set="ISO_IR 100"
@@ -159,7 +164,7 @@ def _versions(answer: Dataset) -> list[int]:
 
 
 def test_a_change_by_any_write_path_is_in_the_next_answer(ct1):
-    step = book(patient_name="Vivaldi^Antonio")
+    step = book_step(patient_name="Vivaldi^Antonio")
     for version in range(1, 4):
         _write_every_way(step.pk, version)
         (answer,) = ask(ct1)
@@ -172,7 +177,7 @@ def test_a_change_by_any_write_path_is_in_the_next_answer(ct1):
 
 
 def test_a_rebooked_step_is_answered_at_its_new_time(ct1):
-    step = book(start="2026-11-25T09:00")
+    step = book_step(start=local(DAY, 9))
     (before,) = matches(find(ct1, mwl_query(sps={"ScheduledProcedureStepStartTime": ""})))
     ScheduledProcedureStep.objects.filter(pk=step.pk).update(
         start=step.start.replace(hour=14), end=step.end.replace(hour=14)
@@ -217,7 +222,7 @@ def test_changes_committed_before_a_query_are_in_its_answer_while_writers_run(ct
     answer holds at least the version each writer had committed before the query
     began, and some answers came from the memo."""
     booked = [
-        book(start=f"2026-11-25T{8 + n // 2:02d}:{30 * (n % 2):02d}", patient_name=f"P^{n}")
+        book_step(start=local(DAY, 8 + n // 2, 30 * (n % 2)), patient_name=f"P^{n}")
         for n in range(16)
     ]
     step_ids = {s.pk: s.scheduled_procedure_step_id for s in booked}

@@ -188,9 +188,9 @@ def test_an_accent_in_the_query_means_it(rooms, settings):
     """Mü* finds Müller and no Murphy: the answer stays under the match cap that a
     two-way match (M, then any u) would exceed."""
     settings.RIS_MWL_MAX_MATCHES = 2
-    book(patient_name="Müller^Jörg", start="2026-11-25T09:00")
+    book_step(patient_name="Müller^Jörg", start=local(DAY, 9))
     for n, family in enumerate(["Murphy", "Mustermann", "Muller"]):
-        book(patient_name=f"{family}^Anne", start=f"2026-11-25T{10 + n}:00")
+        book_step(patient_name=f"{family}^Anne", start=local(DAY, 10 + n))
     found = find(rooms, mwl_query(PatientName="Mü*", sps={}))
     assert values(found, "PatientName") == ["Müller^Jörg"]
     found = find(rooms, mwl_query(PatientName="MULLER*", sps={}))

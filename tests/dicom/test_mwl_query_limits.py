@@ -5,17 +5,23 @@ logged on one line and audited, and the listener keeps serving."""
 
 import logging
 import struct
+from datetime import timedelta
 
 import pytest
 from pydicom.dataset import Dataset
 
 from audit.codes import Action, Outcome
 from audit.models import Event
+from tests.factories import book_step, dicom_date, future_day, local, station
 from worklist import selectors
 from worklist.dicom import query
 from worklist.models import RequestedProcedure
 
-from .conftest import book, find, matches, mwl_query, station, values
+from .conftest import find, matches, mwl_query, values
+
+DAY = future_day(7)  # its bookings are all in the future
+DAY_BEFORE = DAY - timedelta(days=1)
+RANGE = f"{dicom_date(DAY_BEFORE)}-{dicom_date(DAY)}"
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -23,7 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.fixture
 def ct1(dicom_port):
     station("CT1")
-    book(patient_name="Vivaldi^Antonio", accession_number="ACC1", start="2026-11-25T09:00")
+    book_step(patient_name="Vivaldi^Antonio", accession_number="ACC1", start=local(DAY, 9))
     return dicom_port
 
 
@@ -73,7 +79,7 @@ def refusal(responses) -> Dataset:
             0x00400001,
         ),
         (
-            {"sps": {"ScheduledProcedureStepStartDate": "20261124-20261125-2"}},
+            {"sps": {"ScheduledProcedureStepStartDate": RANGE + "-2"}},
             "ScheduledProcedureStepStartDate: longer than DA allows (18)",
             0x00400002,
         ),
@@ -104,7 +110,10 @@ def test_the_longest_values_their_vr_allows_are_answered(ct1):
             PatientName=name,
             PatientID="P" * 64,
             AccessionNumber="A" * 16,
-            sps={"ScheduledProcedureStepStartDate": "20261124-20261125", "Modality": "C" * 16},
+            sps={
+                "ScheduledProcedureStepStartDate": RANGE,
+                "Modality": "C" * 16,
+            },
         ),
     )
     assert matches(found) == []

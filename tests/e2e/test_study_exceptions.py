@@ -30,7 +30,7 @@ def studies_waiting(settings, tmp_path, rooms, make_user):
     settings.RIS_VIEWER_URL = (
         "https://viewer.example.org/viewer?StudyInstanceUIDs={study_instance_uid}"
     )
-    roles = importlib.import_module("worklist.migrations.0009_study_roles")
+    roles = importlib.import_module("worklist.migrations.0010_study_roles")
     make_user("sam", "scheduler")
     roles.grant_study_permissions(Group, Permission)
     # booked for another day: the walk-in came early, reconciliation cannot tell

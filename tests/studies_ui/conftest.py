@@ -50,11 +50,11 @@ def study_settings(settings, tmp_path):
 
 @pytest.fixture
 def study_roles(role_groups):  # noqa: F811
-    """The study permissions of migration 0009 on the role groups (put back after a
+    """The study permissions of migration 0010 on the role groups (put back after a
     transactional test elsewhere flushed the database)."""
     from django.contrib.auth.models import Group, Permission
 
-    migration = importlib.import_module("worklist.migrations.0009_study_roles")
+    migration = importlib.import_module("worklist.migrations.0010_study_roles")
     migration.grant_study_permissions(Group, Permission)
 
 

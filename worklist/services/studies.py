@@ -30,7 +30,7 @@ from audit import services as audit
 from audit.audited import audited
 from audit.codes import Action, ObjectKind, Verb
 from ris.errors import Conflict, Invalid
-from worklist import identifiers
+from worklist import identifiers, names
 from worklist.audit_subjects import study_objects, study_patient
 from worklist.models import (
     EXCEPTION_OUTCOMES,
@@ -51,7 +51,6 @@ from worklist.models import (
     StudyDiscrepancy,
     StudyOutcome,
 )
-from worklist.names import same as _same_person_name
 
 from . import history
 from .patients import patient_for_order
@@ -320,7 +319,7 @@ def _differences(study: Study, attributes: dict) -> dict:
         sent, held = attributes.get(name), getattr(study, name)
         if sent in ("", None) or held in ("", None):
             continue
-        same = _same_person_name(held, sent) if name == "patient_name" else held == sent
+        same = names.same(held, sent) if name == "patient_name" else held == sent
         if not same:
             found[name] = sent
     return found
@@ -411,7 +410,7 @@ def _second_copy(
         other = sent.get(name)
         if other in ("", None) or value in ("", None):
             continue
-        same = _same_person_name(value, other) if name == "patient_name" else value == other
+        same = names.same(value, other) if name == "patient_name" else value == other
         if not same:
             differs[name] = other
     recorded = _record_discrepancies(
@@ -836,7 +835,7 @@ def demographic_differences(study: Study, order: Order) -> list[dict]:
         sent, held = getattr(study, name), getattr(patient, name)
         if sent in ("", None) or held in ("", None):
             continue  # a value one side lacks is no difference (the order's gets filled in)
-        same = _same_person_name(held, sent) if name == "patient_name" else held == sent
+        same = names.same(held, sent) if name == "patient_name" else held == sent
         if not same:
             found.append({"attribute": KEYWORDS[name], "study": _text(sent), "order": _text(held)})
     return found

@@ -66,9 +66,7 @@ def revoke(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("worklist", "0008_arriving_studies_and_pacs_peers"),
-        # main's migration of the same number: this one joins the two branches
-        ("worklist", "0008_performed_step_follow_function"),
+        ("worklist", "0009_merge_studies_and_performed_step_follow"),
         ("worklist", "0004_roles"),
     ]
     operations = [migrations.RunPython(grant, revoke)]

@@ -170,7 +170,8 @@ class _Run:
         self.uid_key = uid_key
         self.actions: Counter = Counter()
         self.shift_dates = profile.has(Option.RETAIN_LONGITUDINAL_MODIFIED_DATES)
-        self._top = top
+        # Read before anything is removed: what a cleaned text must not repeat.
+        self._found = _identifiers(top, profile)
         self._identifiers: re.Pattern | None = None
 
     # --- the walk ---------------------------------------------------------------
@@ -262,7 +263,7 @@ class _Run:
     def scrub(self, text: str) -> str:
         """Text with what identifies the patient taken out (the C of Clean Descriptors)."""
         if self._identifiers is None:
-            self._identifiers = _identifier_pattern(_identifiers(self._top, self.profile))
+            self._identifiers = _identifier_pattern(self._found)
         text = self._identifiers.sub("", text)
         text = _DATE_LIKE.sub("", text)
         text = _LONG_NUMBER.sub("", text)

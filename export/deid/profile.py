@@ -65,6 +65,18 @@ PRESENCE = {
 }
 
 
+# Attributes Table E.1-1 does not list that carry text typed at the site, and what is
+# done to them here (by option, as in the table; C cleans as the table's C does). Code
+# Meaning is meant to be a code's meaning, but a local code book can hold anything.
+LOCAL_ADDITIONS = {
+    tag_for_keyword("CodeMeaning"): {BASIC: "C"},
+    tag_for_keyword("CommentsOnTheScheduledProcedureStep"): {
+        BASIC: "X",
+        Option.CLEAN_DESCRIPTORS.value: "C",
+    },
+}
+
+
 @dataclass(frozen=True)
 class Row:
     tag: str
@@ -117,6 +129,9 @@ class Profile:
                 self.masks.append((*_mask(row.tag), action))
             else:
                 self.exact[int(row.tag.strip("()").replace(",", ""), 16)] = action
+        for tag, actions in LOCAL_ADDITIONS.items():
+            addition = Row(tag=f"{tag:08X}", name="", actions=actions)
+            self.exact.setdefault(tag, addition.action(chosen))
 
     def action(self, tag: int) -> str | None:
         """The table's action for an attribute, None when the table does not list it."""

@@ -177,7 +177,8 @@ def export_request(
     audit.record(
         Action.EXPORT,
         verb=Verb.CREATE,
-        detail=f"export {export.pk} requested in project {project.name}: {cohort.describe()}",
+        detail=f"export {export.pk} requested in project {project.name}: {cohort.describe()}"[:255],
+        user=requester.get_username(),
     )
     return export
 
@@ -198,6 +199,7 @@ def export_decide(*, export: Export, officer, approve: bool, comment: str) -> Ex
             verb=Verb.UPDATE,
             outcome=Outcome.MINOR_FAILURE,
             detail=f"export {export.pk} decision refused: {exc}"[:255],
+            user=officer.get_username(),
         )
         raise
     if export.status == ExportStatus.APPROVED:
@@ -234,6 +236,7 @@ def _decide(*, export: Export, officer, approve: bool, comment: str) -> Export:
         detail=(
             f"export {export.pk} {'approved' if approve else 'refused'}: {export.decision_comment}"
         )[:255],
+        user=officer.get_username(),
     )
     return export
 
@@ -326,6 +329,7 @@ def export_download(*, export: Export, user) -> Path:
             verb=Verb.READ,
             patients=_patients_of(export),
             detail=f"export {export.pk} downloaded ({export.file_size} bytes)",
+            user=user.get_username(),
         )
     return path
 
@@ -367,6 +371,7 @@ def reidentify(*, officer, project: ExportProject, pseudonym: str, reason: str) 
             event_type=EventType.USE_OF_RESTRICTED_FUNCTION,
             patients=[(found.patient_id, found.issuer_of_patient_id)] if found else [],
             detail=f"re-identification of {pseudonym} in {project.name}: {reason.strip()}"[:255],
+            user=officer.get_username(),
         )
     if found is None:
         raise Invalid({"pseudonym": ["No such pseudonym in this project."]})

@@ -268,6 +268,28 @@ RIS_DICOM_TLS_KEY = env_str("RIS_DICOM_TLS_KEY")
 RIS_DICOM_TLS_CA = env_str("RIS_DICOM_TLS_CA")
 RIS_DICOM_TLS_REQUIRE_CLIENT_CERT = env_bool("RIS_DICOM_TLS_REQUIRE_CLIENT_CERT", False)
 RIS_RECONCILE_QUIET_SECONDS = env_int("RIS_RECONCILE_QUIET_SECONDS", 30)
+# Arriving studies (worklist/services/studies.py, worklist/tasks.py): the sweeper finds
+# studies whose reconciliation was never enqueued or was lost; files of stored
+# instances are kept under RIS_DATA_DIR/studies only when asked (the RIS is no archive).
+RIS_RECONCILE_SWEEP_SECONDS = env_int("RIS_RECONCILE_SWEEP_SECONDS", 60)
+RIS_STORE_FILES = env_bool("RIS_STORE_FILES", False)
+# The PACS asked by C-FIND for the studies of the last RIS_PACS_POLL_HOURS.
+RIS_PACS_AE_TITLE = env_str("RIS_PACS_AE_TITLE")
+RIS_PACS_HOST = env_str("RIS_PACS_HOST")
+RIS_PACS_PORT = env_int("RIS_PACS_PORT", 104)
+RIS_PACS_POLL_SECONDS = env_int("RIS_PACS_POLL_SECONDS", 120)
+RIS_PACS_POLL_HOURS = env_int("RIS_PACS_POLL_HOURS", 24)
+# A viewer for a study, e.g. OHIF: https://viewer.example.org/viewer?StudyInstanceUIDs={study_instance_uid}
+RIS_VIEWER_URL = env_str("RIS_VIEWER_URL")
+CELERY_BEAT_SCHEDULE["worklist-sweep-studies"] = {
+    "task": "worklist.sweep_studies",
+    "schedule": float(RIS_RECONCILE_SWEEP_SECONDS),
+}
+if RIS_PACS_HOST and RIS_PACS_AE_TITLE:
+    CELERY_BEAT_SCHEDULE["worklist-poll-pacs"] = {
+        "task": "worklist.poll_pacs",
+        "schedule": float(RIS_PACS_POLL_SECONDS),
+    }
 
 # Access audit (audit app; README "Access audit"). Retention 0 keeps every event.
 AUDIT_RETENTION_MONTHS = env_int("RIS_AUDIT_RETENTION_MONTHS", 0)

@@ -216,8 +216,15 @@ class OrderEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 class ModalityAdmin(admin.ModelAdmin):
     """Known modalities: who may query the worklist, from where, seeing which stations."""
 
-    list_display = ["ae_title", "description", "sees_all_stations", "character_set", "active"]
-    list_filter = ["active", "sees_all_stations", "character_set"]
+    list_display = [
+        "ae_title",
+        "kind",
+        "description",
+        "sees_all_stations",
+        "character_set",
+        "active",
+    ]
+    list_filter = ["active", "kind", "sees_all_stations", "character_set"]
     search_fields = ["ae_title", "description"]
     filter_horizontal = ["stations"]
     readonly_fields = ["created_at", "updated_at"]

@@ -62,3 +62,20 @@ def performed_objects(performed_step) -> list[tuple[str, str]]:
         (ObjectKind.ACCESSION_NUMBER, performed_step.accession_number),
         (ObjectKind.STUDY_INSTANCE_UID, performed_step.study_instance_uid),
     ]
+
+
+def study_patient(study):
+    """The patient an event about an arrived study names: its order's when it has one,
+    else the patient ID and issuer it arrived with."""
+    if study.order_id:
+        return study.order.patient
+    if study.patient_id:
+        return (study.patient_id, study.issuer_of_patient_id)
+    return None
+
+
+def study_objects(study) -> list[tuple[str, str]]:
+    refs = [(ObjectKind.STUDY_INSTANCE_UID, study.study_instance_uid)]
+    if study.accession_number:
+        refs.append((ObjectKind.ACCESSION_NUMBER, study.accession_number))
+    return refs

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 
 from . import vr
@@ -404,6 +405,8 @@ class OrderEvent(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         PERFORMED = "performed", "Performed step reported"
         LINKED = "linked", "Unscheduled exam linked"
+        STUDY = "study", "Study reconciled"
+        STUDY_RESOLVED = "study resolved", "Study exception worked"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(default=timezone.now)
@@ -471,7 +474,18 @@ class Modality(models.Model):
         KOREAN = "ISO 2022 IR 6\\ISO 2022 IR 149", "Korean, KS X 1001 (ISO 2022 IR 149)"
         CHINESE = "GB18030", "Chinese (GB18030)"
 
+    class Kind(models.TextChoices):
+        MODALITY = "MODALITY", "Modality"
+        PACS = "PACS", "PACS (image archive)"
+
     ae_title = models.CharField("AE title", max_length=16, unique=True, validators=[vr.validate_ae])
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.MODALITY,
+        help_text="A PACS sends and announces studies (C-STORE, IAN); it sees the worklist "
+        "of the stations listed for it only, usually none.",
+    )
     description = models.CharField(max_length=64, blank=True)
     allowed_addresses = models.TextField(
         blank=True,
@@ -610,3 +624,264 @@ class PerformedProcedureStep(models.Model):
     @property
     def is_final(self) -> bool:
         return self.performed_procedure_step_status in FINAL_PERFORMED_STATUSES
+
+
+# --- arriving studies (issue 11) -------------------------------------------------------
+
+
+class StudyOutcome(models.TextChoices):
+    """What reconciling an arrived study against the orders decided."""
+
+    MATCHED = "MATCHED"
+    MISMATCH = "MISMATCH"
+    UNSCHEDULED = "UNSCHEDULED"
+    INCOMPLETE = "INCOMPLETE"
+
+
+# Outcomes a person has to look at (the Study exceptions page).
+EXCEPTION_OUTCOMES = (StudyOutcome.MISMATCH, StudyOutcome.UNSCHEDULED, StudyOutcome.INCOMPLETE)
+
+
+class ArrivalSource(models.TextChoices):
+    """How the RIS learnt of an instance or a study."""
+
+    STORE = "C-STORE", "Stored here (C-STORE)"
+    IAN = "IAN", "Announced by the archive (IAN)"
+    POLL = "C-FIND", "Found on the PACS (C-FIND)"
+
+
+class Study(models.Model):
+    """A study as it arrived: the patient and study attributes of its first instance
+    (or of the archive's answer), counts, when and from whom, and where reconciliation
+    stands.
+
+    `revision` grows with every change that calls for a new decision (an instance
+    more, a link by hand); `reconcile_after` is when the current revision is due for
+    one (None: decided). Each decision is a StudyDecision; `decision` is the latest.
+    """
+
+    study_instance_uid = models.CharField(max_length=64, unique=True, validators=[vr.validate_ui])
+    # Patient level, as the sender encoded it (decoded from its character set).
+    patient_id = models.CharField(max_length=64, blank=True, db_index=True)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    patient_name = models.CharField(max_length=194, blank=True)
+    patient_birth_date = models.DateField(null=True, blank=True)
+    patient_sex = models.CharField(max_length=16, blank=True)
+    # Study level.
+    accession_number = models.CharField(max_length=16, blank=True, db_index=True)
+    study_id = models.CharField(max_length=16, blank=True)
+    study_date = models.DateField(null=True, blank=True)
+    study_time = models.TimeField(null=True, blank=True)
+    study_description = models.CharField(max_length=64, blank=True)
+    referring_physician_name = models.CharField(max_length=194, blank=True)
+    modalities_in_study = models.CharField(
+        max_length=64, blank=True, help_text="Modalities of its series, backslash-separated."
+    )
+    number_of_study_related_series = models.PositiveIntegerField(default=0)
+    number_of_study_related_instances = models.PositiveIntegerField(
+        default=0, help_text="Instances known here (stored, announced or found)."
+    )
+    reported_instances = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Number of instances the PACS reported, if it did."
+    )
+    source = models.CharField(max_length=8, choices=ArrivalSource.choices)
+    sending_ae_title = models.CharField(
+        max_length=16, blank=True, help_text="Calling AE title of the first sender."
+    )
+    first_received_at = models.DateTimeField(default=timezone.now)
+    last_received_at = models.DateTimeField(default=timezone.now)
+    revision = models.PositiveIntegerField(default=1)
+    reconcile_after = models.DateTimeField(null=True, blank=True)
+    order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="studies"
+    )
+    linked_by_hand = models.BooleanField(
+        default=False, help_text="Its order was chosen by a person, not by matching."
+    )
+    decision = models.ForeignKey(
+        "StudyDecision", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    outcome = models.CharField(
+        max_length=16, blank=True, choices=StudyOutcome.choices, help_text="Empty until decided."
+    )
+    exception_open = models.BooleanField(
+        default=False, help_text="Waits for a person: an exception outcome or a discrepancy."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_received_at", "-id"]
+        verbose_name_plural = "studies"
+        indexes = [
+            models.Index(
+                fields=["reconcile_after"],
+                name="study_reconcile_due",
+                condition=models.Q(reconcile_after__isnull=False),
+            ),
+            models.Index(
+                fields=["outcome", "last_received_at"],
+                name="study_open_exception",
+                condition=models.Q(exception_open=True),
+            ),
+            models.Index(fields=["study_date", "patient_id"], name="study_date_patient"),
+        ]
+
+    def __str__(self) -> str:
+        return self.study_instance_uid
+
+    @property
+    def modalities(self) -> list[str]:
+        return [m for m in self.modalities_in_study.split("\\") if m]
+
+
+class Series(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    series_instance_uid = models.CharField(max_length=64, validators=[vr.validate_ui])
+    series_number = models.IntegerField(null=True, blank=True)
+    modality = models.CharField(max_length=16, blank=True)
+    series_description = models.CharField(max_length=64, blank=True)
+    body_part_examined = models.CharField(max_length=16, blank=True)
+    protocol_name = models.CharField(max_length=64, blank=True)
+    station_name = models.CharField(max_length=16, blank=True)
+    series_date = models.DateField(null=True, blank=True)
+    series_time = models.TimeField(null=True, blank=True)
+    performed_procedure_step_id = models.CharField(
+        max_length=16, blank=True, help_text="Performed Procedure Step ID (0040,0253)."
+    )
+    number_of_series_related_instances = models.PositiveIntegerField(default=0)
+    reported_instances = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Number of instances the PACS reported, if it did."
+    )
+    sending_ae_title = models.CharField(max_length=16, blank=True)
+    first_received_at = models.DateTimeField(default=timezone.now)
+    last_received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["study", F("series_number").asc(nulls_last=True), "first_received_at", "id"]
+        verbose_name_plural = "series"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "series_instance_uid"], name="series_uid_in_study_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.series_instance_uid
+
+    @property
+    def instance_count(self) -> int:
+        """Instances known here, or the number the PACS reported when that is more."""
+        return max(self.number_of_series_related_instances, self.reported_instances or 0)
+
+
+class Instance(models.Model):
+    """One SOP instance: stored here, announced by the archive (IAN) or both.
+
+    `differs` holds the identifying attributes in which this instance differs from
+    its study (usually none), so the first copy's values are known when a second copy
+    arrives."""
+
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    sop_instance_uid = models.CharField(max_length=64, unique=True, validators=[vr.validate_ui])
+    sop_class_uid = models.CharField(max_length=64)
+    instance_number = models.IntegerField(null=True, blank=True)
+    transfer_syntax_uid = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=8, choices=ArrivalSource.choices)
+    sending_ae_title = models.CharField(max_length=16, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    instance_availability = models.CharField(
+        max_length=16, blank=True, help_text="ONLINE, NEARLINE, OFFLINE or UNAVAILABLE (IAN)."
+    )
+    retrieve_ae_title = models.CharField(max_length=64, blank=True)
+    file = models.CharField(
+        max_length=255, blank=True, help_text="Path under RIS_DATA_DIR, when files are kept."
+    )
+    file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    differs = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["series", F("instance_number").asc(nulls_last=True), "id"]
+
+    def __str__(self) -> str:
+        return self.sop_instance_uid
+
+
+class StudyDiscrepancy(models.Model):
+    """An identifying attribute that differs between what the RIS holds and what
+    arrived: a second copy of an instance unlike the first, or an instance unlike the
+    rest of its study. Kept and shown with the study's exceptions."""
+
+    class Kind(models.TextChoices):
+        DUPLICATE = "duplicate", "Second copy differs from the first"
+        INCONSISTENT = "inconsistent", "Instance differs from its study"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="discrepancies")
+    sop_instance_uid = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    attribute = models.CharField(max_length=64, help_text="DICOM keyword.")
+    recorded = models.CharField(max_length=255, blank=True, help_text="Value held here.")
+    received = models.CharField(max_length=255, blank=True, help_text="Value that arrived.")
+    sending_ae_title = models.CharField(max_length=16, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    acknowledged = models.BooleanField(default=False, help_text="Seen by a person.")
+
+    class Meta:
+        ordering = ["study", "received_at", "id"]
+        verbose_name_plural = "study discrepancies"
+
+    def __str__(self) -> str:
+        return f"{self.sop_instance_uid} {self.attribute}"
+
+
+class StudyDecision(models.Model):
+    """One reconciliation of a study at one revision: the outcome and the evidence
+    used, and how a person worked it when it was an exception.
+
+    `evidence` (JSON): how the order was found (`matched_by`), the candidates
+    considered, each demographic difference (`differences`: attribute, study, order),
+    the series with their counts beside what MPPS reported (`series`), expected and
+    received instance counts, and open discrepancies. One decision per revision is a
+    database constraint: two workers deciding the same study record one outcome."""
+
+    class Resolution(models.TextChoices):
+        LINKED = "linked", "Linked to an order"
+        ORDER_CREATED = "order created", "Order created for a walk-in"
+        DEMOGRAPHICS_ACCEPTED = "accepted", "Order's demographics accepted"
+        RESOLVED = "resolved", "Resolved with a comment"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="decisions")
+    revision = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=16, choices=StudyOutcome.choices)
+    order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="study_decisions"
+    )
+    evidence = models.JSONField(default=dict, blank=True)
+    decided_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when decided by the reconciliation task.",
+    )
+    resolution = models.CharField(max_length=16, blank=True, choices=Resolution.choices)
+    resolution_comment = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["study", "revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "revision"], name="study_decision_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study_id}@{self.revision} {self.outcome}"

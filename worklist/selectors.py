@@ -21,6 +21,7 @@ from audit.codes import Action
 from . import audit_subjects
 from .models import (
     OCCUPYING_STEP_STATUSES,
+    Instance,
     Order,
     OrderEvent,
     OrderStatus,
@@ -29,7 +30,10 @@ from .models import (
     Procedure,
     RequestedProcedure,
     ScheduledProcedureStep,
+    Series,
     Station,
+    Study,
+    StudyDecision,
     name_search_key,
 )
 
@@ -460,3 +464,103 @@ def modality_worklist_query(
             )
         )
     return steps.order_by("start", "pk")
+
+
+# --- arriving studies (worklist/services/studies.py) ---------------------------------
+
+
+@audited(
+    Action.PROCEDURE_RECORD,
+    patient=audit_subjects.study_patient,
+    objects=audit_subjects.study_objects,
+)
+def study_list() -> QuerySet[Study]:
+    """Arrived studies with their order, patient and latest decision."""
+    return Study.objects.select_related("order__patient", "decision")
+
+
+def study_get(*, pk: int, user=None) -> Study:
+    """One study with its series (instance counts, arrival), its decisions, its
+    discrepancies and its order: what the exception page and the API show."""
+    return study_list().prefetch_related(
+        "series",
+        Prefetch("decisions", queryset=StudyDecision.objects.select_related(
+            "decided_by", "resolved_by")),
+        "discrepancies",
+    ).get(pk=pk)
+
+
+def study_exceptions(*, outcome: str = "") -> QuerySet[Study]:
+    """Open exceptions (an outcome other than MATCHED, or a discrepancy) waiting for a
+    person, oldest first."""
+    studies = study_list().filter(exception_open=True)
+    if outcome:
+        studies = studies.filter(outcome=outcome)
+    return studies.order_by("first_received_at", "pk")
+
+
+def study_exception_counts() -> dict[str, int]:
+    """Open exceptions per outcome, for the navigation: counts, no patient data."""
+    rows = (
+        Study.objects.filter(exception_open=True)
+        .values_list("outcome")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    return dict(rows)
+
+
+def order_studies(*, order: Order, user=None) -> list[Study]:
+    """The studies reconciled to an order, each with its series, newest first."""
+    return list(
+        study_list().filter(order=order).prefetch_related("series").order_by("-first_received_at")
+    )
+
+
+def series_instances(*, series: Series, user=None) -> list[Instance]:
+    """The instances of a series in instance number order (the preview picks the middle
+    one); not audited by itself: reading a series needs its study, which is."""
+    return list(series.instances.all())
+
+
+@audited(
+    Action.ORDER_RECORD, patient=lambda order: order.patient, objects=audit_subjects.order_objects
+)
+def study_link_candidates(
+    *, study: Study, accession_number: str = "", days: int = 3, limit: int = 50, user=None
+) -> list[Order]:
+    """Orders a study may be linked to: with `accession_number`, the orders whose
+    accession number starts with it; otherwise the orders of the same patient ID first,
+    then those with a step of one of the study's modalities within `days` of the study
+    date (or of its arrival)."""
+    orders = Order.objects.select_related("patient").prefetch_related(
+        "requested_procedures",
+        Prefetch(
+            "requested_procedures__scheduled_procedure_steps",
+            queryset=ScheduledProcedureStep.objects.select_related("station"),
+        ),
+    )
+    if accession_number:
+        return list(orders.filter(accession_number__startswith=accession_number)[:limit])
+    found: dict[int, Order] = {}
+    if study.patient_id:
+        for order in orders.filter(patient__patient_id=study.patient_id).order_by("-created_at")[
+            :limit
+        ]:
+            found.setdefault(order.pk, order)
+    day = study.study_date or timezone.localdate(study.first_received_at)
+    start, _ = local_day_bounds(day - timedelta(days=days))
+    _, end = local_day_bounds(day + timedelta(days=days))
+    nearby = (
+        orders.filter(
+            requested_procedures__scheduled_procedure_steps__modality__in=study.modalities,
+            requested_procedures__scheduled_procedure_steps__start__gte=start,
+            requested_procedures__scheduled_procedure_steps__start__lt=end,
+        )
+        .exclude(status=OrderStatus.CANCELLED)
+        .distinct()
+        .order_by("-created_at")[:limit]
+    )
+    for order in nearby:
+        found.setdefault(order.pk, order)
+    return list(found.values())[:limit]

@@ -431,6 +431,7 @@ class ModalitySerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "ae_title",
+            "kind",
             "description",
             "allowed_addresses",
             "stations",

@@ -23,13 +23,14 @@ from pydicom.uid import (
 )
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import (
+    InstanceAvailabilityNotification,
     ModalityPerformedProcedureStep,
     ModalityWorklistInformationFind,
     Verification,
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
-from worklist.dicom import echo, mpps, mwl, tls
+from worklist.dicom import echo, ian, mpps, mwl, store, tls
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +46,18 @@ TRANSFER_SYNTAXES = [
 
 @dataclass(frozen=True)
 class Service:
-    """A DICOM service the RIS offers as SCP: the presentation context it accepts and
-    the (event, handler) pairs that answer it."""
+    """A DICOM service the RIS offers as SCP: the presentation context it accepts (one
+    SOP class, or several answered alike, as the storage classes are), the (event,
+    handler) pairs that answer it and, when not the default ones, its transfer
+    syntaxes."""
 
-    sop_class: str
+    sop_class: str | tuple[str, ...]
     handlers: tuple
+    transfer_syntaxes: tuple = ()
+
+    @property
+    def sop_classes(self) -> tuple[str, ...]:
+        return (self.sop_class,) if isinstance(self.sop_class, str) else self.sop_class
 
 
 SERVICES = [
@@ -62,6 +70,12 @@ SERVICES = [
         ModalityPerformedProcedureStep,
         ((evt.EVT_N_CREATE, mpps.handle_create), (evt.EVT_N_SET, mpps.handle_set)),
     ),
+    Service(
+        store.STORAGE_SOP_CLASSES,
+        ((evt.EVT_C_STORE, store.handle_store),),
+        transfer_syntaxes=store.TRANSFER_SYNTAXES,
+    ),
+    Service(InstanceAvailabilityNotification, ((evt.EVT_N_CREATE, ian.handle_create),)),
 ]
 
 
@@ -79,7 +93,8 @@ def build_ae(*, ae_title: str) -> AE:
     # ("called AE title not recognized", PS3.8 9.3.4) rather than answer as someone else.
     ae.require_called_aet = getattr(settings, "RIS_DICOM_REQUIRE_CALLED_AE", True)
     for service in SERVICES:
-        ae.add_supported_context(service.sop_class, TRANSFER_SYNTAXES)
+        for sop_class in service.sop_classes:
+            ae.add_supported_context(sop_class, service.transfer_syntaxes or TRANSFER_SYNTAXES)
     return ae
 
 
@@ -99,7 +114,27 @@ def log_rejection(event: evt.Event) -> None:
 
 def event_handlers() -> list:
     handlers = [(evt.EVT_REJECTED, log_rejection)]
-    return handlers + [handler for service in SERVICES for handler in service.handlers]
+    by_event: dict = {}
+    for service in SERVICES:
+        for event, handler in service.handlers:
+            by_event.setdefault(event, []).append((service.sop_classes, handler))
+    for event, bound in by_event.items():
+        if event.is_intervention and len(bound) > 1:
+            # One handler per intervention event (pynetdicom): N-CREATE answers both MPPS
+            # and IAN, chosen by the SOP class of the presentation context.
+            handlers.append((event, _by_sop_class(bound)))
+        else:
+            handlers.extend((event, handler) for _, handler in bound)
+    return handlers
+
+
+def _by_sop_class(bound: list):
+    table = {sop_class: handler for sop_classes, handler in bound for sop_class in sop_classes}
+
+    def dispatch(event: evt.Event):
+        return table[event.context.abstract_syntax](event)
+
+    return dispatch
 
 
 def start(

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from ris import inprocess
 from worklist.dicom import listener
 from worklist.management.commands.dicomserver import stop_signals, wait_until_set
 
@@ -105,7 +106,7 @@ def describe(stdout, *, http_port: int, dicom_server) -> None:
             host, port = secure.server_address[:2]
             stdout.write(f"DICOM TLS: {dicom_server.ae_title}@{host}:{port}")
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        stdout.write("Tasks:     run in-process (no CELERY_BROKER_URL)")
+        stdout.write("Tasks:     run in-process, delayed and periodic too (no CELERY_BROKER_URL)")
     else:
         stdout.write("Tasks:     sent to the broker; run `celery -A ris worker`")
     stdout.write("Quit with CTRL-C.")
@@ -117,6 +118,14 @@ def start_dicom(options, running: ExitStack):
     server = listener.start(port=options["dicom_port"])
     running.callback(listener.stop, server)
     return server
+
+
+def start_tasks(running: ExitStack) -> None:
+    """With no broker, delayed and periodic tasks run here (ris/inprocess.py): the
+    studies' quiet period and sweeper, the PACS poll, the audit chain's upkeep."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        inprocess.start()
+        running.callback(inprocess.stop)
 
 
 def start_web(options, running: ExitStack) -> int:
@@ -147,6 +156,7 @@ class Command(BaseCommand):
         with stop_signals() as stopping, ExitStack() as running:
             # Whatever started is stopped on the way out, in reverse order, also when a
             # later start fails (e.g. the web port is taken).
+            start_tasks(running)
             dicom_server = None if options["no_dicom"] else start_dicom(options, running)
             http_port = start_web(options, running)
             describe(self.stdout, http_port=http_port, dicom_server=dicom_server)

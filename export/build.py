@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from django.conf import settings
 from django.utils import timezone
 from pydicom import dcmread
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -231,12 +232,17 @@ class Builder:
 
     # --- the whole ZIP ------------------------------------------------------------
 
-    def run(self, archive: zipfile.ZipFile, scratch: Path, images: Iterable[ImageSource] = ()):
+    def run(
+        self,
+        archive: zipfile.ZipFile,
+        scratch: Path,
+        images: Iterable[ImageSource] = (),
+        image_total: int = 0,
+    ):
         export = self.export
         steps = selectors.export_steps(export) if export.include_worklist else None
         performed = selectors.export_performed_steps(export) if export.include_performed else None
-        images = list(images) if export.include_images else []
-        total = (steps.count() if steps is not None else 0) + len(images)
+        total = (steps.count() if steps is not None else 0) + image_total
         total += performed.count() if performed is not None else 0
         self._progress = _Progress(self._report, total)
         self.counts["patients"] = len(self.subjects)
@@ -246,7 +252,7 @@ class Builder:
         if performed is not None:
             rows = (self.performed_row(p) for p in performed.iterator(chunk_size=CHUNK))
             self.table(archive, scratch, "performed_steps", PERFORMED_COLUMNS, rows)
-        if images:
+        if export.include_images:
             self.images(archive, images)
         self.manifest(archive)
 
@@ -427,11 +433,20 @@ def write(
     scratch.mkdir()
     report = progress or (lambda d, t: export_progress(export_id=export.pk, done=d, total=t))
     builder = Builder(export, progress=report)
+    image_total = 0
     if images is None and export.include_images:
-        images = selectors.export_images(export)
+        image_total = selectors.export_instances(export).count()
+        data_dir = Path(settings.DATA_DIR)
+        images = (
+            ImageSource(data_dir / name, patient_id, issuer)
+            for name, patient_id, issuer in selectors.export_images(export)
+        )
+    elif images is not None:
+        images = list(images)
+        image_total = len(images)
     try:
         with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-            builder.run(archive, scratch, images or ())
+            builder.run(archive, scratch, images or (), image_total)
         final = directory / name
         os.replace(part, final)
     finally:

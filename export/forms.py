@@ -2,7 +2,7 @@
 
 from django import forms
 
-from worklist.models import OrderStatus
+from worklist.models import OrderStatus, StudyOutcome
 
 from .deid import Option
 from .selectors import Cohort
@@ -44,6 +44,13 @@ class ExportRequestForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Order status (none ticked: all).",
+    )
+    outcomes = forms.MultipleChoiceField(
+        label="Reconciliation outcome",
+        choices=StudyOutcome.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Orders with an arrived study of this outcome (none ticked: any).",
     )
     include_worklist = forms.BooleanField(
         label="Worklist data (orders and scheduled steps)", required=False, initial=True
@@ -87,6 +94,7 @@ class ExportRequestForm(forms.Form):
             modalities=tuple(m.upper() for m in _list(data.get("modalities") or "")),
             procedure_codes=_list(data.get("procedure_codes") or ""),
             statuses=tuple(data.get("statuses") or ()),
+            outcomes=tuple(data.get("outcomes") or ()),
         )
 
 

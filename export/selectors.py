@@ -12,10 +12,12 @@ from datetime import date
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from worklist.models import (
+    Instance,
     Order,
     PerformedProcedureStep,
     RequestedProcedure,
     ScheduledProcedureStep,
+    Study,
 )
 from worklist.selectors import local_day_bounds
 
@@ -28,14 +30,15 @@ DECIDE = "export.decide_export"
 class Cohort:
     """The orders an export covers: a step scheduled from `since` to `until` (local
     days, both included), of one of the `modalities`, a requested procedure with one
-    of the `procedure_codes` (code value), an order in one of the `statuses`. An empty
-    filter does not filter."""
+    of the `procedure_codes` (code value), an order in one of the `statuses`, a study
+    reconciled to it with one of the `outcomes`. An empty filter does not filter."""
 
     since: date | None = None
     until: date | None = None
     modalities: tuple[str, ...] = ()
     procedure_codes: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -54,13 +57,14 @@ class Cohort:
             modalities=tuple(data.get("modalities") or ()),
             procedure_codes=tuple(data.get("procedure_codes") or ()),
             statuses=tuple(data.get("statuses") or ()),
+            outcomes=tuple(data.get("outcomes") or ()),
         )
 
     def describe(self) -> str:
         parts = []
         if self.since or self.until:
             parts.append(f"{self.since or '…'} to {self.until or '…'}")
-        for name in ("modalities", "procedure_codes", "statuses"):
+        for name in ("modalities", "procedure_codes", "statuses", "outcomes"):
             if getattr(self, name):
                 parts.append(f"{name.replace('_', ' ')} {', '.join(getattr(self, name))}")
         return "; ".join(parts) or "all orders"
@@ -91,6 +95,9 @@ def cohort_orders(cohort: Cohort) -> QuerySet[Order]:
         orders = orders.filter(pk__in=procedures)
     if cohort.statuses:
         orders = orders.filter(status__in=cohort.statuses)
+    if cohort.outcomes:
+        studies = Study.objects.filter(outcome__in=cohort.outcomes).values("order_id")
+        orders = orders.filter(pk__in=studies)
     return orders
 
 
@@ -161,6 +168,29 @@ def performed_step_patient(performed_step: PerformedProcedureStep) -> tuple[str,
     return (patient.patient_id, patient.issuer_of_patient_id)
 
 
+def export_instances(export: Export) -> QuerySet[Instance]:
+    """The stored instances (their file kept under RIS_DATA_DIR) of the studies
+    reconciled to the export's orders."""
+    return Instance.objects.filter(
+        series__study__order__in=export_orders(export).values("pk")
+    ).exclude(file="")
+
+
+def export_images(export: Export):
+    """(file, patient ID, issuer) of each stored instance to export, the patient being
+    the RIS's (the order's), streamed in study, series, instance order."""
+    rows = (
+        export_instances(export)
+        .order_by("series__study_id", "series_id", "instance_number", "pk")
+        .values_list(
+            "file",
+            "series__study__order__patient__patient_id",
+            "series__study__order__patient__issuer_of_patient_id",
+        )
+    )
+    return rows.iterator(chunk_size=2000)
+
+
 # --- what a user sees -------------------------------------------------------------
 
 
@@ -183,9 +213,3 @@ def projects_for(user) -> QuerySet[ExportProject]:
 
 def waiting_for_decision() -> QuerySet[Export]:
     return Export.objects.filter(status="requested").select_related("project", "requested_by")
-
-
-def export_images(export: Export):
-    """The stored instances of the export's studies (RIS_STORE_FILES), as the builder
-    reads them. Wired to the arriving studies' models once they are on main."""
-    raise NotImplementedError("Stored instances are not known to this version.")

@@ -123,7 +123,7 @@ def _validate_request(*, project, requester, purpose, parts: dict, formats, opti
         errors["purpose"] = ["Say what the data is for."]
     if not any(parts.values()):
         errors["parts"] = ["Choose at least one part."]
-    if parts.get("include_images") and not getattr(settings, "RIS_STORE_FILES", False):
+    if parts.get("include_images") and not settings.RIS_STORE_FILES:
         errors["include_images"] = ["Images are not kept here (RIS_STORE_FILES is off)."]
     tables = parts.get("include_worklist") or parts.get("include_performed")
     if tables and not formats:

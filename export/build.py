@@ -227,6 +227,7 @@ class Builder:
         self.counts: Counter = Counter()
         self.left_out: list[dict] = []
         self.files: list[str] = []
+        self._request = _worklist_request()
         self._report = progress or (lambda done, total: None)
         self._progress = _Progress(lambda d, t: None, 0)
 
@@ -263,7 +264,7 @@ class Builder:
 
     def worklist_row(self, step) -> Dataset:
         patient = step.requested_procedure.order.patient
-        dataset = worklist_item(step, _worklist_request(), tz=self.tz)
+        dataset = worklist_item(step, self._request, tz=self.tz)
         dataset.PatientAge = patient_age(
             patient.patient_birth_date, step.start.astimezone(self.tz).date()
         )
@@ -304,7 +305,7 @@ class Builder:
                     writer.writerow([flat(dataset, c) for c in columns])
                 if "json" in out:
                     out["json"].write(("," if n else "") + "\n")
-                    json.dump(dataset.to_json_dict(), out["json"], ensure_ascii=False)
+                    out["json"].write(json.dumps(dataset.to_json_dict(), ensure_ascii=False))
             if "json" in out:
                 out["json"].write("\n]\n")
         for fmt, path in paths.items():

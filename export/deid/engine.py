@@ -28,13 +28,20 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
-from .profile import Option, Profile, resolve
+from .profile import Option, Profile, resolve, rows
 
 UID_ROOT = "2.25."
 PATIENT_NAME = 0x00100010
 PATIENT_ID = 0x00100020
 TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN"}
-STRING_VRS = TEXT_VRS | {"CS", "AE", "DA", "DT", "TM", "UI", "IS", "DS", "AS", "UR"}
+IDENTIFYING_VRS = {"PN", "LO", "SH", "CS", "AE", "UI", "UR", "ST"}
+# The descriptions Table E.1-1 lets the Clean Descriptors option keep: cleaned, not
+# looked for in other texts (a procedure's description is no identifier).
+DESCRIPTORS = {
+    int(row.tag.strip("()").replace(",", ""), 16)
+    for row in rows()
+    if row.actions.get("clean_descriptors") and row.tag.startswith("(") and "x" not in row.tag
+}
 DUMMY = {
     "PN": "ANONYMIZED",
     "LO": "ANONYMIZED",
@@ -171,8 +178,9 @@ class _Run:
         self.actions: Counter = Counter()
         self.shift_dates = profile.has(Option.RETAIN_LONGITUDINAL_MODIFIED_DATES)
         # Read before anything is removed: what a cleaned text must not repeat.
-        self._found = _identifiers(top, profile)
-        self._identifiers: re.Pattern | None = None
+        self._identifiers = sorted(
+            {v.lower() for v in _identifiers(top, profile)}, key=len, reverse=True
+        )
 
     # --- the walk ---------------------------------------------------------------
 
@@ -262,24 +270,23 @@ class _Run:
 
     def scrub(self, text: str) -> str:
         """Text with what identifies the patient taken out (the C of Clean Descriptors)."""
-        if self._identifiers is None:
-            self._identifiers = _identifier_pattern(self._found)
-        text = self._identifiers.sub("", text)
+        text = _without(text, self._identifiers)
         text = _DATE_LIKE.sub("", text)
         text = _LONG_NUMBER.sub("", text)
         return re.sub(r"\s{2,}", " ", text).strip(" ,;:-/")
 
 
 def _identifiers(dataset: Dataset, profile: Profile) -> set[str]:
-    """The values of the data set that the profile does not keep: what a free text must
-    not repeat. Person names count by their components."""
+    """The values of the data set that identify and that the profile does not keep
+    (names, IDs, numbers, places, devices; not the descriptions the table cleans): what
+    a free text must not repeat. Person names count by their components."""
     found: set[str] = set()
     for element in dataset.iterall():
         tag = int(element.tag)
-        if element.VR not in STRING_VRS or element.value in (None, ""):
+        if element.VR not in IDENTIFYING_VRS or element.value in (None, ""):
             continue
         action = profile.action(tag)
-        if action is None or action[0] in "KC":
+        if action is None or action[0] in "KC" or tag in DESCRIPTORS:
             continue
         values = element.value if isinstance(element.value, MultiValue) else [element.value]
         for value in values:
@@ -289,11 +296,24 @@ def _identifiers(dataset: Dataset, profile: Profile) -> set[str]:
     return found
 
 
-def _identifier_pattern(identifiers: set[str]) -> re.Pattern:
-    if not identifiers:
-        return re.compile(r"(?!x)x")
-    alternatives = "|".join(re.escape(v) for v in sorted(identifiers, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+def _without(text: str, identifiers: list[str]) -> str:
+    """The text with each identifier (lower case, longest first) removed wherever it
+    stands as a whole word or phrase, whatever its case."""
+    folded = text.lower()
+    if len(folded) != len(text):  # a character whose lower case is longer: compare as is
+        folded = text
+    for identifier in identifiers:
+        start = folded.find(identifier)
+        while start >= 0:
+            end = start + len(identifier)
+            before = start == 0 or not folded[start - 1].isalnum()
+            after = end == len(folded) or not folded[end].isalnum()
+            if before and after:
+                text, folded = text[:start] + text[end:], folded[:start] + folded[end:]
+                start = folded.find(identifier, start)
+            else:
+                start = folded.find(identifier, start + 1)
+    return text
 
 
 def _mark(dataset: Dataset, profile: Profile, subject: Subject) -> None:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from export import services
 from export.selectors import Cohort
+from ris.celery import app
 from tests.dicom.mpps_messages import n_create
 from worklist.services.booking import StepBooking, order_create
 from worklist.services.performed_steps import performed_step_create
@@ -62,6 +63,19 @@ def _own_cache(settings, request):
 @pytest.fixture(autouse=True)
 def _exports_in_tmp(settings, tmp_path, _own_cache):
     settings.DATA_DIR = tmp_path / "data"
+
+
+@pytest.fixture(autouse=True)
+def _built_in_process(request):
+    """Builds run in-process (as with no broker) even where CI configures Redis; the
+    tests marked `redis` send them to a real worker."""
+    if "redis" in request.keywords:
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
 
 
 def at(day: date, hour: int) -> datetime:

@@ -146,5 +146,9 @@ class Export(models.Model):
         return min(100, round(100 * self.progress_done / self.progress_total))
 
     @property
+    def counts_display(self) -> list[str]:
+        return [f"{value} {name.replace('_', ' ')}" for name, value in self.counts.items()]
+
+    @property
     def is_open(self) -> bool:
         return self.status in (ExportStatus.APPROVED, ExportStatus.BUILDING)

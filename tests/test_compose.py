@@ -29,8 +29,8 @@ from pynetdicom.apps.echoscu import echoscu
 import ris.celery
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"postgres", "redis", "web", "worker", "dicom"}
-OURS = {"web", "worker", "dicom"}
+SERVICES = {"postgres", "redis", "web", "worker", "beat", "dicom"}
+OURS = {"web", "worker", "beat", "dicom"}
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +101,17 @@ def check_echoscu(args: list[str]) -> None:
     echoscu._setup_argparser(args)  # SystemExit on an unknown option
 
 
-def check_python_c(code: str) -> None:
-    """A probe of the web server: the URL it fetches is one ris.urls serves."""
+def check_python_c(code: str, data_dir: str = "/data") -> None:
+    """A probe of the web server (the URL it fetches is one ris.urls serves) or of a
+    file a service keeps in the data volume (beat's schedule)."""
     compile(code, "<healthcheck>", "exec")
     urls = re.findall(r"http://[^/'\"]+(/[^'\"]*)", code)
-    assert urls, f"no URL in {code!r}"
+    files = re.findall(r"'(/[^']+)'", code)
+    assert urls or files, f"no URL or file in {code!r}"
     for path in urls:
         resolve(path)  # Resolver404 when no view answers
+    for path in files:
+        assert path.startswith(f"{data_dir}/"), f"{path} is not in the data volume"
 
 
 def check_entry_point(args: list[str]) -> None:
@@ -188,8 +192,22 @@ def test_services_start_in_order(compose):
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
     }
-    for name in ("worker", "dicom"):
+    for name in ("worker", "beat", "dicom"):
         assert services[name]["depends_on"] == {"web": {"condition": "service_healthy"}}
+
+
+def test_beat_keeps_its_schedule_where_its_healthcheck_looks(compose):
+    beat = compose["services"]["beat"]
+    args = argv(beat["command"])
+    schedule = args[args.index("--schedule") + 1]
+    assert schedule.startswith(beat["environment"]["RIS_DATA_DIR"] + "/")
+    assert f"'{schedule}*'" in argv(beat["healthcheck"]["test"])[-1]
+
+
+def test_the_dicom_listener_runs_in_its_own_container(compose):
+    commands = {name: argv(compose["services"][name]["command"]) for name in OURS}
+    assert commands["dicom"][:3] == ["python", "manage.py", "dicomserver"]
+    assert "--no-dicom" in commands["web"]
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -237,6 +255,8 @@ def test_dockerfile_listens_on_all_addresses_as_a_non_root_user():
         "celery -A ris worker --loglevle INFO",
         "celery -A rsi worker",
         "celery -A ris inspect pnig",
+        "celery -A ris beat --schedul /data/celerybeat-schedule",
+        "python -c \"import os; os.path.getmtime('/tmp/celerybeat-schedule')\"",
         "python -m pynetdicom echoscu --called-ea RIS 127.0.0.1 11112",
         "python -m pynetdicom echoscuu 127.0.0.1 11112",
         "python -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')\"",

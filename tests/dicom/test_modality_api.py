@@ -105,6 +105,7 @@ def test_known_modalities_in_the_admin(admin_user, client, stations):
         reverse("admin:worklist_modality_add"),
         {
             "ae_title": "CTVIEW",
+            "kind": "MODALITY",
             "description": "",
             "allowed_addresses": "10.1.2.0/24",
             "character_set": "ISO_IR 192",
@@ -117,6 +118,7 @@ def test_known_modalities_in_the_admin(admin_user, client, stations):
         reverse("admin:worklist_modality_add"),
         {
             "ae_title": "CTVIEW2",
+            "kind": "MODALITY",
             "allowed_addresses": "not-an-address",
             "character_set": "ISO_IR 192",
         },

@@ -193,3 +193,13 @@ def test_the_sweeper_finds_studies_past_their_quiet_period():
     assert studies.studies_due(now=timezone.now() + timedelta(seconds=31)) == [study.pk]
     decide(study)
     assert studies.studies_due(now=timezone.now() + timedelta(seconds=31)) == []
+
+
+def test_a_value_the_order_lacks_is_no_difference(book):
+    order = book(study_instance_uid="1.2.3.1")
+    order.patient.patient_sex = ""
+    order.patient.save()
+
+    decision = decide(arrive(patient_sex="F"))
+
+    assert decision.outcome == "MATCHED"

@@ -2,7 +2,13 @@
 sent, before the sender hears Success."""
 
 from pydicom import dcmread
-from pydicom.uid import JPEGBaseline8Bit, JPEGLosslessSV1, JPEGLSLossless, RLELossless
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    RLELossless,
+)
 
 from tests.conftest import require_peer
 from worklist.models import Instance, Modality, Series, Study
@@ -146,3 +152,21 @@ def test_a_pacs_registered_as_known_peer_may_store(dicom_port, storescu_path, tm
     assert storescu(storescu_path, dicom_port, paths, calling="PACS1").returncode == 0
 
     assert Study.objects.get(study_instance_uid=spec.study_instance_uid).sending_ae_title == "PACS1"
+
+
+def test_a_deflated_instance_is_read_and_kept_deflated(
+    dicom_port, ct_station, storescu_path, tmp_path, studies_settings
+):
+    studies_settings.RIS_STORE_FILES = True
+    spec = StudySpec(series=(1,), patient_name="Ødegård^Åse")
+    paths = write_study(spec, tmp_path / "study")
+    compress(paths[0], require_peer("dcmconv", "dcmtk"), "+td")
+
+    sent = storescu(storescu_path, dicom_port, paths, extra=("-xd",))
+
+    assert sent.returncode == 0, sent.stderr
+    instance = Instance.objects.get(series__study__study_instance_uid=spec.study_instance_uid)
+    assert instance.transfer_syntax_uid == DeflatedExplicitVRLittleEndian
+    assert instance.series.study.patient_name == "Ødegård^Åse"
+    kept = dcmread(studies_settings.DATA_DIR / instance.file)
+    assert kept.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian

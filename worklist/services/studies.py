@@ -162,8 +162,9 @@ def instance_received(
     """
     written: list[Path] = []
     try:
-        return _record_instance(header, calling_ae_title, transfer_syntax_uid, file_bytes,
-                                audit_transfer, written)
+        return _record_instance(
+            header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
+        )
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
@@ -171,17 +172,27 @@ def instance_received(
 
 
 @transaction.atomic
-def _record_instance(header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer,
-                     written) -> Received:
+def _record_instance(
+    header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
+) -> Received:
     now = timezone.now()
     existing = _existing_instance(header.sop_instance_uid)
     if existing is not None:
-        return Received(existing, created=False,
-                        discrepancies=_second_copy(existing, header, calling_ae_title, now))
-    study, study_created = _locked_study(header.study_instance_uid, ArrivalSource.STORE,
-                                         calling_ae_title, now, header.patient | header.study)
-    series, new_series = _series(study, header.series_instance_uid, header.series,
-                                 calling_ae_title, now)
+        return Received(
+            existing,
+            created=False,
+            discrepancies=_second_copy(existing, header, calling_ae_title, now),
+        )
+    study, study_created = _locked_study(
+        header.study_instance_uid,
+        ArrivalSource.STORE,
+        calling_ae_title,
+        now,
+        header.patient | header.study,
+    )
+    series, new_series = _series(
+        study, header.series_instance_uid, header.series, calling_ae_title, now
+    )
     differs = {} if study_created else _differences(study, header.patient | header.study)
     instance = Instance(
         series=series,
@@ -205,11 +216,18 @@ def _record_instance(header, calling_ae_title, transfer_syntax_uid, file_bytes, 
             path.unlink(missing_ok=True)
         written.clear()
         first = _existing_instance(header.sop_instance_uid)
-        return Received(first, created=False,
-                        discrepancies=_second_copy(first, header, calling_ae_title, now))
+        return Received(
+            first, created=False, discrepancies=_second_copy(first, header, calling_ae_title, now)
+        )
     _fill_missing(study, header.patient | header.study)
-    recorded = _record_discrepancies(study, header.sop_instance_uid, differs,
-                                     StudyDiscrepancy.Kind.INCONSISTENT, calling_ae_title, now)
+    recorded = _record_discrepancies(
+        study,
+        header.sop_instance_uid,
+        differs,
+        StudyDiscrepancy.Kind.INCONSISTENT,
+        calling_ae_title,
+        now,
+    )
     _counted(study, series, now, new_instances=1, new_series=new_series or study_created)
     if audit_transfer:
         _audit_transfer(study, calling_ae_title)
@@ -224,8 +242,9 @@ def _existing_instance(sop_instance_uid: str) -> Instance | None:
     )
 
 
-def _locked_study(uid: str, source: str, calling_ae_title: str, now: datetime,
-                  attributes: dict) -> tuple[Study, bool]:
+def _locked_study(
+    uid: str, source: str, calling_ae_title: str, now: datetime, attributes: dict
+) -> tuple[Study, bool]:
     """The study row, locked: instances of one study are counted one after the other.
     Created from the first instance's attributes when new (a racing first instance of
     the same study waits for this one's row instead of failing)."""
@@ -249,8 +268,9 @@ def _locked_study(uid: str, source: str, calling_ae_title: str, now: datetime,
 _STUDY_COLUMNS = (*PATIENT_FIELDS, *STUDY_FIELDS)
 
 
-def _series(study: Study, uid: str, attributes: dict, calling_ae_title: str,
-            now: datetime) -> tuple[Series, bool]:
+def _series(
+    study: Study, uid: str, attributes: dict, calling_ae_title: str, now: datetime
+) -> tuple[Series, bool]:
     series = Series.objects.filter(study=study, series_instance_uid=uid).first()
     if series is not None:
         return series, False
@@ -291,8 +311,9 @@ def _fill_missing(study: Study, attributes: dict) -> None:
         study.save(update_fields=changed)
 
 
-def _counted(study: Study, series: Series, now: datetime, *, new_instances: int,
-             new_series: bool) -> None:
+def _counted(
+    study: Study, series: Series, now: datetime, *, new_instances: int, new_series: bool
+) -> None:
     """Counts and arrival times after new instances, and the next decision due at the
     end of the quiet period (a later instance postpones it)."""
     series.number_of_series_related_instances += new_instances
@@ -336,8 +357,9 @@ def _reconcile_later(study_id: int, delay: float) -> None:
     transaction.on_commit(lambda: tasks.reconcile_later(study_id, delay))
 
 
-def _second_copy(first: Instance, header: InstanceHeader, calling_ae_title: str,
-                 now: datetime) -> int:
+def _second_copy(
+    first: Instance, header: InstanceHeader, calling_ae_title: str, now: datetime
+) -> int:
     """A second copy of an instance: nothing changes, but where its identifying
     attributes differ from the first copy's the difference is kept."""
     study = first.series.study
@@ -347,11 +369,15 @@ def _second_copy(first: Instance, header: InstanceHeader, calling_ae_title: str,
         "series_instance_uid": first.series.series_instance_uid,
         "sop_class_uid": first.sop_class_uid,
     }
-    sent = header.patient | header.study | {
-        "study_instance_uid": header.study_instance_uid,
-        "series_instance_uid": header.series_instance_uid,
-        "sop_class_uid": header.sop_class_uid,
-    }
+    sent = (
+        header.patient
+        | header.study
+        | {
+            "study_instance_uid": header.study_instance_uid,
+            "series_instance_uid": header.series_instance_uid,
+            "sop_class_uid": header.sop_class_uid,
+        }
+    )
     differs = {}
     for name, value in held.items():
         other = sent.get(name)
@@ -360,16 +386,23 @@ def _second_copy(first: Instance, header: InstanceHeader, calling_ae_title: str,
         same = _same_person_name(value, other) if name == "patient_name" else value == other
         if not same:
             differs[name] = other
-    recorded = _record_discrepancies(study, header.sop_instance_uid, differs,
-                                     StudyDiscrepancy.Kind.DUPLICATE, calling_ae_title, now,
-                                     held=held)
+    recorded = _record_discrepancies(
+        study,
+        header.sop_instance_uid,
+        differs,
+        StudyDiscrepancy.Kind.DUPLICATE,
+        calling_ae_title,
+        now,
+        held=held,
+    )
     if recorded:
         Study.objects.filter(pk=study.pk).update(exception_open=True)
     return recorded
 
 
-def _record_discrepancies(study, sop_instance_uid, differs: dict, kind, calling_ae_title, now,
-                          held: dict | None = None) -> int:
+def _record_discrepancies(
+    study, sop_instance_uid, differs: dict, kind, calling_ae_title, now, held: dict | None = None
+) -> int:
     if not differs:
         return 0
     held = held if held is not None else {name: getattr(study, name) for name in differs}
@@ -447,8 +480,9 @@ def keep_file(header: InstanceHeader, data: bytes, written: list[Path]) -> tuple
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         logger.error("Cannot keep the file of %s: %s", header.sop_instance_uid, exc.strerror)
-        raise StoreRefused(0xA700, f"Out of resources: cannot keep the file ({exc.strerror})")\
-            from exc
+        raise StoreRefused(
+            0xA700, f"Out of resources: cannot keep the file ({exc.strerror})"
+        ) from exc
     return str(relative / final.name), len(data)
 
 
@@ -504,25 +538,25 @@ def instances_announced(
     study, created = _locked_study(study_instance_uid, source, calling_ae_title, now, attributes)
     if not created:
         _fill_missing(study, attributes)
-    changed = False
     for item in series:
-        found, _ = _series(study, item.series_instance_uid, item.attributes, calling_ae_title,
-                           now)
-        changed |= _announced_series(study, found, item, calling_ae_title, source, now)
-    if reported_instances is not None and reported_instances != study.reported_instances:
+        found, _ = _series(study, item.series_instance_uid, item.attributes, calling_ae_title, now)
+        _announced_series(study, found, item, calling_ae_title, source, now)
+    if reported_instances is not None:
         study.reported_instances = reported_instances
-        changed = True
-    if changed or created:
-        study.number_of_study_related_instances = sum(
-            s.instance_count for s in study.series.all()
-        )
+    total = sum(s.instance_count for s in study.series.all())
+    if created or total != study.number_of_study_related_instances:
+        # Something new arrived: counted, and the quiet period starts again.
+        study.number_of_study_related_instances = total
         _after_change(study, now)
         _audit_transfer(study, calling_ae_title)
+    elif reported_instances is not None:
+        study.save(update_fields=["reported_instances"])
     return study
 
 
-def _announced_series(study, series: Series, item: AnnouncedSeries, calling_ae_title, source,
-                      now) -> bool:
+def _announced_series(
+    study, series: Series, item: AnnouncedSeries, calling_ae_title, source, now
+) -> bool:
     changed = False
     if item.instances:
         known = set(
@@ -613,8 +647,11 @@ def _decide(study: Study, *, now: datetime, user=None) -> StudyDecision:
         differences = demographic_differences(study, order)
         series, expected, missing = _series_evidence(study, order)
         evidence |= {
-            "order": {"id": order.pk, "accession_number": order.accession_number,
-                      "status": order.status},
+            "order": {
+                "id": order.pk,
+                "accession_number": order.accession_number,
+                "status": order.status,
+            },
             "differences": differences,
             "series": series,
             "expected_instances": expected,
@@ -643,8 +680,16 @@ def _decide(study: Study, *, now: datetime, user=None) -> StudyDecision:
     study.order = order
     study.reconcile_after = None
     study.exception_open = outcome in EXCEPTION_OUTCOMES or open_discrepancies > 0
-    study.save(update_fields=["decision", "outcome", "order", "reconcile_after",
-                              "exception_open", "updated_at"])
+    study.save(
+        update_fields=[
+            "decision",
+            "outcome",
+            "order",
+            "reconcile_after",
+            "exception_open",
+            "updated_at",
+        ]
+    )
     if order is not None:
         history.record(order, OrderEvent.Kind.STUDY, user=user, detail=_history_text(decision))
     audit.record(
@@ -746,17 +791,16 @@ def _steps_fitting(study: Study) -> list[ScheduledProcedureStep]:
 
 def demographic_differences(study: Study, order: Order) -> list[dict]:
     """Patient ID, issuer, name, birth date and sex where the study says otherwise than
-    the order's patient (a value the study lacks is no difference)."""
+    the order's patient (a value either side lacks is no difference)."""
     patient = order.patient
     found = []
     for name in PATIENT_FIELDS:
         sent, held = getattr(study, name), getattr(patient, name)
-        if sent in ("", None) or (name == "issuer_of_patient_id" and not held):
-            continue
+        if sent in ("", None) or held in ("", None):
+            continue  # a value one side lacks is no difference (the order's gets filled in)
         same = _same_person_name(held, sent) if name == "patient_name" else held == sent
         if not same:
-            found.append({"attribute": KEYWORDS[name], "study": _text(sent),
-                          "order": _text(held)})
+            found.append({"attribute": KEYWORDS[name], "study": _text(sent), "order": _text(held)})
     return found
 
 
@@ -784,8 +828,14 @@ def _series_evidence(study: Study, order: Order) -> tuple[list[dict], int | None
     for uid, expected in reported.items():
         received = here.get(uid, 0)
         if received < expected:
-            missing.append({"series_instance_uid": uid, "expected": expected,
-                            "received": received, "missing": expected - received})
+            missing.append(
+                {
+                    "series_instance_uid": uid,
+                    "expected": expected,
+                    "received": received,
+                    "missing": expected - received,
+                }
+            )
     return rows, (sum(reported.values()) if reported else None), missing
 
 
@@ -801,8 +851,10 @@ def _mpps_counts(order: Order) -> dict[str, int]:
         for item in step.performed_series_sequence:
             uid = item.get("series_instance_uid")
             if uid:
-                counts[uid] = counts.get(uid, 0) + int(item.get("number_of_images") or 0) + int(
-                    item.get("number_of_non_image_objects") or 0
+                counts[uid] = (
+                    counts.get(uid, 0)
+                    + int(item.get("number_of_images") or 0)
+                    + int(item.get("number_of_non_image_objects") or 0)
                 )
     return counts
 
@@ -837,8 +889,9 @@ def _resolve_current(study: Study, resolution: str, user, comment: str, now) -> 
         decision.resolution_comment = comment
         decision.resolved_at = now
         decision.resolved_by = user if getattr(user, "pk", None) else None
-        decision.save(update_fields=["resolution", "resolution_comment", "resolved_at",
-                                     "resolved_by"])
+        decision.save(
+            update_fields=["resolution", "resolution_comment", "resolved_at", "resolved_by"]
+        )
 
 
 @audited(
@@ -857,10 +910,19 @@ def study_link(
     now = timezone.now()
     locked = _lock_open_exception(study, revision)
     order = Order.objects.select_related("patient").get(pk=order.pk)
-    _resolve_current(locked, StudyDecision.Resolution.LINKED, user,
-                     comment or f"Linked to order {order.accession_number}", now)
-    history.record(order, OrderEvent.Kind.STUDY_RESOLVED, user=user,
-                   detail=f"Study {locked.study_instance_uid} linked to this order")
+    _resolve_current(
+        locked,
+        StudyDecision.Resolution.LINKED,
+        user,
+        comment or f"Linked to order {order.accession_number}",
+        now,
+    )
+    history.record(
+        order,
+        OrderEvent.Kind.STUDY_RESOLVED,
+        user=user,
+        detail=f"Study {locked.study_instance_uid} linked to this order",
+    )
     return _relinked(locked, order, user, now)
 
 
@@ -896,9 +958,10 @@ def study_create_order(
     linked to it and decided again."""
     now = timezone.now()
     locked = _lock_open_exception(study, revision)
-    station = station or Station.objects.filter(
-        scheduled_station_ae_title=locked.sending_ae_title
-    ).first()
+    station = (
+        station
+        or Station.objects.filter(scheduled_station_ae_title=locked.sending_ae_title).first()
+    )
     if station is None:
         raise Invalid({"station": ["Choose the station the exam was performed on."]})
     if not locked.patient_id:
@@ -939,11 +1002,20 @@ def study_create_order(
         scheduled_procedure_step_description=locked.study_description[:64],
         scheduled_procedure_step_status=StepStatus.COMPLETED,
     )
-    history.record(order, OrderEvent.Kind.BOOKED, user=user,
-                   detail=f"Created for a walk-in from study {locked.study_instance_uid}: "
-                   f"{step.scheduled_procedure_step_id} on {history.slot_text(step)}")
-    _resolve_current(locked, StudyDecision.Resolution.ORDER_CREATED, user,
-                     f"Order {order.accession_number} created for a walk-in", now)
+    history.record(
+        order,
+        OrderEvent.Kind.BOOKED,
+        user=user,
+        detail=f"Created for a walk-in from study {locked.study_instance_uid}: "
+        f"{step.scheduled_procedure_step_id} on {history.slot_text(step)}",
+    )
+    _resolve_current(
+        locked,
+        StudyDecision.Resolution.ORDER_CREATED,
+        user,
+        f"Order {order.accession_number} created for a walk-in",
+        now,
+    )
     _relinked(locked, order, user, now)
     return order
 
@@ -972,8 +1044,13 @@ def study_accept_order_demographics(
     locked = _lock_open_exception(study, revision)
     if locked.outcome != StudyOutcome.MISMATCH or locked.order_id is None:
         raise Invalid({"outcome": ["Only a mismatch with an order has demographics to accept."]})
-    _close(locked, StudyDecision.Resolution.DEMOGRAPHICS_ACCEPTED, user,
-           comment or "The order's demographics are correct", now)
+    _close(
+        locked,
+        StudyDecision.Resolution.DEMOGRAPHICS_ACCEPTED,
+        user,
+        comment or "The order's demographics are correct",
+        now,
+    )
     return locked
 
 
@@ -985,9 +1062,7 @@ def study_accept_order_demographics(
     patient_of_call=lambda kwargs: study_patient(kwargs["study"]),
 )
 @transaction.atomic
-def study_resolve(
-    *, study: Study, comment: str, user=None, revision: int | None = None
-) -> Study:
+def study_resolve(*, study: Study, comment: str, user=None, revision: int | None = None) -> Study:
     """Close an exception with a comment saying why (e.g. a test study, images
     discarded on purpose); its discrepancies count as seen."""
     if not (comment or "").strip():

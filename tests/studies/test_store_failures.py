@@ -1,0 +1,185 @@
+"""A store the RIS cannot keep is answered with a failure status and its reason, never
+a hang and never Success: a full disk (files kept), the database down. Files are only
+ever visible whole."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+
+from tests.conftest import require_peer
+from worklist.models import Instance, Study
+
+from .dicom_files import StudySpec, storescu, write_study
+from .test_pipeline_on_celery import ROOT, Process, _answers, free_port, wait_for
+
+
+def test_kept_files_are_whole_and_named_by_their_uids(
+    dicom_port, ct_station, storescu_path, tmp_path, studies_settings
+):
+    studies_settings.RIS_STORE_FILES = True
+    spec = StudySpec(series=(3,))
+    paths = write_study(spec, tmp_path / "study")
+
+    assert storescu(storescu_path, dicom_port, paths).returncode == 0
+
+    directory = studies_settings.DATA_DIR / "studies" / spec.study_instance_uid
+    kept = sorted(directory.rglob("*"))
+    assert [p.suffix for p in kept if p.is_file()] == [".dcm"] * 3  # no temporary left
+    for path in paths:
+        instance = Instance.objects.get(sop_instance_uid=path.stem)
+        stored = studies_settings.DATA_DIR / instance.file
+        assert instance.file_size == stored.stat().st_size
+        kept, original = dcmread(stored), dcmread(path)
+        assert kept == original  # every element of the data set, pixel data included
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 256 KiB file system, filled up: room for no image."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {made.stderr!r}")
+    try:
+        (mount / "studies").mkdir()
+        with open(mount / "filler", "wb", buffering=0) as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 4096)
+            except OSError:
+                pass
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_is_answered_out_of_resources(
+    dicom_port, ct_station, storescu_path, tmp_path, studies_settings, full_disk
+):
+    studies_settings.RIS_STORE_FILES = True
+    studies_settings.DATA_DIR = full_disk
+    spec = StudySpec(series=(2,))
+    paths = write_study(spec, tmp_path / "study")
+
+    started = time.monotonic()
+    sent = storescu(storescu_path, dicom_port, paths, extra=("-d",))
+
+    assert time.monotonic() - started < 20
+    assert "DIMSE Status                  : 0xa700: Refused: Out of resources" in sent.stderr
+    assert "Out of resources: cannot keep the file (No space left on device)" in sent.stderr
+    assert not Study.objects.filter(study_instance_uid=spec.study_instance_uid).exists()
+    assert not list((full_disk / "studies").rglob("*.dcm"))
+    assert not list((full_disk / "studies").rglob("*.tmp"))
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb in a temporary directory, run as
+    the postgres account), stopped and started by the test."""
+
+    def __init__(self):
+        # Its own directory under /tmp: the postgres account cannot enter pytest's.
+        directory = Path(tempfile.mkdtemp(prefix="ris-test-pg-"))
+        self.initdb = require_peer("initdb", "postgresql")
+        self.pg_ctl = require_peer("pg_ctl", "postgresql")
+        self.directory = directory
+        self.port = free_port()
+        shutil.chown(directory, "postgres")
+        self._as_postgres(
+            self.initdb, "-D", str(directory / "data"), "-A", "trust", "-U", "postgres"
+        )
+
+    def _as_postgres(self, *args):
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=120
+        )
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self):
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._as_postgres(
+            self.pg_ctl,
+            "-D",
+            str(self.directory / "data"),
+            "-o",
+            options,
+            "-l",
+            str(self.directory / "log"),
+            "-w",
+            "start",
+        )
+
+    def stop(self):
+        self._as_postgres(
+            self.pg_ctl, "-D", str(self.directory / "data"), "-m", "fast", "-w", "stop"
+        )
+
+
+def test_a_store_while_the_database_is_down_is_refused_quickly_then_accepted_again(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("running PostgreSQL as the postgres account needs root")
+    storescu_path = require_peer("storescu", "dcmtk")
+    database = PrivatePostgres()
+    database.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RIS_", "CELERY_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="ris.settings",
+        SECRET_KEY="database-down-test-secret",
+        DATABASE_URL=database.url,
+        RIS_DATA_DIR=str(tmp_path / "data"),
+        RIS_DICOM_STRICT_AE="0",
+        PYTHONUNBUFFERED="1",
+    )
+    migrated = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    port = free_port()
+    server = Process(
+        "dicomserver",
+        [sys.executable, "manage.py", "dicomserver", "--port", str(port)],
+        env,
+        tmp_path,
+    )
+    try:
+        wait_for(lambda: _answers(port), 60, server.output())
+        first = write_study(StudySpec(series=(1,)), tmp_path / "first")
+        assert storescu(storescu_path, port, first).returncode == 0
+
+        database.stop()
+        down = write_study(StudySpec(series=(1,)), tmp_path / "down")
+        started = time.monotonic()
+        sent = storescu(storescu_path, port, down, extra=("-d",), timeout=90)
+        refused_after = time.monotonic() - started
+
+        assert "0xa700: Refused: Out of resources" in sent.stderr, sent.stderr + server.output()
+        assert "the RIS database is unavailable" in sent.stderr
+        # Answered, not hung: at the latest when the connection pool gives up (30 s).
+        assert refused_after < 45, refused_after
+
+        database.start()
+        again = write_study(StudySpec(series=(1,)), tmp_path / "again")
+        accepted = storescu(storescu_path, port, again, extra=("-v",))
+        assert accepted.returncode == 0, accepted.stderr
+        assert "Received Store Response (Success)" in accepted.stderr
+    finally:
+        server.stop()
+        database.stop()
+        shutil.rmtree(database.directory, ignore_errors=True)

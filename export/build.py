@@ -229,7 +229,7 @@ class Builder:
         self.files: list[str] = []
         self._request = _worklist_request()
         self._report = progress or (lambda done, total: None)
-        self._progress = _Progress(lambda d, t: None, 0)
+        self.progress = _Progress(lambda d, t: None, 0)
 
     # --- the whole ZIP ------------------------------------------------------------
 
@@ -245,7 +245,7 @@ class Builder:
         performed = selectors.export_performed_steps(export) if export.include_performed else None
         total = (steps.count() if steps is not None else 0) + image_total
         total += performed.count() if performed is not None else 0
-        self._progress = _Progress(self._report, total)
+        self.progress = _Progress(self._report, total)
         self.counts["patients"] = len(self.subjects)
         if steps is not None:
             rows = (self.worklist_row(s) for s in steps.iterator(chunk_size=CHUNK))
@@ -286,7 +286,7 @@ class Builder:
             uid_key=self.key,
             in_place=True,
         )
-        self._progress.step()
+        self.progress.step()
         return result.dataset
 
     def table(self, archive, scratch: Path, name: str, columns: list[str], rows: Iterator):
@@ -319,7 +319,7 @@ class Builder:
     def images(self, archive: zipfile.ZipFile, sources: Iterable[ImageSource]) -> None:
         for source in sources:
             self.image(archive, source)
-            self._progress.step()
+            self.progress.step()
 
     def image(self, archive: zipfile.ZipFile, source: ImageSource) -> None:
         dataset = dcmread(source.path)
@@ -455,7 +455,7 @@ def write(
         for leftover in scratch.iterdir():
             leftover.unlink()
         scratch.rmdir()
-    report(builder._progress.done, builder._progress.total)
+    report(builder.progress.done, builder.progress.total)
     return Written(final, final.stat().st_size, _sha256(final), dict(builder.counts))
 
 

@@ -19,16 +19,21 @@ pynetdicom
     ``DIMSEMessage.primitive_to_message`` copies the primitive's attributes into the
     command set by keyword. Together: an MPPS failure names the attributes at fault in
     (0000,1005) of the N-CREATE response.
-  - worklist/dicom/mwl.py, ``_reject``: ``Association.acse`` (the ACSE provider, an
+  - worklist/dicom/policy.py, ``reject``: ``Association.acse`` (the ACSE provider, an
     undocumented attribute) and ``ACSE.send_reject(result, source, diagnostic)``, so
     an EVT_REQUESTED handler can refuse an association with its own reason (calling
     AE title not recognised); pynetdicom has no public way to do that.
-  - worklist/dicom/mwl.py, ``proposes_modality_service`` and ``check_association``;
+  - worklist/dicom/policy.py, ``proposed_services`` and ``check_association``;
     worklist/dicom/listener.py, ``log_rejection``: ``ServiceUser.primitive``, the
     A-ASSOCIATE primitive (``pdu_primitives.A_ASSOCIATE``) behind the requestor and
     the acceptor, read for ``presentation_context_definition_list`` (items with
     ``abstract_syntax``), ``called_ae_title`` and ``calling_ae_title`` (str), and
     ``reason_str`` of a rejection.
+  - worklist/dicom/policy.py, ``check_association`` / ``granted``, and
+    worklist/dicom/listener.py, ``start`` / ``tls_server``: pynetdicom's
+    ``Association`` and ``ThreadedAssociationServer`` take an attribute of ours (the
+    caller's grant, the TLS server beside the plain one), which holds while they
+    have no ``__slots__`` and no attribute of that name.
 
 pydicom
   - worklist/dicom/charset.py, ``_encodable``: ``pydicom.charset._encode_string_impl(
@@ -206,12 +211,16 @@ def test_n_create_response_carries_attribute_identifier_list():
     )
 
 
-# --- pynetdicom: association internals (mwl.py, listener.py) -------------------------
+# --- pynetdicom: association internals (policy.py, listener.py) ---------------------
 
-REJECT = "worklist/dicom/mwl.py (_reject)"
+REJECT = "worklist/dicom/policy.py (reject)"
 REQUEST = (
-    "worklist/dicom/mwl.py (proposes_modality_service, check_association) and "
+    "worklist/dicom/policy.py (proposed_services, check_association) and "
     "worklist/dicom/listener.py (log_rejection)"
+)
+OURS = (
+    "worklist/dicom/policy.py (check_association, granted) and "
+    "worklist/dicom/listener.py (start, tls_server)"
 )
 
 
@@ -279,6 +288,31 @@ def test_the_a_associate_primitive_answers_what_the_handlers_read():
         "pynetdicom",
         f"A_ASSOCIATE.reason_str no longer describes a rejection: {reason!r}",
         REQUEST,
+    )
+
+
+def test_associations_and_servers_take_an_attribute_of_ours():
+    from pynetdicom.transport import ThreadedAssociationServer
+
+    from worklist.dicom import listener, policy
+
+    for cls, name in (
+        (Association, policy.ACCESS),
+        (ThreadedAssociationServer, listener.TLS_SERVER),
+    ):
+        require(
+            "__slots__" not in cls.__dict__ and not hasattr(cls, name),
+            "pynetdicom",
+            f"{cls.__name__} has __slots__ or an attribute {name!r} of its own",
+            OURS,
+        )
+    assoc = Association(AE(), "acceptor")
+    setattr(assoc, policy.ACCESS, "grant")
+    require(
+        policy.granted(assoc) == "grant",
+        "pynetdicom",
+        "an Association no longer keeps an attribute set on it",
+        OURS,
     )
 
 

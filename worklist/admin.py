@@ -13,6 +13,7 @@ from worklist.services.booking import order_cancel
 from . import audit_subjects, selectors
 from .models import (
     IdentifierCounter,
+    Instance,
     Modality,
     OpeningHours,
     Order,
@@ -22,7 +23,11 @@ from .models import (
     Procedure,
     RequestedProcedure,
     ScheduledProcedureStep,
+    Series,
     Station,
+    Study,
+    StudyDecision,
+    StudyDiscrepancy,
 )
 
 
@@ -252,3 +257,89 @@ class PerformedProcedureStepAdmin(ReadOnlyAdmin, AuditedAdmin, admin.ModelAdmin)
     list_filter = ["performed_procedure_step_status", "unscheduled", "modality"]
     search_fields = ["sop_instance_uid", "accession_number", "patient_id"]
     date_hierarchy = "start"
+
+
+# --- arriving studies: written by intake and reconciliation, worked on the exceptions
+# page; shown here read-only.
+
+
+class SeriesInline(admin.TabularInline):
+    model = Series
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = [
+        "series_number",
+        "modality",
+        "series_description",
+        "number_of_series_related_instances",
+        "reported_instances",
+        "first_received_at",
+        "last_received_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Study)
+class StudyAdmin(ReadOnlyAdmin, AuditedAdmin, admin.ModelAdmin):
+    audit = AdminAudit(
+        selectors.study_list,
+        Action.PROCEDURE_RECORD,
+        patient=audit_subjects.study_patient,
+        objects=audit_subjects.study_objects,
+    )
+    list_display = [
+        "study_instance_uid",
+        "accession_number",
+        "patient_id",
+        "study_date",
+        "modalities_in_study",
+        "number_of_study_related_instances",
+        "outcome",
+        "exception_open",
+        "last_received_at",
+    ]
+    list_filter = ["outcome", "exception_open", "source"]
+    search_fields = ["study_instance_uid", "accession_number", "patient_id"]
+    date_hierarchy = "last_received_at"
+    inlines = [SeriesInline]
+
+
+@admin.register(Series)
+class SeriesAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["series_instance_uid", "modality", "series_description", "study"]
+    search_fields = ["series_instance_uid"]
+
+
+@admin.register(Instance)
+class InstanceAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["sop_instance_uid", "sop_class_uid", "transfer_syntax_uid", "source"]
+    search_fields = ["sop_instance_uid"]
+
+
+@admin.register(StudyDecision)
+class StudyDecisionAdmin(ReadOnlyAdmin, AuditedAdmin, admin.ModelAdmin):
+    audit = AdminAudit(
+        selectors.study_decision_list,
+        Action.PROCEDURE_RECORD,
+        patient=lambda decision: audit_subjects.study_patient(decision.study),
+    )
+    list_display = ["study", "revision", "outcome", "order", "decided_at", "resolution"]
+    list_filter = ["outcome", "resolution"]
+
+
+@admin.register(StudyDiscrepancy)
+class StudyDiscrepancyAdmin(ReadOnlyAdmin, AuditedAdmin, admin.ModelAdmin):
+    audit = AdminAudit(
+        selectors.study_discrepancy_list,
+        Action.PROCEDURE_RECORD,
+        patient=lambda discrepancy: audit_subjects.study_patient(discrepancy.study),
+    )
+    list_display = ["study", "sop_instance_uid", "kind", "attribute", "acknowledged"]
+    list_filter = ["kind", "acknowledged"]

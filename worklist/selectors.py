@@ -34,6 +34,7 @@ from .models import (
     Station,
     Study,
     StudyDecision,
+    StudyDiscrepancy,
     name_search_key,
 )
 
@@ -482,12 +483,18 @@ def study_list() -> QuerySet[Study]:
 def study_get(*, pk: int, user=None) -> Study:
     """One study with its series (instance counts, arrival), its decisions, its
     discrepancies and its order: what the exception page and the API show."""
-    return study_list().prefetch_related(
-        "series",
-        Prefetch("decisions", queryset=StudyDecision.objects.select_related(
-            "decided_by", "resolved_by")),
-        "discrepancies",
-    ).get(pk=pk)
+    return (
+        study_list()
+        .prefetch_related(
+            "series",
+            Prefetch(
+                "decisions",
+                queryset=StudyDecision.objects.select_related("decided_by", "resolved_by"),
+            ),
+            "discrepancies",
+        )
+        .get(pk=pk)
+    )
 
 
 def study_exceptions(*, outcome: str = "") -> QuerySet[Study]:
@@ -564,3 +571,23 @@ def study_link_candidates(
     for order in nearby:
         found.setdefault(order.pk, order)
     return list(found.values())[:limit]
+
+
+@audited(
+    Action.PROCEDURE_RECORD,
+    patient=lambda decision: audit_subjects.study_patient(decision.study),
+    objects=lambda decision: audit_subjects.study_objects(decision.study),
+)
+def study_decision_list() -> QuerySet[StudyDecision]:
+    """Reconciliation decisions with their study (the evidence names demographics)."""
+    return StudyDecision.objects.select_related("study__order__patient", "order")
+
+
+@audited(
+    Action.PROCEDURE_RECORD,
+    patient=lambda discrepancy: audit_subjects.study_patient(discrepancy.study),
+    objects=lambda discrepancy: audit_subjects.study_objects(discrepancy.study),
+)
+def study_discrepancy_list() -> QuerySet[StudyDiscrepancy]:
+    """Discrepancies with their study (the values are patient data)."""
+    return StudyDiscrepancy.objects.select_related("study__order__patient")

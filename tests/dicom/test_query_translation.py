@@ -2,7 +2,7 @@
 the answer's shape out, without a network or a database."""
 
 import re
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -149,20 +149,6 @@ def test_a_time_range_crossing_midnight_is_refused():
         translate(mwl_query(sps={"ScheduledProcedureStepStartTime": "2200-0600"}), tz=BERLIN)
 
 
-@pytest.mark.parametrize(
-    ("text", "first", "last"),
-    [
-        ("10", time(10), time(10, 59, 59, 999999)),
-        ("1030", time(10, 30), time(10, 30, 59, 999999)),
-        ("103015", time(10, 30, 15), time(10, 30, 15, 999999)),
-        ("103015.5", time(10, 30, 15, 500000), time(10, 30, 15, 599999)),
-        ("10:30", time(10, 30), time(10, 30, 59, 999999)),
-    ],
-)
-def test_a_partial_time_stands_for_its_whole_precision(text, first, last):
-    assert query.parse_time(text) == (first, last)
-
-
 @pytest.mark.parametrize("text", ["2500", "1", "10h", "20261301", "2026-11-24"])
 def test_impossible_dates_and_times_cannot_be_processed(text):
     with pytest.raises(InvalidQuery):
@@ -179,42 +165,6 @@ def test_impossible_dates_and_times_cannot_be_processed(text):
 def test_a_range_ending_before_it_starts_cannot_be_processed():
     with pytest.raises(InvalidQuery, match="ends before"):
         translate(mwl_query(PatientBirthDate="19800101-19700101"), tz=BERLIN)
-
-
-@pytest.mark.parametrize(
-    ("text", "first", "last"),
-    [
-        ("2026", datetime(2026, 1, 1), datetime(2026, 12, 31, 23, 59, 59, 999999)),
-        ("202602", datetime(2026, 2, 1), datetime(2026, 2, 28, 23, 59, 59, 999999)),
-        ("20261231", datetime(2026, 12, 31), datetime(2026, 12, 31, 23, 59, 59, 999999)),
-        ("2026112408", datetime(2026, 11, 24, 8), datetime(2026, 11, 24, 8, 59, 59, 999999)),
-        ("20261124083015", datetime(2026, 11, 24, 8, 30, 15), None),
-    ],
-)
-def test_partial_datetimes(text, first, last):
-    found = query.parse_datetime(text, UTC)
-    assert found[0] == first.replace(tzinfo=UTC)
-    if last is not None:
-        assert found[1] == last.replace(tzinfo=UTC)
-
-
-def test_a_datetime_offset_is_taken_into_account():
-    first, _ = query.parse_datetime("20261124083000-0500", UTC)
-    assert first == datetime(2026, 11, 24, 13, 30, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("text", "parts"),
-    [
-        ("20261124083000-0500", None),
-        ("20261124-20261125", ("20261124", "20261125")),
-        ("20261124083000-0500-20261125", ("20261124083000-0500", "20261125")),
-        ("-20261125", ("", "20261125")),
-        ("20261124-", ("20261124", "")),
-    ],
-)
-def test_datetime_ranges_tell_an_offset_from_a_range(text, parts):
-    assert query.split_datetime_range(text) == parts
 
 
 def test_datetime_key_range():

@@ -129,3 +129,26 @@ def test_an_unknown_archive_is_refused(dicom_port, pacs):
     status = send(dicom_port, notification(study_uid, {f"{study_uid}.1": 1}), calling="NOBODY")
 
     assert status.Status == 0x0124
+
+
+def test_announced_instances_then_stored_bring_the_header_without_counting_twice(dicom_port, pacs):
+    from worklist.services import studies
+
+    from .conftest import header
+
+    study_uid = short_uid()
+    send(dicom_port, notification(study_uid, {f"{study_uid}.1": 2}))
+    assert Study.objects.get(study_instance_uid=study_uid).patient_id == ""
+
+    received = studies.instance_received(
+        header=header(study_uid, f"{study_uid}.1", f"{study_uid}.1.1"),
+        calling_ae_title="CT1",
+        transfer_syntax_uid="1.2.840.10008.1.2.1",
+    )
+
+    assert not received.created
+    study = Study.objects.get(study_instance_uid=study_uid)
+    assert study.patient_id == "AV35674"
+    assert study.number_of_study_related_instances == 2
+    instance = Instance.objects.get(sop_instance_uid=f"{study_uid}.1.1")
+    assert (instance.source, instance.transfer_syntax_uid) == ("C-STORE", "1.2.840.10008.1.2.1")

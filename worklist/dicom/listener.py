@@ -30,7 +30,7 @@ from pynetdicom.sop_class import (
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
-from worklist.dicom import echo, ian, mpps, mwl, store, tls
+from worklist.dicom import echo, ian, mpps, mwl, policy, store, tls
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ SERVICES = [
     Service(Verification, ((evt.EVT_C_ECHO, echo.handle_echo),)),
     Service(
         ModalityWorklistInformationFind,
-        ((evt.EVT_REQUESTED, mwl.check_association), (evt.EVT_C_FIND, mwl.handle_find)),
+        ((evt.EVT_C_FIND, mwl.handle_find),),
     ),
     Service(
         ModalityPerformedProcedureStep,
@@ -113,7 +113,10 @@ def log_rejection(event: evt.Event) -> None:
 
 
 def event_handlers() -> list:
-    handlers = [(evt.EVT_REJECTED, log_rejection)]
+    handlers = [
+        (evt.EVT_REQUESTED, policy.check_association, [settings.RIS_DICOM_REQUIRE_CALLED_AE]),
+        (evt.EVT_REJECTED, log_rejection),
+    ]
     by_event: dict = {}
     for service in SERVICES:
         for event, handler in service.handlers:

@@ -18,7 +18,6 @@ from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 from pydicom.dataset import Dataset
 from pynetdicom import evt
-from pynetdicom.sop_class import ModalityPerformedProcedureStep, ModalityWorklistInformationFind
 
 from audit import context as audit_context
 from audit import services as audit_services
@@ -28,62 +27,6 @@ from worklist import selectors
 from . import policy, query, worklist_item
 
 logger = logging.getLogger(__name__)
-
-ACCESS = "ris_access"  # attribute of the pynetdicom Association holding its Access
-REJECTED_PERMANENT, SERVICE_USER, CALLING_AE_NOT_RECOGNIZED = 0x01, 0x01, 0x03
-REJECTED_TRANSIENT, NO_REASON = 0x02, 0x01
-
-
-# The services only known modalities may use: the worklist names patients, MPPS
-# changes what the department sees of an exam.
-MODALITY_SERVICES = (ModalityWorklistInformationFind, ModalityPerformedProcedureStep)
-
-
-def proposes_modality_service(assoc) -> bool:
-    contexts = assoc.requestor.primitive.presentation_context_definition_list
-    return any(cx.abstract_syntax in MODALITY_SERVICES for cx in contexts)
-
-
-def check_association(event: evt.Event) -> None:
-    """EVT_REQUESTED: decide, before negotiation, whether the caller may use the
-    worklist or report performed steps. Only associations proposing one of those are
-    checked: a C-ECHO from anyone is answered (health checks, a modality being set up)."""
-    assoc = event.assoc
-    request = assoc.requestor.primitive
-    if settings.RIS_DICOM_REQUIRE_CALLED_AE and (
-        request.called_ae_title.strip() != assoc.acceptor.ae_title.strip()
-    ):
-        return  # refused by the ACSE as "called AE title not recognized"
-    if not proposes_modality_service(assoc):
-        return
-    calling_ae = request.calling_ae_title.strip()
-    address = assoc.requestor.address
-    close_old_connections()
-    try:
-        granted = policy.resolve(calling_ae, address)
-    except DatabaseError:
-        logger.exception("Cannot check calling AE %s: database unavailable", calling_ae)
-        connections.close_all()
-        _reject(assoc, REJECTED_TRANSIENT, SERVICE_USER, NO_REASON)
-        return
-    finally:
-        close_old_connections()
-    if granted is None:
-        connections.close_all()
-        logger.warning(
-            "Rejected worklist/MPPS association from unknown calling AE %s at %s:%s",
-            calling_ae,
-            address,
-            assoc.requestor.port,
-        )
-        _reject(assoc, REJECTED_PERMANENT, SERVICE_USER, CALLING_AE_NOT_RECOGNIZED)
-        return
-    setattr(assoc, ACCESS, granted)
-
-
-def _reject(assoc, result: int, source: int, diagnostic: int) -> None:
-    assoc.acse.send_reject(result, source, diagnostic)
-    assoc.kill()
 
 
 def handle_find(event: evt.Event):
@@ -108,7 +51,7 @@ def failure(status: int, comment: str, offending=()) -> Dataset:
 
 def _find(event: evt.Event):
     assoc = event.assoc
-    granted = getattr(assoc, ACCESS, None)
+    granted = policy.granted(assoc)
     try:
         if granted is None:
             granted = policy.resolve(assoc.requestor.ae_title, assoc.requestor.address)

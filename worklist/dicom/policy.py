@@ -13,6 +13,12 @@ when RIS_DICOM_STRICT_AE is on (the default outside DEBUG); with it off an unkno
 caller is let in and sees every step, as a conventional worklist server would.
 Data minimisation is the default: nobody sees more than their own stations unless
 granted.
+
+The listener applies this once per association, for every service it offers
+(`check_association`, bound to EVT_REQUESTED): an association proposing anything but
+Verification needs a caller `resolve` grants; C-ECHO stays open to anyone (health
+checks, a modality being set up). The handlers of each service read the grant with
+`granted(assoc)`.
 """
 
 import ipaddress
@@ -20,6 +26,9 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connections
+from pynetdicom import evt
+from pynetdicom.sop_class import Verification
 
 from worklist.models import Modality, Station, ip_network_list
 
@@ -99,3 +108,82 @@ def resolve(calling_ae: str, address: str) -> Access | None:
     if modality is None and not settings.RIS_DICOM_STRICT_AE:
         return Access(calling_ae=calling_ae, stations=None, grounds="unknown AE, not strict")
     return None
+
+
+# --- the association check ----------------------------------------------------------
+
+ACCESS = "ris_access"  # attribute of the pynetdicom Association holding its Access
+
+# A-ASSOCIATE-RJ (PS3.8 9.3.4): result, source, diagnostic.
+REJECTED_PERMANENT, REJECTED_TRANSIENT = 0x01, 0x02
+SERVICE_USER = 0x01
+NO_REASON, CALLING_AE_NOT_RECOGNIZED = 0x01, 0x03
+
+# What anyone may use without a grant.
+OPEN_SERVICES = frozenset({Verification})
+
+
+def granted(assoc) -> Access | None:
+    """The access the association was granted when it was requested, or None (a
+    Verification-only association, or one accepted before the check ran)."""
+    return getattr(assoc, ACCESS, None)
+
+
+def proposed_services(assoc) -> set[str]:
+    contexts = assoc.requestor.primitive.presentation_context_definition_list
+    return {str(cx.abstract_syntax) for cx in contexts}
+
+
+def needs_grant(assoc) -> bool:
+    return bool(proposed_services(assoc) - OPEN_SERVICES)
+
+
+def check_association(event: evt.Event, require_called_ae: bool = True) -> None:
+    """EVT_REQUESTED, bound for every association the listener receives: decide, before
+    negotiation, whether the caller may use what it proposes. The grant is kept on the
+    association for the handlers (`granted`)."""
+    assoc = event.assoc
+    if assoc.is_rejected or assoc.is_aborted:
+        return  # refused by an earlier check (the association cap)
+    request = assoc.requestor.primitive
+    if require_called_ae and request.called_ae_title.strip() != assoc.acceptor.ae_title.strip():
+        return  # refused by the ACSE as "called AE title not recognized"
+    if not needs_grant(assoc):
+        return
+    calling_ae = request.calling_ae_title.strip()
+    address = assoc.requestor.address
+    close_old_connections()
+    try:
+        access = resolve(calling_ae, address)
+    except DatabaseError:
+        logger.exception("Cannot check calling AE %s: database unavailable", calling_ae)
+        connections.close_all()
+        reject(assoc, REJECTED_TRANSIENT, SERVICE_USER, NO_REASON)
+        return
+    finally:
+        close_old_connections()
+    if access is None:
+        connections.close_all()
+        logger.warning(
+            "Rejected association from unknown calling AE %s at %s:%s (proposing %s)",
+            calling_ae,
+            address,
+            assoc.requestor.port,
+            ", ".join(sorted(_service_names(assoc))),
+        )
+        reject(assoc, REJECTED_PERMANENT, SERVICE_USER, CALLING_AE_NOT_RECOGNIZED)
+        return
+    setattr(assoc, ACCESS, access)
+
+
+def _service_names(assoc) -> set[str]:
+    from pydicom.uid import UID
+
+    return {UID(uid).name for uid in proposed_services(assoc) - OPEN_SERVICES}
+
+
+def reject(assoc, result: int, source: int, diagnostic: int) -> None:
+    """Refuse from an EVT_REQUESTED handler with our own reason; pynetdicom has no public
+    way to (the internals used are checked in tests/test_pinned_internals.py)."""
+    assoc.acse.send_reject(result, source, diagnostic)
+    assoc.kill()

@@ -32,7 +32,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 
 from django.db.models import F, Q
@@ -40,11 +40,11 @@ from django.db.models.functions import TruncTime
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual, Lookup
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 
 from worklist.models import StepStatus, name_search_key
 
-from . import worklist_item
+from . import values, worklist_item
+from .values import InvalidValue, parse_range, range_form, split_datetime_range, texts
 
 # Statuses of a C-FIND response (PS3.4 K.4.1.1.4, C.4.1.1.4).
 PENDING = 0xFF00
@@ -57,9 +57,6 @@ UNABLE_TO_PROCESS = 0xC000
 WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"}
 # Never matched (C.2.2.2): they say how to read the others.
 NOT_MATCHED = (worklist_item.SPECIFIC_CHARACTER_SET, worklist_item.TIMEZONE_OFFSET_FROM_UTC)
-# Leading and trailing spaces are not significant for these; for the texts only
-# trailing ones (PS3.5 6.2).
-TRAILING_ONLY_VRS = {"LT", "ST", "UT", "UR"}
 
 
 class InvalidQuery(Exception):
@@ -102,6 +99,8 @@ def translate(identifier: Dataset, *, tz: tzinfo, accent_insensitive: bool = Tru
         return translator.run()
     except InvalidQuery:
         raise
+    except InvalidValue as exc:
+        raise InvalidQuery(UNABLE_TO_PROCESS, exc.comment) from exc
     except (ValueError, TypeError, KeyError, UnicodeError, OverflowError) as exc:
         raise InvalidQuery(UNABLE_TO_PROCESS, f"Cannot read the identifier: {exc}") from exc
 
@@ -117,7 +116,7 @@ class _Translator:
     def run(self) -> WorklistQuery:
         offset = self.identifier.get((0x0008, 0x0201))
         if offset is not None and offset.value:
-            self.tz = self.query.tz = parse_offset(str(offset.value))
+            self.tz = self.query.tz = values.parse_offset(str(offset.value))
         self.query.where &= self.level(self.identifier, worklist_item.WORKLIST_ITEM, prefix="")
         if not self.status_given:
             # Only what is still to be done, unless the query asks for a status.
@@ -126,7 +125,7 @@ class _Translator:
 
     def level(self, request: Dataset, attributes, prefix: str) -> Q:
         where = Q()
-        values = {}
+        matching = {}
         for element in request:
             if element.tag.is_private or element.tag.element == 0:
                 continue
@@ -146,7 +145,7 @@ class _Translator:
                     f"{keyword} must be a sequence",
                     [int(element.tag)],
                 )
-            text = _values(element)
+            text = texts(element)
             if not text:
                 continue
             if keyword == "ScheduledProcedureStepStatus":
@@ -155,9 +154,9 @@ class _Translator:
             if attribute is None or attribute.match is None:
                 self.query.unsupported.append(prefix + keyword)
                 continue
-            values[keyword] = (attribute, element.VR, text)
-        where &= self.date_times(values)
-        for attribute, vr, text in values.values():
+            matching[keyword] = (attribute, element.VR, text)
+        where &= self.date_times(matching)
+        for attribute, vr, text in matching.values():
             where &= self.attribute(attribute, vr, text)
         return where
 
@@ -173,7 +172,7 @@ class _Translator:
                 [int(element.tag)],
             )
         if attribute is None:
-            if items and any(_values(e) for e in items[0] if e.VR != "SQ"):
+            if items and any(texts(e) for e in items[0] if e.VR != "SQ"):
                 self.query.unsupported.append(prefix + keyword)
             return Q()
         if attribute.match not in (worklist_item.ITEMS, worklist_item.CODE_SEQUENCE):
@@ -196,7 +195,7 @@ class _Translator:
                 continue
             keyword = keyword_for_tag(element.tag)
             name = worklist_item.CODE_ITEM.get(keyword)
-            text = _values(element)
+            text = texts(element)
             if not text:
                 continue
             self.query.keys.append(f"{path}.{keyword}={_shown(element)}")
@@ -220,23 +219,25 @@ class _Translator:
 
     # --- dates and times -----------------------------------------------------------
 
-    def date_times(self, values: dict) -> Q:
+    def date_times(self, matching: dict) -> Q:
         """Date and time keys of the same field: combined (C.2.2.2.5.4) when both have
         the same form, each on its own otherwise."""
         where = Q()
         by_field: dict[str, dict] = {}
-        for keyword, (attribute, _vr, text) in list(values.items()):
+        for keyword, (attribute, _vr, text) in list(matching.items()):
             if attribute.match in (worklist_item.DATE_OF, worklist_item.TIME_OF):
                 by_field.setdefault(attribute.field, {})[attribute.match] = (keyword, text)
-                del values[keyword]
+                del matching[keyword]
         for field_name, parts in by_field.items():
             dates = parts.get(worklist_item.DATE_OF)
             times = parts.get(worklist_item.TIME_OF)
             date_range = _single(dates[1], dates[0]) if dates else None
             time_range = _single(times[1], times[0]) if times else None
-            date_bounds = parse_range(date_range, parse_date) if dates else None
-            time_bounds = parse_range(time_range, parse_time, ordered=False) if times else None
-            if date_bounds and time_bounds and _form(date_range) == _form(time_range):
+            date_bounds = parse_range(date_range, values.parse_date) if dates else None
+            time_bounds = (
+                parse_range(time_range, values.parse_time, ordered=False) if times else None
+            )
+            if date_bounds and time_bounds and range_form(date_range) == range_form(time_range):
                 where &= self.combined(field_name, date_bounds, time_bounds)
                 continue
             if date_bounds:
@@ -284,21 +285,21 @@ class _Translator:
 
     # --- one attribute ---------------------------------------------------------------
 
-    def attribute(self, attribute, vr: str, values: list[str]) -> Q:
+    def attribute(self, attribute, vr: str, given: list[str]) -> Q:
         kind = attribute.match
         if kind == worklist_item.UIDS:
-            return uid_q(attribute.field, values)
+            return uid_q(attribute.field, given)
         if kind == worklist_item.DATE:
-            bounds = parse_range(_single(values, attribute.keyword), parse_date)
+            bounds = parse_range(_single(given, attribute.keyword), values.parse_date)
             return range_q(attribute.field, bounds)
         if kind == worklist_item.DATE_TIME:
             bounds = parse_range(
-                _single(values, attribute.keyword), self.parse_datetime, split_datetime_range
+                _single(given, attribute.keyword), self.parse_datetime, split_datetime_range
             )
             return range_q(attribute.field, bounds)
         alternatives = Q()
         matched = False
-        for value in values:
+        for value in given:
             if kind == worklist_item.PERSON_NAME:
                 condition = self.person_name(attribute.field, value, vr)
             elif kind == worklist_item.STATION_AE_TITLES:
@@ -323,35 +324,20 @@ class _Translator:
         return where
 
     def parse_datetime(self, text: str):
-        return parse_datetime(text, self.tz)
+        return values.parse_datetime(text, self.tz)
 
 
 # --- values -------------------------------------------------------------------------
 
 
-def _values(element) -> list[str]:
-    """The non-empty values of a key, spaces that are not significant removed."""
-    value = element.value
-    if value is None:
-        return []
-    items = list(value) if isinstance(value, MultiValue | list | tuple) else [value]
-    texts = []
-    for item in items:
-        text = str(item) if item is not None else ""
-        text = text.rstrip(" \x00") if element.VR in TRAILING_ONLY_VRS else text.strip(" \x00")
-        if text:
-            texts.append(text)
-    return texts
-
-
 def _shown(element) -> str:
-    return "\\".join(_values(element))[:64]
+    return "\\".join(texts(element))[:64]
 
 
-def _single(values: list[str], keyword: str) -> str:
-    if len(values) != 1:
+def _single(given: list[str], keyword: str) -> str:
+    if len(given) != 1:
         raise InvalidQuery(UNABLE_TO_PROCESS, f"{keyword}: one value or range expected")
-    return values[0]
+    return given[0]
 
 
 def _is_universal(value: str) -> bool:
@@ -404,10 +390,10 @@ def text_q(field_name: str, value: str, vr: str) -> Q | None:
     return Q(**{field_name: value})
 
 
-def text_matcher(values: list[str], vr: str) -> Callable[[str], bool] | None:
+def text_matcher(given: list[str], vr: str) -> Callable[[str], bool] | None:
     """The same matching in Python, for values held in code sequences."""
     patterns = []
-    for value in values:
+    for value in given:
         if _is_universal(value):
             return None
         if vr in WILDCARD_VRS and _has_wildcard(value):
@@ -427,14 +413,14 @@ def text_matcher(values: list[str], vr: str) -> Callable[[str], bool] | None:
     return matches
 
 
-def uid_q(field_name: str, values: list[str]) -> Q:
+def uid_q(field_name: str, uids: list[str]) -> Q:
     """List of UID matching; a UID allows no wild card ("*" alone is universal)."""
-    if any(_is_universal(v) for v in values):
+    if any(_is_universal(v) for v in uids):
         return Q()
-    for value in values:
+    for value in uids:
         if not re.fullmatch(r"[0-9.]{1,64}", value):
             raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a UID: {value[:40]}")
-    return Q(**{f"{field_name}__in": values}) if len(values) > 1 else Q(**{field_name: values[0]})
+    return Q(**{f"{field_name}__in": uids}) if len(uids) > 1 else Q(**{field_name: uids[0]})
 
 
 # Scheduled Station AE Title is multi-valued: the station's AE title, then the step's
@@ -535,151 +521,6 @@ def _letter_class(character: str, accent_insensitive: bool) -> str:
     return "[" + "".join(sorted(variants)) + "]"
 
 
-# --- dates and times ---------------------------------------------------------------
-
-
-def _form(text: str) -> str:
-    """single, closed ("a-b"), from ("a-") or until ("-b"): combined date-time matching
-    needs the same form on both keys."""
-    if "-" not in text:
-        return "single"
-    low, _, high = text.partition("-")
-    if low and high:
-        return "closed"
-    return "from" if low else "until"
-
-
-def parse_range(text: str, parse: Callable, split: Callable | None = None, ordered: bool = True):
-    """(low, high) of a range key, each a (first, last) instant of its precision, or
-    None for an open end; a single value is both ends. `ordered`: the low end may not
-    come after the high one (a time range on its own; combined with dates it may)."""
-    text = text.strip()
-    parts = (split or _split_range)(text)
-    if parts is None:
-        bounds = parse(text)
-        return bounds, bounds
-    low_text, high_text = (part.strip() for part in parts)
-    if not low_text and not high_text:
-        raise InvalidQuery(UNABLE_TO_PROCESS, "A range needs at least one end")
-    low = parse(low_text) if low_text else None
-    high = parse(high_text) if high_text else None
-    if ordered and low is not None and high is not None and low[0] > high[1]:
-        raise InvalidQuery(UNABLE_TO_PROCESS, f"Range {text[:40]} ends before it starts")
-    return low, high
-
-
-def _split_range(text: str) -> tuple[str, str] | None:
-    if text.count("-") != 1:
-        return None  # a single value, or one that is no value nor range at all
-    low, _, high = text.partition("-")
-    return low, high
-
-
-def split_datetime_range(text: str) -> tuple[str, str] | None:
-    """A DT value may carry a UTC offset with a minus sign: "20261124083000-0500" is
-    one date-time, "20261124-20261125" a range. A trailing -HHMM that is a valid
-    offset makes a single value; otherwise the one split whose sides both read as
-    date-times is the range."""
-    if "-" not in text:
-        return None
-    single = re.fullmatch(_DT, text)
-    if single is not None and single.group(2) and _valid_offset(single.group(2)):
-        return None
-    for index, character in enumerate(text):
-        if character != "-":
-            continue
-        low, high = text[:index], text[index + 1 :]
-        if (not low or re.fullmatch(_DT, low)) and (not high or re.fullmatch(_DT, high)):
-            return low, high
-    raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a date-time range: {text[:40]}")
-
-
-def _valid_offset(text: str) -> bool:
-    hours, minutes = int(text[1:3]), int(text[3:5])
-    return minutes < 60 and timedelta(hours=hours, minutes=minutes) <= timedelta(hours=14)
-
-
-def parse_date(text: str) -> tuple[date, date]:
-    match = re.fullmatch(r"(\d{4})\.?(\d{2})\.?(\d{2})", text)
-    if match is None:
-        raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a date (YYYYMMDD): {text[:40]}")
-    try:
-        day = date(*(int(g) for g in match.groups()))
-    except ValueError as exc:
-        raise InvalidQuery(UNABLE_TO_PROCESS, f"No such date: {text[:40]}") from exc
-    return day, day
-
-
-def parse_time(text: str) -> tuple[time, time]:
-    match = re.fullmatch(r"(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?)?", text)
-    if match is None:
-        raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a time (HHMMSS.FFFFFF): {text[:40]}")
-    hour, minute, second, fraction = match.groups()
-    try:
-        first = time(
-            int(hour),
-            int(minute or 0),
-            min(int(second or 0), 59),  # a leap second 60 reads as 59
-            int((fraction or "0").ljust(6, "0")),
-        )
-    except ValueError as exc:
-        raise InvalidQuery(UNABLE_TO_PROCESS, f"No such time: {text[:40]}") from exc
-    if fraction is not None:
-        step = timedelta(microseconds=10 ** (6 - len(fraction)))
-    elif second is not None:
-        step = timedelta(seconds=1)
-    elif minute is not None:
-        step = timedelta(minutes=1)
-    else:
-        step = timedelta(hours=1)
-    last = (datetime.combine(date.min, first) + step - timedelta(microseconds=1)).time()
-    return first, last
-
-
-_DT = r"(\d{4}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?)?)?)?)([+-]\d{4})?"
-
-
-def parse_datetime(text: str, tz: tzinfo) -> tuple[datetime, datetime]:
-    match = re.fullmatch(_DT, text)
-    if match is None:
-        raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a date-time: {text[:40]}")
-    digits, offset = match.groups()
-    zone = parse_offset(offset) if offset else tz
-    whole, _, fraction = digits.partition(".")
-    parts = [int(whole[0:4])]
-    for start in range(4, len(whole), 2):
-        parts.append(int(whole[start : start + 2]))
-    defaults = [None, 1, 1, 0, 0, 0]
-    values = parts + defaults[len(parts) :]
-    try:
-        first = datetime(*values, int(fraction.ljust(6, "0")) if fraction else 0, tzinfo=zone)
-    except ValueError as exc:
-        raise InvalidQuery(UNABLE_TO_PROCESS, f"No such date-time: {text[:40]}") from exc
-    if fraction:
-        last = first + timedelta(microseconds=10 ** (6 - len(fraction))) - timedelta(microseconds=1)
-    elif len(parts) == 1:
-        last = first.replace(year=first.year + 1) - timedelta(microseconds=1)
-    elif len(parts) == 2:
-        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        last = datetime.combine(following, time(0), tzinfo=zone) - timedelta(microseconds=1)
-    else:
-        unit = [None, None, timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)]
-        step = unit[len(parts) - 1] if len(parts) < 6 else timedelta(seconds=1)
-        last = first + step - timedelta(microseconds=1)
-    return first, last
-
-
-def parse_offset(text: str) -> timezone:
-    match = re.fullmatch(r"([+-])(\d{2})(\d{2})", text.strip())
-    if match is None:
-        raise InvalidQuery(UNABLE_TO_PROCESS, f"Not a UTC offset (+HHMM): {text[:20]}")
-    sign, hours, minutes = match.groups()
-    delta = timedelta(hours=int(hours), minutes=int(minutes))
-    if delta > timedelta(hours=14):
-        raise InvalidQuery(UNABLE_TO_PROCESS, f"No such UTC offset: {text[:20]}")
-    return timezone(-delta if sign == "-" else delta)
-
-
 def range_q(field_name: str, bounds) -> Q:
     """A date or date-time field between the first instant of the low end and the last
     of the high end."""
@@ -690,3 +531,24 @@ def range_q(field_name: str, bounds) -> Q:
     if high is not None:
         where &= Q(**{f"{field_name}__lte": high[1]})
     return where
+
+
+# --- until mpps_iod.py reads values.py ------------------------------------------------
+# The MPPS receiver takes these parsers from here and catches InvalidQuery: thin
+# wrappers of values.py, to be removed once it imports values.parse_* and catches
+# values.InvalidValue.
+
+
+def _refusing(parse):
+    def parse_or_refuse(text: str):
+        try:
+            return parse(text)
+        except InvalidValue as exc:
+            raise InvalidQuery(UNABLE_TO_PROCESS, exc.comment) from exc
+
+    return parse_or_refuse
+
+
+parse_date = _refusing(values.parse_date)
+parse_time = _refusing(values.parse_time)
+parse_offset = _refusing(values.parse_offset)

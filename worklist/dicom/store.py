@@ -46,7 +46,6 @@ TRANSFER_SYNTAXES = tuple(ts for ts in AllTransferSyntaxes if "JPIP" not in ts.n
 # Attributes past group 0040 are not needed (and the pixel data is never read).
 LAST_TAG_READ = 0x0040FFFF
 AUDITED_STUDIES = "ris_store_audited_studies"
-ACCESS = "ris_store_access"
 
 
 def handle_store(event: evt.Event):
@@ -60,17 +59,10 @@ def handle_store(event: evt.Event):
 
 
 def caller_access(assoc):
-    """The calling AE's grant under the listener's policy (station, known modality,
-    PACS; anyone while RIS_DICOM_STRICT_AE is off), asked once per association."""
-    if not hasattr(assoc, ACCESS):
-        granted = getattr(policy, "granted", None)
-        if granted is not None:
-            access = granted(assoc)
-        else:
-            requestor = assoc.requestor
-            access = policy.resolve(str(requestor.ae_title).strip(), str(requestor.address))
-        setattr(assoc, ACCESS, access)
-    return getattr(assoc, ACCESS)
+    """The calling AE's grant under the listener's policy (a station, a known modality,
+    a PACS registered as one; anyone while RIS_DICOM_STRICT_AE is off), decided when
+    the association was requested; None: refused."""
+    return policy.granted(assoc)
 
 
 def failure(status: int, comment: str) -> Dataset:

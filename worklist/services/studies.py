@@ -177,11 +177,15 @@ def _record_instance(
 ) -> Received:
     now = timezone.now()
     existing = _existing_instance(header.sop_instance_uid)
-    if existing is not None:
+    if existing is not None and existing.source == ArrivalSource.STORE:
         return Received(
             existing,
             created=False,
             discrepancies=_second_copy(existing, header, calling_ae_title, now),
+        )
+    if existing is not None:
+        return _announced_now_stored(
+            existing, header, calling_ae_title, transfer_syntax_uid, file_bytes, written, now
         )
     study, study_created = _locked_study(
         header.study_instance_uid,
@@ -205,20 +209,22 @@ def _record_instance(
         received_at=now,
         differs=_plain(differs),
     )
-    if file_bytes is not None:
-        instance.file, instance.file_size = keep_file(header, file_bytes(), written)
+    data = file_bytes() if file_bytes is not None else None
+    if data is not None:
+        instance.file, instance.file_size = str(file_path(header)), len(data)
     try:
         with transaction.atomic():
             instance.save()
     except IntegrityError:
-        # The same instance stored by a racing association since we looked.
-        for path in written:
-            path.unlink(missing_ok=True)
-        written.clear()
+        # The same instance stored by a racing association since we looked: its file,
+        # if any, is the first copy's and stays.
         first = _existing_instance(header.sop_instance_uid)
         return Received(
             first, created=False, discrepancies=_second_copy(first, header, calling_ae_title, now)
         )
+    if data is not None:
+        # Written only once the row is ours: no other copy's record names this path.
+        keep_file(header, data, written)
     _fill_missing(study, header.patient | header.study)
     recorded = _record_discrepancies(
         study,
@@ -232,6 +238,27 @@ def _record_instance(
     if audit_transfer:
         _audit_transfer(study, calling_ae_title)
     return Received(instance, created=True, discrepancies=recorded)
+
+
+def _announced_now_stored(
+    existing: Instance, header, calling_ae_title, transfer_syntax_uid, file_bytes, written, now
+) -> Received:
+    """An instance an archive announced (IAN) or the PACS reported, now stored here: its
+    header fills what the study lacked and, when files are kept, its file is kept. The
+    counts do not change: the instance was counted when announced."""
+    study = Study.objects.select_for_update().get(pk=existing.series.study_id)
+    _fill_missing(study, header.patient | header.study)
+    existing.source = ArrivalSource.STORE
+    existing.transfer_syntax_uid = transfer_syntax_uid
+    existing.instance_number = header.instance_number
+    existing.sending_ae_title = calling_ae_title[:16]
+    fields = ["source", "transfer_syntax_uid", "instance_number", "sending_ae_title"]
+    if file_bytes is not None:
+        data = file_bytes()
+        existing.file, existing.file_size = keep_file(header, data, written)
+        fields += ["file", "file_size"]
+    existing.save(update_fields=fields)
+    return Received(existing, created=False)
 
 
 def _existing_instance(sop_instance_uid: str) -> Instance | None:
@@ -452,17 +479,27 @@ def _unplain(values: dict) -> dict:
     return parsed
 
 
-def keep_file(header: InstanceHeader, data: bytes, written: list[Path]) -> tuple[str, int]:
-    """Write the instance as a DICOM file under RIS_DATA_DIR/studies: a temporary name,
-    fsync, rename, fsync of the directory. Raises StoreRefused (out of resources) when
-    the disk is full or not writable."""
+def file_path(header: InstanceHeader) -> Path:
+    """Where an instance's file is kept, relative to RIS_DATA_DIR."""
     for uid in (header.study_instance_uid, header.series_instance_uid, header.sop_instance_uid):
         # UIDs are digits and dots (validated by the handler); never a path of their own.
         if not uid or not all(ch.isdigit() or ch == "." for ch in uid) or uid.startswith("."):
             raise StoreRefused(0xA900, "A UID that is not a UID cannot name a file")
-    relative = Path("studies") / header.study_instance_uid / header.series_instance_uid
-    directory = Path(settings.DATA_DIR) / relative
-    final = directory / f"{header.sop_instance_uid}.dcm"
+    return (
+        Path("studies")
+        / header.study_instance_uid
+        / header.series_instance_uid
+        / f"{header.sop_instance_uid}.dcm"
+    )
+
+
+def keep_file(header: InstanceHeader, data: bytes, written: list[Path]) -> tuple[str, int]:
+    """Write the instance as a DICOM file under RIS_DATA_DIR/studies: a temporary name,
+    fsync, rename, fsync of the directory. Raises StoreRefused (out of resources) when
+    the disk is full or not writable."""
+    relative = file_path(header)
+    final = Path(settings.DATA_DIR) / relative
+    directory = final.parent
     temporary = directory / f".{header.sop_instance_uid}.{os.getpid()}.tmp"
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -483,7 +520,7 @@ def keep_file(header: InstanceHeader, data: bytes, written: list[Path]) -> tuple
         raise StoreRefused(
             0xA700, f"Out of resources: cannot keep the file ({exc.strerror})"
         ) from exc
-    return str(relative / final.name), len(data)
+    return str(relative), len(data)
 
 
 def _audit_transfer(study: Study, calling_ae_title: str) -> None:

@@ -124,11 +124,12 @@ def test_a_malformed_notification_is_refused_and_the_association_stays_up(
 
 
 def test_an_unknown_archive_is_refused(dicom_port, pacs):
-    study_uid = short_uid()
+    ae = AE(ae_title="NOBODY")
+    ae.add_requested_context(InstanceAvailabilityNotification)
 
-    status = send(dicom_port, notification(study_uid, {f"{study_uid}.1": 1}), calling="NOBODY")
+    assoc = ae.associate("127.0.0.1", dicom_port, ae_title="RIS")
 
-    assert status.Status == 0x0124
+    assert assoc.is_rejected  # the listener's policy: calling AE title not recognized
 
 
 def test_announced_instances_then_stored_bring_the_header_without_counting_twice(dicom_port, pacs):

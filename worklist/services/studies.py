@@ -903,7 +903,9 @@ def _lock_open_exception(study: Study, revision: int | None) -> Study:
     """The study locked for a person's action, or Conflict when someone else acted
     first: it changed since it was shown (`revision`, default: as the caller loaded
     it), or its exception is no longer open."""
-    locked = Study.objects.select_for_update().select_related("decision").get(pk=study.pk)
+    locked = (
+        Study.objects.select_for_update(of=("self",)).select_related("decision").get(pk=study.pk)
+    )
     expected = study.revision if revision is None else revision
     if locked.revision != expected:
         raise Conflict(

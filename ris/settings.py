@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "worklist",
     "audit",
+    "export",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +220,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic tasks (`celery -A ris beat`): the audit chain's daily verify and expiry,
 # and forwarding to the audit record repository.
 CELERY_BEAT_SCHEDULE = {**AUDIT_BEAT_SCHEDULE}
+# De-identified exports (export app): files past their expiry are deleted hourly.
+CELERY_BEAT_SCHEDULE["export.expire"] = {"task": "export.expire", "schedule": 3600.0}
 
 # The cache must be shared by all web server processes (login throttling counts in it):
 # Redis when the broker is Redis, else files under the data directory.
@@ -326,6 +329,10 @@ if AUDIT_EXPIRY_DATABASE_URL:
 AUDIT_CHECKPOINT_FILE = env_str("RIS_AUDIT_CHECKPOINT_FILE") or str(
     DATA_DIR / "audit" / "checkpoints.log"
 )
+
+# De-identified exports (README "De-identified exports"): hours a built export may be
+# downloaded before its file is deleted.
+RIS_EXPORT_EXPIRY_HOURS = env_int("RIS_EXPORT_EXPIRY_HOURS", 7 * 24)
 
 # Identifiers generated when an order arrives without them.
 RIS_ACCESSION_PATTERN = env_str("RIS_ACCESSION_PATTERN", "{date:%Y}{seq:06d}")

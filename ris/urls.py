@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("audit/", include("audit.urls")),
+    path("exports/", include("export.urls")),
     path("api/audit/", include("audit.urls_api")),
     path("api/", include("worklist.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

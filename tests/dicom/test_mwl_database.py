@@ -38,7 +38,7 @@ def station_day() -> Dataset:
 def test_a_worklist_query_is_one_sql_query(db, django_assert_num_queries):
     ct1 = station("CT1")
     for hour in range(8, 12):
-        book_step(start=local(DAY, hour))
+        book_step(start=local(DAY, hour), patient_name="Vivaldi^Antonio")
     where = query.translate(station_day(), tz=BERLIN).where
     with django_assert_num_queries(1):
         rows = list(

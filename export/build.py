@@ -36,8 +36,8 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
-from worklist.dicom.worklist_item import WORKLIST_ITEM
-from worklist.dicom.worklist_item import build as worklist_item
+from worklist.dicom import worklist_item
+from worklist.dicom.worklist_item import PATIENT, WORKLIST_ITEM, Row
 
 from . import selectors
 from .deid import Option, Profile, Subject, deidentify, new_uid
@@ -248,7 +248,8 @@ class Builder:
         self.progress = _Progress(self._report, total)
         self.counts["patients"] = len(self.subjects)
         if steps is not None:
-            rows = (self.worklist_row(s) for s in steps.iterator(chunk_size=CHUNK))
+            columns = steps.values_list(*worklist_item.query_columns())
+            rows = (self.worklist_row(Row(v)) for v in columns.iterator(chunk_size=CHUNK))
             self.table(archive, scratch, "worklist", WORKLIST_COLUMNS, rows)
         if performed is not None:
             rows = (self.performed_row(p) for p in performed.iterator(chunk_size=CHUNK))
@@ -262,14 +263,17 @@ class Builder:
     def subject(self, patient_id: str, issuer: str) -> Subject:
         return self.subjects[(patient_id, issuer)]
 
-    def worklist_row(self, step) -> Dataset:
-        patient = step.requested_procedure.order.patient
-        dataset = worklist_item(step, self._request, tz=self.tz)
+    def worklist_row(self, row: Row) -> Dataset:
+        """A step as the worklist answers it (the same attribute map and encoding), read
+        from the columns the worklist query reads."""
+        dataset = worklist_item.build(row, self._request, tz=self.tz)
         dataset.PatientAge = patient_age(
-            patient.patient_birth_date, step.start.astimezone(self.tz).date()
+            row[PATIENT + "patient_birth_date"], row["start"].astimezone(self.tz).date()
         )
         self.counts["worklist_rows"] += 1
-        return self.deidentified(dataset, patient.patient_id, patient.issuer_of_patient_id)
+        return self.deidentified(
+            dataset, row[PATIENT + "patient_id"], row[PATIENT + "issuer_of_patient_id"]
+        )
 
     def performed_row(self, performed_step) -> Dataset:
         dataset = Dataset.from_json(performed_step.attributes)

@@ -16,9 +16,8 @@ from django.utils import timezone
 from export import services
 from export.selectors import Cohort
 from ris.celery import app
-from tests.dicom.mpps_messages import n_create
+from tests.dicom.mpps_messages import create, n_create
 from worklist.services.booking import StepBooking, order_create
-from worklist.services.performed_steps import performed_step_create
 from worklist.services.stations import station_create
 
 PATIENTS = [
@@ -78,13 +77,18 @@ def _built_in_process(request):
     app.conf.task_always_eager = previous
 
 
+# The department's exams: booked through the services, which refuse the past, so in
+# the next calendar year.
+YEAR = date.today().year + 1
+
+
 def at(day: date, hour: int) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=timezone.get_default_timezone())
 
 
 @pytest.fixture
 def department(db):
-    """Two rooms; each patient has a CT head in January and March 2026 (two for the
+    """Two rooms; each patient has a CT head in January and March of next year (two for the
     first patient, 55 days apart) and an MR in February; the CTs were reported by MPPS."""
     station_create(
         scheduled_station_ae_title="CT1", scheduled_station_name="CT Room 1", modality="CT"
@@ -102,11 +106,11 @@ def department(db):
             "patient_sex": sex,
         }
         bookings = [
-            ("CT1", at(date(2026, 1, 5 + n), 9), "CTHEAD", f"CT head of {name.split('^')[0]}"),
-            ("MR1", at(date(2026, 2, 2 + n), 10), "MRKNEE", "MR knee"),
+            ("CT1", at(date(YEAR, 1, 5 + n), 9), "CTHEAD", f"CT head of {name.split('^')[0]}"),
+            ("MR1", at(date(YEAR, 2, 2 + n), 10), "MRKNEE", "MR knee"),
         ]
         if n == 0:
-            bookings.append(("CT1", at(date(2026, 3, 1), 11), "CTHEAD", "CT head follow-up"))
+            bookings.append(("CT1", at(date(YEAR, 3, 1), 11), "CTHEAD", "CT head follow-up"))
         for ae_title, start, code, description in bookings:
             order = order_create(
                 patient=patient,
@@ -129,9 +133,9 @@ def department(db):
             orders.append(order)
             if ae_title == "CT1":
                 step = order.requested_procedure.scheduled_procedure_steps.all()[0]
-                performed_step_create(
-                    sop_instance_uid=f"1.2.826.0.1.3680043.10.5.{order.pk}",
-                    attributes=n_create(step),
+                create(
+                    n_create(step),
+                    uid=f"1.2.826.0.1.3680043.10.5.{order.pk}",
                     calling_ae_title="CT1",
                 )
     return orders

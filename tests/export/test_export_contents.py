@@ -11,7 +11,15 @@ from export import services
 from export.deid import Option
 from export.models import ExportStatus, Pseudonym
 from export.selectors import Cohort
-from tests.export.conftest import PATIENTS, approve, read_csv, read_json, request_export, zip_of
+from tests.export.conftest import (
+    PATIENTS,
+    YEAR,
+    approve,
+    read_csv,
+    read_json,
+    request_export,
+    zip_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -71,13 +79,13 @@ def test_dates_of_one_patient_keep_their_intervals(department, researcher, offic
 
     assert len(dates) == 3
     assert [(day(d) - day(dates[0])).days for d in dates] == [0, 28, 55]
-    assert day(dates[0]) != date(2026, 1, 5)
+    assert day(dates[0]) != date(YEAR, 1, 5)
     other = {
         row["ScheduledProcedureStepSequence.ScheduledProcedureStepStartDate"]
         for row in rows
         if row["PatientID"] != first
     }
-    assert not other & {"20260106", "20260107", "20260203", "20260204"}
+    assert not other & {f"{YEAR}0106", f"{YEAR}0107", f"{YEAR}0203", f"{YEAR}0204"}
 
 
 def test_without_the_dates_option_no_date_leaves(department, researcher, officer):
@@ -103,8 +111,8 @@ def test_same_input_and_project_give_the_same_pseudonyms(department, researcher,
 
 def test_cohort_filters_choose_the_orders(department, researcher, officer):
     cohort = Cohort(
-        since=date(2026, 1, 1),
-        until=date(2026, 1, 31),
+        since=date(YEAR, 1, 1),
+        until=date(YEAR, 1, 31),
         modalities=("CT",),
         procedure_codes=("CTHEAD",),
     )

@@ -7,7 +7,7 @@ from django.test import TestCase
 from django.urls import reverse
 
 from export.models import Export, ExportStatus
-from tests.export.conftest import request_export
+from tests.export.conftest import YEAR, request_export
 
 pytestmark = pytest.mark.django_db
 
@@ -20,8 +20,8 @@ def test_a_researcher_requests_an_export_from_the_form(department, researcher, c
         {
             "project_name": "Knee study",
             "purpose": "Knee MR cohort",
-            "since": "2026-02-01",
-            "until": "2026-02-28",
+            "since": f"{YEAR}-02-01",
+            "until": f"{YEAR}-02-28",
             "modalities": "mr",
             "include_worklist": "on",
             "formats": ["csv"],
@@ -32,7 +32,7 @@ def test_a_researcher_requests_an_export_from_the_form(department, researcher, c
     assert response.status_code == 302 and response["Location"] == reverse(
         "export:detail", args=[export.pk]
     )
-    assert export.cohort["modalities"] == ["MR"] and export.cohort["since"] == "2026-02-01"
+    assert export.cohort["modalities"] == ["MR"] and export.cohort["since"] == f"{YEAR}-02-01"
     assert export.options == ["rtn_long_modified_dates", "clean_descriptors"]
     assert export.status == ExportStatus.REQUESTED
     page = client.get(export_url(export)).content.decode()
@@ -46,7 +46,7 @@ def export_url(export):
 def test_a_bad_request_says_what_is_wrong(researcher, client):
     client.force_login(researcher)
     response = client.post(
-        reverse("export:new"), {"purpose": "", "since": "2026-03-01", "until": "2026-02-01"}
+        reverse("export:new"), {"purpose": "", "since": f"{YEAR}-03-01", "until": f"{YEAR}-02-01"}
     )
     assert response.status_code == 400
     page = response.content.decode()

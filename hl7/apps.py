@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class Hl7Config(AppConfig):
+    name = "hl7"
+    verbose_name = "HL7 interface"

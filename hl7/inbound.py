@@ -124,7 +124,16 @@ def refusal(exc: Exception) -> MessageError:
             f"{name}: {messages}", error_code="102", segment=segment, field=field_no
         )
     if isinstance(exc, Conflict):
-        return MessageError(exc.message, error_code="205" if "already" in exc.message else "207")
+        differing = sorted(exc.details.get("patient", {}).get("differing_fields", {}))
+        segment, field_no = FIELD_SOURCES.get(differing[0] if differing else "", ("", None))
+        if "placer_order_number" in exc.details:
+            segment, field_no = FIELD_SOURCES["placer_order_number"]
+        return MessageError(
+            exc.message,
+            error_code="205" if "already" in exc.message else "207",
+            segment=segment,
+            field=field_no,
+        )
     raise exc
 
 

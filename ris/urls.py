@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("audit/", include("audit.urls")),
     path("exports/", include("export.urls")),
+    path("hl7/", include("hl7.urls")),
     path("api/audit/", include("audit.urls_api")),
     path("api/", include("worklist.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

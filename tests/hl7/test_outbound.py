@@ -154,7 +154,10 @@ def test_a_booking_that_fails_leaves_no_status_message(db, his):
     assert Message.objects.filter(direction=Direction.OUT).count() == 1
 
 
-def test_the_status_goes_out_once_the_booking_commits(db, his, django_capture_on_commit_callbacks):
+def test_the_status_goes_out_once_the_booking_commits(
+    db, his, settings, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the task runs here, not on a worker
     his.start()
     factories.station("CT1", "CT")
 

@@ -61,9 +61,12 @@ def his(port: int, path: str, ack_code: str) -> None:
                 await writer.drain()
         except asyncio.IncompleteReadError:
             writer.close()
+        except Exception as exc:  # a message it cannot read: say so, close
+            print(f"peer: {exc!r}", file=sys.stderr, flush=True)
+            writer.close()
 
     async def main():
-        server = await start_hl7_server(on_connection, "127.0.0.1", port)
+        server = await start_hl7_server(on_connection, "127.0.0.1", port, encoding="utf-8")
         print("ready", flush=True)
         async with server:
             await server.serve_forever()

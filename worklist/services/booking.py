@@ -413,13 +413,6 @@ STEP_DESCRIPTIVE = {
 }
 
 
-@audited(
-    Action.PROCEDURE_RECORD,
-    verb=Verb.UPDATE,
-    patient=audit_subjects.step_patient,
-    objects=audit_subjects.step_objects,
-    patient_of_call=lambda kwargs: audit_subjects.step_patient(kwargs["step"]),
-)
 def _lock_order_of(step: ScheduledProcedureStep) -> None:
     """Lock the step's order before the step itself: stations, order, steps is the
     order every writer takes its locks in (order_cancel locks the order, then updates
@@ -431,6 +424,13 @@ def _lock_order_of(step: ScheduledProcedureStep) -> None:
     )
 
 
+@audited(
+    Action.PROCEDURE_RECORD,
+    verb=Verb.UPDATE,
+    patient=audit_subjects.step_patient,
+    objects=audit_subjects.step_objects,
+    patient_of_call=lambda kwargs: audit_subjects.step_patient(kwargs["step"]),
+)
 @transaction.atomic
 def step_update(
     *,

@@ -209,8 +209,15 @@ class IdentifierCounterAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderEvent)
-class OrderEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class OrderEventAdmin(ReadOnlyAdmin, AuditedAdmin, admin.ModelAdmin):
     """The order history is written by the booking services only: read-only here."""
+
+    audit = AdminAudit(
+        selectors.order_event_list,
+        Action.ORDER_RECORD,
+        patient=lambda event: event.order.patient,
+        objects=lambda event: audit_subjects.order_objects(event.order),
+    )
 
     list_display = ["order", "at", "kind", "user"]
     list_filter = ["kind"]

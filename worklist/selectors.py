@@ -93,6 +93,18 @@ def step_list() -> QuerySet[ScheduledProcedureStep]:
 
 
 @audited(
+    Action.ORDER_RECORD,
+    patient=lambda event: event.order.patient,
+    objects=lambda event: audit_subjects.order_objects(event.order),
+)
+def order_event_list() -> QuerySet[OrderEvent]:
+    """The orders' history lines (who did what to which order), with their order."""
+    return OrderEvent.objects.select_related("order__patient", "user").prefetch_related(
+        "order__requested_procedures"
+    )
+
+
+@audited(
     Action.PROCEDURE_RECORD,
     patient=audit_subjects.performed_patient,
     objects=audit_subjects.performed_objects,

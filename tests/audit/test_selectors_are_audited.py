@@ -13,6 +13,7 @@ PATIENT_DATA = (
     "RequestedProcedure",
     "ScheduledProcedureStep",
     "PerformedProcedureStep",
+    "OrderEvent",
     "Page",
 )
 

@@ -4,7 +4,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from worklist.models import Order, OrderStatus
+from worklist.models import Order, OrderStatus, ScheduledProcedureStep
 
 from .factories import order_payload
 
@@ -47,6 +47,16 @@ def test_cancel_action_cancels_through_the_booking_service(admin_client_with_ord
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED
+
+
+def test_cancelling_the_only_step_in_admin_cancels_its_order(admin_client_with_order):
+    step = ScheduledProcedureStep.objects.get()
+    response = admin_client_with_order.post(
+        reverse("admin:worklist_scheduledprocedurestep_changelist"),
+        {"action": "cancel_steps", "_selected_action": [step.pk]},
+    )
+    assert response.status_code == 302
+    assert Order.objects.get().status == OrderStatus.CANCELLED
 
 
 def test_station_added_in_admin_with_opening_hours(admin_client_with_order):

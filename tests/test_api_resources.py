@@ -114,6 +114,19 @@ def test_order_cancel_discontinues_its_steps(api, station):
     assert api.get("/api/procedure-steps/", {"status": "SCHEDULED"}).json()["count"] == 0
 
 
+def test_discontinuing_the_only_step_cancels_the_order_as_the_ui_does(api, station):
+    order = api_booked(api)
+    step = order["scheduled_procedure_steps"][0]
+    response = api.patch(
+        f"/api/procedure-steps/{step['id']}/",
+        {"scheduled_procedure_step_status": "DISCONTINUED"},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response.json()["scheduled_procedure_step_status"] == "DISCONTINUED"
+    assert api.get(f"/api/orders/{order['id']}/").json()["status"] == "CANCELLED"
+
+
 def test_order_patch_changes_reason_but_not_accession(api, station):
     order = api_booked(api)
     changed = api.patch(

@@ -7,8 +7,8 @@ from django.contrib import admin, messages
 
 from audit.admin import AdminAudit, AuditedAdmin
 from audit.codes import Action
-from ris.errors import Conflict
-from worklist.services.booking import order_cancel
+from ris.errors import Conflict, Invalid
+from worklist.services.booking import order_cancel, step_update
 
 from . import audit_subjects, selectors
 from .models import (
@@ -25,10 +25,15 @@ from .models import (
     ScheduledProcedureStep,
     Series,
     Station,
+    StepStatus,
     Study,
     StudyDecision,
     StudyDiscrepancy,
 )
+
+
+def _message(exc: Conflict | Invalid) -> str:
+    return exc.message if isinstance(exc, Conflict) else str(exc.errors)
 
 
 class ReadOnlyAdmin:
@@ -188,12 +193,28 @@ class ScheduledProcedureStepAdmin(AuditedAdmin, admin.ModelAdmin):
     search_fields = ["scheduled_procedure_step_id", "requested_procedure__order__accession_number"]
     date_hierarchy = "start"
     readonly_fields = ["requested_procedure", "scheduled_procedure_step_id", *SLOT_FIELDS]
+    actions = ["cancel_steps"]
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.action(description="Cancel selected steps", permissions=["change"])
+    def cancel_steps(self, request, queryset):
+        """Through the booking service: the order's last step to be done cancels the
+        order, any other step is discontinued alone."""
+        for step in queryset:
+            try:
+                step_update(
+                    step=step,
+                    scheduled_procedure_step_status=StepStatus.DISCONTINUED,
+                    reason="Cancelled in admin",
+                    user=request.user,
+                )
+            except (Conflict, Invalid) as exc:
+                self.message_user(request, _message(exc), level=messages.ERROR)
 
 
 @admin.register(OpeningHours)

@@ -345,6 +345,11 @@ def order_cancel(*, order: Order, reason: str = "", user=None) -> Order:
         return order
     if order.status != OrderStatus.SCHEDULED:
         raise Conflict(f"Order {order.accession_number} is {order.status} and cannot be cancelled.")
+    return _cancel(order, reason=reason, user=user)
+
+
+def _cancel(order: Order, *, reason: str, user) -> Order:
+    """Cancel a (locked, SCHEDULED) order: its scheduled steps are discontinued."""
     if len(reason) > 64:
         raise Invalid({"reason": ["At most 64 characters."]})
     ScheduledProcedureStep.objects.filter(
@@ -447,8 +452,9 @@ def step_update(
 
     A move is checked like a new booking: the room exists, is open, and is free, and a
     new time or room does not start in the past (a longer or shorter step keeps its
-    start, past or not). Moves
-    and discontinuations are recorded in the order's history, with `user` and `reason`.
+    start, past or not). Discontinuing the order's last step still to be done cancels
+    the order (cancelling_ends_order). Moves and discontinuations are recorded in the
+    order's history, with `user` and `reason`.
     """
     current = Station.objects.values_list("scheduled_station_ae_title", flat=True).get(
         pk=step.station_id
@@ -511,6 +517,21 @@ def _apply_move(step, stations, ae_title, start, duration_minutes) -> bool:
     return moved
 
 
+def cancelling_ends_order(step: ScheduledProcedureStep) -> bool:
+    """The rule for cancelling one step: when it is the last step of its order still
+    to be done (no other SCHEDULED or IN PROGRESS step) and nothing of the order was
+    performed (no COMPLETED step), the whole order is cancelled (CANCELLED); otherwise
+    the step alone is discontinued and the order follows its steps."""
+    others = (
+        ScheduledProcedureStep.objects.filter(
+            requested_procedure__order_id=step.requested_procedure.order_id
+        )
+        .exclude(pk=step.pk)
+        .values_list("scheduled_procedure_step_status", flat=True)
+    )
+    return not set(others) & {StepStatus.SCHEDULED, StepStatus.IN_PROGRESS, StepStatus.COMPLETED}
+
+
 def _step_discontinue(
     step: ScheduledProcedureStep, status: str, *, user=None, reason: str = ""
 ) -> ScheduledProcedureStep:
@@ -526,6 +547,9 @@ def _step_discontinue(
     full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
     order = step.requested_procedure.order
+    if cancelling_ends_order(step) and order.status == OrderStatus.SCHEDULED:
+        _cancel(order, reason=reason, user=user)
+        return step
     history.record(
         order,
         OrderEvent.Kind.DISCONTINUED,

@@ -104,31 +104,22 @@ def step_cancel(request, pk: int):
     else this step alone (discontinued)."""
     step = _found(selectors.step_get, pk=pk, user=request.user)
     order = step.requested_procedure.order
-    others_open = [
-        other
-        for procedure in order.requested_procedures.all()
-        for other in procedure.scheduled_procedure_steps.all()
-        if other.pk != step.pk and other.scheduled_procedure_step_status == StepStatus.SCHEDULED
-    ]
     form = CancelForm(request.POST if request.method == "POST" else None)
     status = 200
     if step.scheduled_procedure_step_status != StepStatus.SCHEDULED:
         messages.error(request, f"This step is {step.scheduled_procedure_step_status}.")
         return redirect("ui:step", pk=step.pk)
+    ends_order = booking.cancelling_ends_order(step)
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            reason = form.cleaned_data["reason"]
             try:
-                if others_open:
-                    booking.step_update(
-                        step=step,
-                        scheduled_procedure_step_status=StepStatus.DISCONTINUED,
-                        reason=reason,
-                        user=request.user,
-                    )
-                else:
-                    booking.order_cancel(order=order, reason=reason, user=request.user)
+                booking.step_update(
+                    step=step,
+                    scheduled_procedure_step_status=StepStatus.DISCONTINUED,
+                    reason=form.cleaned_data["reason"],
+                    user=request.user,
+                )
             except Conflict as exc:
                 status = 409
                 form.add_error(None, exc.message)
@@ -137,9 +128,9 @@ def step_cancel(request, pk: int):
             else:
                 messages.success(
                     request,
-                    f"Step {step.scheduled_procedure_step_id} cancelled."
-                    if others_open
-                    else f"Order {order.accession_number} cancelled.",
+                    f"Order {order.accession_number} cancelled."
+                    if ends_order
+                    else f"Step {step.scheduled_procedure_step_id} cancelled.",
                 )
                 return redirect(
                     _calendar_url(
@@ -147,5 +138,5 @@ def step_cancel(request, pk: int):
                         timezone.localtime(step.start).date(),
                     )
                 )
-    context = {"step": step, "order": order, "others_open": others_open, "form": form}
+    context = {"step": step, "order": order, "ends_order": ends_order, "form": form}
     return render(request, "ui/steps/cancel.html", context, status=status)

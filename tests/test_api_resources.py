@@ -278,3 +278,37 @@ def test_api_bookings_record_who_did_them_in_the_order_history(api, station, adm
     history = Order.objects.get(pk=order["id"]).events.order_by("at", "pk")
     assert [event.user for event in history] == [admin_user] * history.count()
     assert history.count() >= 2
+
+
+@pytest.mark.parametrize(
+    "hours, field",
+    [
+        ([{"weekday": 0, "opens": "18:00", "closes": "08:00"}], "closes"),
+        (
+            [
+                {"weekday": 0, "opens": "08:00", "closes": "12:00"},
+                {"weekday": 0, "opens": "10:00", "closes": "14:00"},
+            ],
+            "opens",
+        ),
+    ],
+)
+def test_station_opening_hours_are_checked_by_the_model_rule(api, hours, field):
+    response = api.post(
+        "/api/stations/",
+        {"scheduled_station_ae_title": "MR9", "modality": "MR", "opening_hours": hours},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert field in response.json()["opening_hours"][str(len(hours) - 1)]
+
+
+def test_thousands_of_opening_hours_are_a_400(api):
+    hours = [{"weekday": 0, "opens": "08:00", "closes": "09:00"}] * 3000
+    response = api.post(
+        "/api/stations/",
+        {"scheduled_station_ae_title": "MR9", "modality": "MR", "opening_hours": hours},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "opening_hours" in response.json()

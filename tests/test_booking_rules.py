@@ -305,3 +305,59 @@ def test_accession_pattern_producing_too_long_numbers_is_a_configuration_error(s
     settings.RIS_ACCESSION_PATTERN = "HOSPITAL-{date:%Y%m%d}-{seq:06d}"
     with pytest.raises(ImproperlyConfigured):
         book()
+
+
+def test_overlapping_opening_hours_are_refused_naming_the_interval(db):
+    with pytest.raises(Invalid) as refused:
+        station_create(
+            scheduled_station_ae_title="US2",
+            modality="US",
+            opening_hours=[
+                {"weekday": 0, "opens": time(8), "closes": time(12)},
+                {"weekday": 1, "opens": time(11), "closes": time(13)},
+                {"weekday": 0, "opens": time(11), "closes": time(13)},
+            ],
+        )
+    assert list(refused.value.errors["opening_hours"]) == ["2"]
+    assert "opens" in refused.value.errors["opening_hours"]["2"]
+
+
+def test_intervals_meeting_at_the_hour_and_closing_at_midnight_are_fine(db):
+    station = station_create(
+        scheduled_station_ae_title="US2",
+        modality="US",
+        opening_hours=[
+            {"weekday": 0, "opens": time(8), "closes": time(12)},
+            {"weekday": 0, "opens": time(12), "closes": time(0)},
+        ],
+    )
+    assert station.opening_hours.count() == 2
+
+
+def test_thousands_of_opening_hours_are_refused(db):
+    with pytest.raises(Invalid) as refused:
+        station_create(
+            scheduled_station_ae_title="US2",
+            modality="US",
+            opening_hours=[{"weekday": 0, "opens": time(8), "closes": time(9)}] * 2000,
+        )
+    assert "At most" in refused.value.errors["opening_hours"][0]
+
+
+def test_an_opening_interval_validates_itself_against_its_station(db):
+    from django.core.exceptions import ValidationError
+
+    from worklist.models import OpeningHours
+
+    station = station_create(
+        scheduled_station_ae_title="US2",
+        modality="US",
+        opening_hours=[{"weekday": 0, "opens": time(8), "closes": time(12)}],
+    )
+    with pytest.raises(ValidationError) as backwards:
+        OpeningHours(station=station, weekday=1, opens=time(18), closes=time(8)).full_clean()
+    assert "closes" in backwards.value.message_dict
+    with pytest.raises(ValidationError) as overlapping:
+        OpeningHours(station=station, weekday=0, opens=time(11), closes=time(14)).full_clean()
+    assert "opens" in overlapping.value.message_dict
+    OpeningHours(station=station, weekday=0, opens=time(12), closes=time(14)).full_clean()

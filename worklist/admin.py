@@ -4,6 +4,8 @@ Pages of patient data read through the audited selectors and record their saves
 (audit.admin.AuditedAdmin)."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 
 from audit.admin import AdminAudit, AuditedAdmin
 from audit.codes import Action
@@ -72,8 +74,33 @@ class ProcedureAdmin(admin.ModelAdmin):
     search_fields = ["code_value", "code_meaning"]
 
 
+class OpeningHoursFormSet(BaseInlineFormSet):
+    """A station's opening hours checked as a whole, by the model's rule
+    (OpeningHours.errors_of), each error shown on its row."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.instance.checked_as_a_whole = True
+        return form
+
+    def clean(self):
+        super().clean()
+        kept = [
+            form
+            for form in self.forms
+            if form.is_valid() and form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        errors = OpeningHours.errors_of([form.instance for form in kept])
+        if "__all__" in errors:
+            raise ValidationError(errors["__all__"])
+        for index, fields in errors.items():
+            for name, messages_ in fields.items():
+                kept[int(index)].add_error(name, messages_)
+
+
 class OpeningHoursInline(admin.TabularInline):
     model = OpeningHours
+    formset = OpeningHoursFormSet
     extra = 0
 
 

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from worklist import vr
 from worklist.models import (
+    MAX_OPENING_HOURS,
     Modality,
     OpeningHours,
     Order,
@@ -108,7 +109,7 @@ class OpeningHoursSerializer(serializers.ModelSerializer):
 
 
 class StationSerializer(serializers.ModelSerializer):
-    opening_hours = OpeningHoursSerializer(many=True, required=False)
+    opening_hours = OpeningHoursSerializer(many=True, required=False, max_length=MAX_OPENING_HOURS)
 
     class Meta:
         model = Station

@@ -328,6 +328,19 @@ class Order(models.Model):
     def __str__(self) -> str:
         return self.accession_number
 
+    @staticmethod
+    def status_from(step_statuses: set[str]) -> str:
+        """A (non-cancelled) order's status from the statuses of its steps: in progress
+        while one is, scheduled while one is still to be done, completed when one was
+        done, else discontinued."""
+        if StepStatus.IN_PROGRESS in step_statuses:
+            return OrderStatus.IN_PROGRESS
+        if StepStatus.SCHEDULED in step_statuses:
+            return OrderStatus.SCHEDULED
+        if StepStatus.COMPLETED in step_statuses:
+            return OrderStatus.COMPLETED
+        return OrderStatus.DISCONTINUED
+
     @property
     def requested_procedure(self) -> "RequestedProcedure | None":
         """The order's requested procedure (the API books one per order); reads the

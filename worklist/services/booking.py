@@ -31,7 +31,6 @@ from worklist.models import (
 
 from . import history
 from .patients import patient_for_order
-from .stations import station_is_open
 from .validation import full_clean, invalid
 
 
@@ -82,7 +81,7 @@ def _check_not_past(start: datetime, path: tuple, now: datetime | None = None) -
 
 
 def _check_slot(*, station: Station, start: datetime, end: datetime, path: tuple, exclude=None):
-    if not station_is_open(station, start, end):
+    if not station.is_open(start, end):
         raise invalid(
             (*path, "scheduled_procedure_step_start_datetime"),
             f"Station {station.scheduled_station_ae_title} is closed at that time.",
@@ -380,24 +379,13 @@ def order_refresh_status(order: Order, *, user=None) -> None:
             "scheduled_procedure_step_status", flat=True
         )
     )
-    status = order_status_from(statuses)
+    status = Order.status_from(statuses)
     if status != order.status:
         order.status = status
         order.save(update_fields=["status", "updated_at"])
         line = order_status_line(status)
         if line is not None:
             history.record(order, line[0], user=user, detail=line[1])
-
-
-def order_status_from(step_statuses: set[str]) -> str:
-    """A (non-cancelled) order's status from the statuses of its steps."""
-    if StepStatus.IN_PROGRESS in step_statuses:
-        return OrderStatus.IN_PROGRESS
-    if StepStatus.SCHEDULED in step_statuses:
-        return OrderStatus.SCHEDULED
-    if StepStatus.COMPLETED in step_statuses:
-        return OrderStatus.COMPLETED
-    return OrderStatus.DISCONTINUED
 
 
 def order_status_line(status: str) -> tuple[str, str] | None:

@@ -1,8 +1,6 @@
 """Stations (rooms and their modality) with their opening hours, and the procedure
 catalogue."""
 
-from datetime import datetime
-
 from django.db import transaction
 
 from ris.errors import Invalid
@@ -45,10 +43,6 @@ def station_update(
     if opening_hours is not None:
         _replace_opening_hours(station, opening_hours)
     return station
-
-
-def station_is_open(station: Station, start: datetime, end: datetime) -> bool:
-    return station.is_open(start, end)
 
 
 @transaction.atomic

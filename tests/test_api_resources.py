@@ -312,3 +312,33 @@ def test_thousands_of_opening_hours_are_a_400(api):
     )
     assert response.status_code == 400
     assert "opening_hours" in response.json()
+
+
+def test_the_api_offers_the_fields_the_services_change_declared_once():
+    from worklist.api import serializers
+    from worklist.services import booking
+
+    assert set(serializers.OrderDetailsSerializer().fields) == {
+        *booking.ORDER_EDITABLE,
+        *booking.PROCEDURE_EDITABLE,
+    }
+    slot = {
+        "scheduled_station_ae_title",
+        "scheduled_procedure_step_start_datetime",
+        "scheduled_procedure_step_duration_minutes",
+        "scheduled_procedure_step_status",
+    }
+    assert set(serializers.StepUpdateSerializer().fields) == slot | set(booking.STEP_DESCRIPTIVE)
+    booking_fields = set(serializers.StepBookingSerializer().fields)
+    assert set(booking.STEP_BOOKING_DETAILS) <= booking_fields
+
+
+def test_an_order_patch_checks_the_model_vr_of_each_descriptive_field(api, station):
+    order = api_booked(api)
+    response = api.patch(
+        f"/api/orders/{order['id']}/",
+        {"requesting_service": "x" * 65, "referring_physician_name": "A^B^C^D^E^F"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"requesting_service", "referring_physician_name"}

@@ -6,6 +6,7 @@ worklist.services, which the views call.
 
 import copy
 
+from django.db import models
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -21,6 +22,7 @@ from worklist.models import (
     PerformedProcedureStep,
     Priority,
     Procedure,
+    RequestedProcedure,
     ScheduledProcedureStep,
     Series,
     Sex,
@@ -31,7 +33,13 @@ from worklist.models import (
     StudyDiscrepancy,
     ip_network_list,
 )
-from worklist.services.booking import StepBooking
+from worklist.services.booking import (
+    ORDER_EDITABLE,
+    PROCEDURE_EDITABLE,
+    STEP_BOOKING_DETAILS,
+    STEP_DESCRIPTIVE,
+    StepBooking,
+)
 
 
 class StrictSerializer(serializers.Serializer):
@@ -100,6 +108,36 @@ class CodeItemSerializer(StrictSerializer):
         if not item.get("coding_scheme_version"):
             item.pop("coding_scheme_version", None)
         return item
+
+
+def with_model_fields(model, names, **overrides):
+    """A class decorator adding write fields `names` typed and checked as the model
+    declares them (its VR validators and length, choices; code sequences item by
+    item), so a list of editable fields is declared once, in the service that edits
+    them. `overrides`: keyword arguments of some fields."""
+
+    def field_for(name):
+        field = model._meta.get_field(name)
+        kwargs = {"required": False, **overrides.get(name, {})}
+        if isinstance(field, models.JSONField):
+            return CodeItemSerializer(many=True, **kwargs)
+        if field.choices:
+            return serializers.ChoiceField(choices=field.choices, **kwargs)
+        kwargs.setdefault("allow_blank", field.blank)
+        if field.blank:
+            kwargs.setdefault("default", "")
+        return serializers.CharField(
+            validators=list(field.validators), trim_whitespace=False, **kwargs
+        )
+
+    def decorate(cls):
+        cls._declared_fields = {
+            **{name: field_for(name) for name in names},
+            **cls._declared_fields,
+        }
+        return cls
+
+    return decorate
 
 
 class OpeningHoursSerializer(serializers.ModelSerializer):
@@ -192,19 +230,7 @@ class AETitleListField(serializers.ListField):
         return "\\".join(title.strip() for title in super().to_internal_value(data))
 
 
-STEP_DETAIL_FIELDS = (
-    "additional_station_ae_titles",
-    "scheduled_station_name",
-    "scheduled_procedure_step_location",
-    "scheduled_performing_physician_name",
-    "scheduled_procedure_step_description",
-    "scheduled_protocol_code_sequence",
-    "requested_contrast_agent",
-    "pre_medication",
-    "comments_on_the_scheduled_procedure_step",
-)
-
-
+@with_model_fields(ScheduledProcedureStep, STEP_BOOKING_DETAILS)
 class StepBookingSerializer(StrictSerializer):
     scheduled_procedure_step_id = text(vr.validate_sh)
     modality = text(vr.validate_cs)
@@ -213,21 +239,13 @@ class StepBookingSerializer(StrictSerializer):
         help_text="AE titles of further modalities that may perform the step (DICOM "
         "returns them after the station's in Scheduled Station AE Title)."
     )
-    scheduled_station_name = text(vr.validate_sh)
-    scheduled_procedure_step_location = text(vr.validate_sh)
     scheduled_procedure_step_start_datetime = AwareDateTimeField()
     scheduled_procedure_step_duration_minutes = serializers.IntegerField(
         required=False, min_value=1, max_value=24 * 60
     )
-    scheduled_performing_physician_name = text(vr.validate_pn)
-    scheduled_procedure_step_description = text(vr.validate_lo)
-    scheduled_protocol_code_sequence = CodeItemSerializer(many=True, required=False)
-    requested_contrast_agent = text(vr.validate_lo)
-    pre_medication = text(vr.validate_lo)
-    comments_on_the_scheduled_procedure_step = text(vr.validate_lt)
 
     def to_booking(self, data: dict) -> StepBooking:
-        details = {name: data[name] for name in STEP_DETAIL_FIELDS if name in data}
+        details = {name: data[name] for name in STEP_BOOKING_DETAILS if name in data}
         return StepBooking(
             scheduled_station_ae_title=data["scheduled_station_ae_title"].strip(),
             start=data["scheduled_procedure_step_start_datetime"],
@@ -238,17 +256,11 @@ class StepBookingSerializer(StrictSerializer):
         )
 
 
+@with_model_fields(Order, ORDER_EDITABLE)
+@with_model_fields(RequestedProcedure, PROCEDURE_EDITABLE)
 class OrderDetailsSerializer(StrictSerializer):
-    """The descriptive fields of an order: what a booking may send and a PATCH may change."""
-
-    referring_physician_name = text(vr.validate_pn)
-    requesting_physician = text(vr.validate_pn)
-    requesting_service = text(vr.validate_lo)
-    reason_for_the_requested_procedure = text(vr.validate_lo)
-    imaging_service_request_comments = text(vr.validate_lt)
-    requested_procedure_description = text(vr.validate_lo)
-    requested_procedure_code_sequence = CodeItemSerializer(many=True, required=False)
-    requested_procedure_priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    """The descriptive fields of an order: what a booking may send and a PATCH may
+    change (booking.ORDER_EDITABLE, booking.PROCEDURE_EDITABLE)."""
 
 
 class OrderCreateSerializer(OrderDetailsSerializer):
@@ -276,6 +288,7 @@ class OrderCancelSerializer(StrictSerializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
 
 
+@with_model_fields(ScheduledProcedureStep, STEP_DESCRIPTIVE, modality={"allow_blank": False})
 class StepUpdateSerializer(StrictSerializer):
     scheduled_station_ae_title = text(vr.validate_ae, allow_blank=False)
     scheduled_procedure_step_start_datetime = AwareDateTimeField(required=False)
@@ -285,13 +298,6 @@ class StepUpdateSerializer(StrictSerializer):
     scheduled_procedure_step_status = serializers.ChoiceField(
         choices=StepStatus.choices, required=False
     )
-    modality = text(vr.validate_cs, allow_blank=False)
-    scheduled_performing_physician_name = text(vr.validate_pn)
-    scheduled_procedure_step_description = text(vr.validate_lo)
-    scheduled_protocol_code_sequence = CodeItemSerializer(many=True, required=False)
-    requested_contrast_agent = text(vr.validate_lo)
-    pre_medication = text(vr.validate_lo)
-    comments_on_the_scheduled_procedure_step = text(vr.validate_lt)
 
     RENAMED = {
         "scheduled_procedure_step_start_datetime": "start",

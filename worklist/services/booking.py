@@ -31,7 +31,7 @@ from worklist.models import (
 
 from . import history
 from .patients import patient_for_order
-from .validation import full_clean, invalid
+from .validation import full_clean, invalid, nest
 
 
 @dataclass
@@ -139,6 +139,9 @@ def _book_step(
     path: tuple,
     booked_at: datetime | None,
 ) -> ScheduledProcedureStep:
+    unknown = set(booking.details) - set(STEP_BOOKING_DETAILS)
+    if unknown:
+        raise Invalid(nest(path, {name: ["Unknown field."] for name in sorted(unknown)}))
     duration = booking.duration_minutes or (procedure.duration_minutes if procedure else 15)
     step = ScheduledProcedureStep(
         requested_procedure=requested_procedure,
@@ -281,18 +284,20 @@ def _check_unique(accession_number, requested_procedure_id, study_instance_uid, 
         )
 
 
-ORDER_EDITABLE = {
+# The descriptive fields of an order and of its requested procedure: what a booking
+# may send and order_update may change. The API's serializers are built from these.
+ORDER_EDITABLE = (
     "referring_physician_name",
     "requesting_physician",
     "requesting_service",
     "reason_for_the_requested_procedure",
     "imaging_service_request_comments",
-}
-PROCEDURE_EDITABLE = {
+)
+PROCEDURE_EDITABLE = (
     "requested_procedure_description",
     "requested_procedure_code_sequence",
     "requested_procedure_priority",
-}
+)
 
 
 @audited(
@@ -395,7 +400,10 @@ def order_status_line(status: str) -> tuple[str, str] | None:
     return ORDER_STATUS_EVENTS[status], f"Order {status}."
 
 
-STEP_DESCRIPTIVE = {
+# The descriptive fields of a step: what step_update may change besides its slot
+# and status. A booking may also send the station's name and location as the step
+# carries them, and further AE titles (STEP_BOOKING_DETAILS).
+STEP_DESCRIPTIVE = (
     "scheduled_performing_physician_name",
     "scheduled_procedure_step_description",
     "scheduled_protocol_code_sequence",
@@ -403,7 +411,13 @@ STEP_DESCRIPTIVE = {
     "pre_medication",
     "comments_on_the_scheduled_procedure_step",
     "modality",
-}
+)
+STEP_BOOKING_DETAILS = (
+    "additional_station_ae_titles",
+    "scheduled_station_name",
+    "scheduled_procedure_step_location",
+    *(name for name in STEP_DESCRIPTIVE if name != "modality"),
+)
 
 
 def _lock_order_of(step: ScheduledProcedureStep) -> None:
@@ -459,7 +473,7 @@ def step_update(
             f"Step {step.scheduled_procedure_step_id} is "
             f"{step.scheduled_procedure_step_status} and cannot change."
         )
-    unknown = set(details) - STEP_DESCRIPTIVE
+    unknown = set(details) - set(STEP_DESCRIPTIVE)
     if unknown:
         raise Invalid({name: ["This field cannot be changed."] for name in unknown})
     for name, value in details.items():

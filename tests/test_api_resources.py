@@ -342,3 +342,23 @@ def test_an_order_patch_checks_the_model_vr_of_each_descriptive_field(api, stati
     )
     assert response.status_code == 400
     assert set(response.json()) == {"requesting_service", "referring_physician_name"}
+
+
+def test_the_patient_name_filter_follows_the_search_rule_of_the_ui(api):
+    """One matching rule: words in any order, accents one way, wild cards."""
+    for pid, name in (("P1", "Müller^Anna"), ("P2", "Murphy^Anne"), ("P3", "Muller^Bob")):
+        assert (
+            api.post(
+                "/api/patients/", {"patient_id": pid, "patient_name": name}, format="json"
+            ).status_code
+            == 201
+        )
+
+    def found(text):
+        results = api.get("/api/patients/", {"patient_name": text}).json()["results"]
+        return sorted(p["patient_id"] for p in results)
+
+    assert found("anna muller") == ["P1"]
+    assert found("Mü") == ["P1"]
+    assert found("mu") == ["P1", "P2", "P3"]
+    assert found("Mu*^A*") == ["P1", "P2"]

@@ -8,6 +8,8 @@ import re
 
 from django.core.exceptions import ValidationError
 
+from . import names
+
 # Control characters allowed nowhere in the short string VRs; ESC (0x1B) stays
 # allowed because ISO 2022 code extensions use it.
 _FORBIDDEN_CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
@@ -64,8 +66,8 @@ def validate_ae(value: str) -> None:
 def validate_pn(value: str) -> None:
     """PN: up to three component groups (alphabetic=ideographic=phonetic) of 64 chars each,
     each with at most five components separated by '^'."""
-    groups = value.split("=")
-    if len(groups) > 3:
+    groups = names.groups(value)
+    if len(groups) > names.PN_GROUPS:
         raise ValidationError("PN has at most three component groups.", code="vr_format")
     for group in groups:
         if len(group) > 64:
@@ -73,7 +75,7 @@ def validate_pn(value: str) -> None:
                 f"PN allows at most 64 characters per component group, got {len(group)}.",
                 code="vr_length",
             )
-        if group.count("^") > 4:
+        if len(names.components(group)) > len(names.COMPONENTS):
             raise ValidationError("PN has at most five components per group.", code="vr_format")
     if "\\" in value:
         raise ValidationError("PN may not contain a backslash.", code="vr_charset")

@@ -12,9 +12,8 @@ from worklist.models import (
     StepStatus,
     Study,
     StudyOutcome,
-    name_search_key,
 )
-from worklist.selectors import local_day_bounds
+from worklist.selectors import local_day_bounds, patient_name_q
 
 
 class PatientFilter(django_filters.FilterSet):
@@ -30,7 +29,7 @@ class PatientFilter(django_filters.FilterSet):
         fields = ["patient_id", "issuer_of_patient_id", "patient_name", "patient_birth_date"]
 
     def filter_name(self, queryset, name, value):
-        return queryset.filter(patient_name_search__contains=name_search_key(value))
+        return queryset.filter(patient_name_q(value))
 
 
 class OrderFilter(django_filters.FilterSet):

@@ -8,18 +8,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from ris.errors import Conflict, Invalid
 from worklist import selectors
 from worklist.models import StepStatus
 from worklist.services import booking
-from worklist.ui.forms import (
-    CancelForm,
-    RescheduleForm,
-    put_errors,
-)
+from worklist.ui.forms import CancelForm, RescheduleForm
 
 from .booking import _slot_panel
-from .common import _found, _fragment_or_page, _with_defaults, requires
+from .common import _found, _fragment_or_page, _with_defaults, attempt, requires
 
 
 @requires("worklist.view_scheduledprocedurestep")
@@ -50,32 +45,28 @@ def step_reschedule(request, pk: int):
     status, lost_slot = 200, None
     if posted and form.is_valid():
         ae_title, start = form.cleaned_data["slot"]
-        try:
-            moved = booking.step_update(
-                step=step,
-                scheduled_station_ae_title=ae_title,
-                start=start,
-                reason=form.cleaned_data["reason"],
-                user=request.user,
-            )
-        except Conflict as exc:
-            status, lost_slot = 409, exc.message
+        outcome = attempt(
+            form,
+            booking.step_update,
+            renamed={
+                "scheduled_procedure_step_start_datetime": "slot",
+                "scheduled_station_ae_title": "slot",
+            },
+            conflict_on_form=False,
+            step=step,
+            scheduled_station_ae_title=ae_title,
+            start=start,
+            reason=form.cleaned_data["reason"],
+            user=request.user,
+        )
+        status, lost_slot = outcome.status, outcome.conflict or None
+        if outcome.conflict:
             form.cleaned_data["slot"] = None
-        except Invalid as exc:
-            status = 400
-            put_errors(
-                form,
-                exc,
-                renamed={
-                    "scheduled_procedure_step_start_datetime": "slot",
-                    "scheduled_station_ae_title": "slot",
-                },
-            )
-        else:
-            local = timezone.localtime(moved.start)
+        elif outcome.done:
+            local = timezone.localtime(outcome.result.start)
             messages.success(
                 request,
-                f"Step {moved.scheduled_procedure_step_id} moved to {ae_title} "
+                f"Step {outcome.result.scheduled_procedure_step_id} moved to {ae_title} "
                 f"at {local:%a %d %b %Y %H:%M}.",
             )
             return redirect(_calendar_url(ae_title, local.date()))
@@ -113,19 +104,16 @@ def step_cancel(request, pk: int):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            try:
-                booking.step_update(
-                    step=step,
-                    scheduled_procedure_step_status=StepStatus.DISCONTINUED,
-                    reason=form.cleaned_data["reason"],
-                    user=request.user,
-                )
-            except Conflict as exc:
-                status = 409
-                form.add_error(None, exc.message)
-            except Invalid as exc:
-                put_errors(form, exc)
-            else:
+            outcome = attempt(
+                form,
+                booking.step_update,
+                step=step,
+                scheduled_procedure_step_status=StepStatus.DISCONTINUED,
+                reason=form.cleaned_data["reason"],
+                user=request.user,
+            )
+            status = outcome.status
+            if outcome.done:
                 messages.success(
                     request,
                     f"Order {order.accession_number} cancelled."

@@ -7,8 +7,10 @@ check and the insert) -> 409, retry. Any other error (another integrity error, a
 
 import logging
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db import IntegrityError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -58,6 +60,11 @@ def exception_handler(exc, context):
 
 
 def _answer(exc, context) -> Response:
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {"detail": "Request body too large."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, Conflict):
         return Response({"detail": exc.message, **exc.details}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, Invalid):
@@ -74,3 +81,31 @@ def _answer(exc, context) -> Response:
     if response is None:
         return server_error(exc, context)
     return response
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    """Django's 404 for pages; JSON for a path under /api/ no endpoint answers."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error_page(request):
+    """Django's 500 for pages; JSON under /api/ (an error outside any view's handler)."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Internal server error; it was logged."}, status=500)
+    return defaults.server_error(request)
+
+
+def bad_request(request, exception=None):
+    """Django's 400 (a request it refused before any view, e.g. a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE); JSON under /api/, 413 for a body too large."""
+    if _is_api(request):
+        if isinstance(exception, RequestDataTooBig):
+            return JsonResponse({"detail": "Request body too large."}, status=413)
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)

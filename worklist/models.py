@@ -126,6 +126,14 @@ class Patient(models.Model):
             kwargs["update_fields"] = {*kwargs["update_fields"], "patient_name_search"}
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        """A birth date is not in the future (local calendar); nor before 1900."""
+        born = self.patient_birth_date
+        if born is not None and born > timezone.localdate():
+            raise ValidationError({"patient_birth_date": "Must not be in the future."})
+        if born is not None:
+            vr.validate_day(born)
+
 
 class Procedure(models.Model):
     """An entry of the procedure catalogue: what the UI offers and what fills defaults."""

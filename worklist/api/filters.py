@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import Q
 from django_filters.rest_framework import BooleanFilter
 
+from worklist import vr
 from worklist.models import (
     Order,
     OrderStatus,
@@ -50,7 +51,9 @@ def started_on(queryset, name, value):
 
 class StepFilter(django_filters.FilterSet):
     date = django_filters.DateFilter(
-        method=started_on, help_text="Steps starting on this day, in local time."
+        method=started_on,
+        validators=[vr.validate_day],
+        help_text="Steps starting on this day, in local time.",
     )
     scheduled_station_ae_title = django_filters.CharFilter(
         field_name="station__scheduled_station_ae_title"
@@ -67,7 +70,9 @@ class StepFilter(django_filters.FilterSet):
 
 class PerformedStepFilter(django_filters.FilterSet):
     date = django_filters.DateFilter(
-        method=started_on, help_text="Performed steps started on this day, in local time."
+        method=started_on,
+        validators=[vr.validate_day],
+        help_text="Performed steps started on this day, in local time.",
     )
     performed_procedure_step_status = django_filters.ChoiceFilter(
         choices=PerformedStepStatus.choices
@@ -112,6 +117,7 @@ class StudyFilter(django_filters.FilterSet):
     since = django_filters.IsoDateTimeFilter(
         field_name="last_received_at",
         lookup_expr="gte",
+        validators=[vr.validate_date_time],
         help_text="Studies with images received at or after this time (ISO 8601).",
     )
     exception_open = BooleanFilter(help_text="Waiting for a person (a study exception).")

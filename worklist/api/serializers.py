@@ -6,6 +6,7 @@ worklist.services, which the views call.
 
 import copy
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
@@ -42,9 +43,9 @@ from worklist.services.booking import (
 )
 
 
-class StrictSerializer(serializers.Serializer):
+class RefusesUnknownFields:
     """Refuses fields it does not know, so a typo ('patient_birthdate') is a 400
-    instead of a value silently dropped."""
+    instead of a value silently dropped (and a PATCH writing the rest)."""
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -56,6 +57,10 @@ class StrictSerializer(serializers.Serializer):
                     {name: ["Unknown or read-only field."] for name in unknown}
                 )
         return super().to_internal_value(data)
+
+
+class StrictSerializer(RefusesUnknownFields, serializers.Serializer):
+    pass
 
 
 class BuiltOnceModelSerializer(serializers.ModelSerializer):
@@ -80,10 +85,23 @@ class AwareDateTimeField(serializers.DateTimeField):
     }
 
     def to_internal_value(self, value):
-        parsed = parse_datetime(value) if isinstance(value, str) else None
+        try:
+            parsed = parse_datetime(value) if isinstance(value, str) else None
+        except ValueError:  # a well-formed 25:00, +25:00, February 30th
+            self.fail("invalid", format="ISO 8601 with its UTC offset")
         if parsed is not None and parsed.tzinfo is None:
             self.fail("naive")
+        if parsed is not None:
+            try:
+                vr.validate_date_time(parsed)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages) from exc
         return super().to_internal_value(value)
+
+
+# Bounds of the collections a request may carry: beyond them it is a mistake or abuse.
+MAX_STEPS_PER_ORDER = 50
+MAX_CODE_ITEMS = 32
 
 
 def text(validator, **kwargs):
@@ -120,7 +138,7 @@ def with_model_fields(model, names, **overrides):
         field = model._meta.get_field(name)
         kwargs = {"required": False, **overrides.get(name, {})}
         if isinstance(field, models.JSONField):
-            return CodeItemSerializer(many=True, **kwargs)
+            return CodeItemSerializer(many=True, max_length=MAX_CODE_ITEMS, **kwargs)
         if field.choices:
             return serializers.ChoiceField(choices=field.choices, **kwargs)
         kwargs.setdefault("allow_blank", field.blank)
@@ -140,13 +158,13 @@ def with_model_fields(model, names, **overrides):
     return decorate
 
 
-class OpeningHoursSerializer(serializers.ModelSerializer):
+class OpeningHoursSerializer(RefusesUnknownFields, serializers.ModelSerializer):
     class Meta:
         model = OpeningHours
         fields = ["weekday", "opens", "closes"]
 
 
-class StationSerializer(serializers.ModelSerializer):
+class StationSerializer(RefusesUnknownFields, serializers.ModelSerializer):
     opening_hours = OpeningHoursSerializer(many=True, required=False, max_length=MAX_OPENING_HOURS)
 
     class Meta:
@@ -162,7 +180,7 @@ class StationSerializer(serializers.ModelSerializer):
         ]
 
 
-class ProcedureSerializer(serializers.ModelSerializer):
+class ProcedureSerializer(RefusesUnknownFields, serializers.ModelSerializer):
     class Meta:
         model = Procedure
         fields = [
@@ -177,7 +195,7 @@ class ProcedureSerializer(serializers.ModelSerializer):
         ]
 
 
-class PatientSerializer(BuiltOnceModelSerializer):
+class PatientSerializer(RefusesUnknownFields, BuiltOnceModelSerializer):
     class Meta:
         model = Patient
         fields = [
@@ -221,6 +239,7 @@ class AETitleListField(serializers.ListField):
     def __init__(self, **kwargs):
         kwargs.setdefault("child", serializers.CharField(validators=[vr.validate_ae]))
         kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 16)
         super().__init__(**kwargs)
 
     def to_representation(self, data):
@@ -271,7 +290,9 @@ class OrderCreateSerializer(OrderDetailsSerializer):
         choices=Priority.choices, default=Priority.ROUTINE
     )
     study_instance_uid = text(vr.validate_ui)
-    scheduled_procedure_steps = StepBookingSerializer(many=True, allow_empty=False)
+    scheduled_procedure_steps = StepBookingSerializer(
+        many=True, allow_empty=False, max_length=MAX_STEPS_PER_ORDER
+    )
 
     def service_arguments(self) -> dict:
         """validated_data shaped as worklist.services.order_create's keyword arguments."""
@@ -285,7 +306,7 @@ class OrderCreateSerializer(OrderDetailsSerializer):
 
 
 class OrderCancelSerializer(StrictSerializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    reason = text(vr.validate_lo)
 
 
 @with_model_fields(ScheduledProcedureStep, STEP_DESCRIPTIVE, modality={"allow_blank": False})
@@ -420,7 +441,7 @@ class OrderSerializer(BuiltOnceModelSerializer):
         read_only_fields = fields
 
 
-class ModalitySerializer(serializers.ModelSerializer):
+class ModalitySerializer(RefusesUnknownFields, serializers.ModelSerializer):
     """A known modality (/api/modalities/): who may query the worklist, from where, and
     which stations' steps it sees."""
 
@@ -432,8 +453,9 @@ class ModalitySerializer(serializers.ModelSerializer):
         help_text="AE titles of the stations whose steps it sees.",
     )
     allowed_addresses = serializers.ListField(
-        child=serializers.CharField(),
+        child=serializers.CharField(max_length=64),
         required=False,
+        max_length=256,
         help_text="IP addresses or networks (CIDR) it may call from; empty: any.",
     )
 
@@ -725,7 +747,13 @@ class StudyLinkSerializer(StudyActionSerializer):
 
     order = serializers.IntegerField(required=False, help_text="The order's id.")
     accession_number = text(vr.validate_sh, max_length=16, help_text="Or its accession number.")
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
+    comment = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=1000,
+        default="",
+        validators=[vr.validate_lt],
+    )
 
     def validate(self, data):
         data["accession_number"] = data.get("accession_number", "").strip()
@@ -738,5 +766,7 @@ class StudyLinkSerializer(StudyActionSerializer):
 
 class StudyResolveSerializer(StudyActionSerializer):
     comment = serializers.CharField(
-        max_length=1000, help_text="Why the exception is closed, e.g. 'Test images'."
+        max_length=1000,
+        validators=[vr.validate_lt],
+        help_text="Why the exception is closed, e.g. 'Test images'.",
     )

@@ -10,13 +10,14 @@ audit event is written in that same transaction, and a refusal is recorded too.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from audit.audited import audited
 from audit.codes import Action, Verb
 from ris.errors import Conflict, Invalid
-from worklist import audit_subjects, identifiers
+from worklist import audit_subjects, identifiers, vr
 from worklist.models import (
     OCCUPYING_STEP_STATUSES,
     Order,
@@ -78,6 +79,34 @@ def _check_not_past(start: datetime, path: tuple, now: datetime | None = None) -
             (*path, "scheduled_procedure_step_start_datetime"),
             f"Must not be in the past: the earliest start now is {earliest:%Y-%m-%d %H:%M}.",
         )
+
+
+def _check_station(station: Station, modality: str, path: tuple) -> None:
+    """A step is booked on an active station of its own modality."""
+    if not station.active:
+        raise invalid(
+            (*path, "scheduled_station_ae_title"),
+            f"Station {station.scheduled_station_ae_title} is not active.",
+        )
+    if modality and modality != station.modality:
+        raise invalid(
+            (*path, "scheduled_station_ae_title"),
+            f"Station {station.scheduled_station_ae_title} is a {station.modality} room; "
+            f"the step is {modality}.",
+        )
+
+
+def _end_of(start: datetime, minutes: int, path: tuple) -> datetime:
+    """When a step starting at `start` ends; a start at the end of the calendar is
+    refused naming the field (vr.validate_date_time, the API's own bound)."""
+    try:
+        vr.validate_date_time(start)
+        return start + timedelta(minutes=minutes)
+    except (ValidationError, OverflowError) as exc:
+        raise invalid(
+            (*path, "scheduled_procedure_step_start_datetime"),
+            "Out of range: " + " ".join(getattr(exc, "messages", [str(exc)])),
+        ) from exc
 
 
 def _check_slot(*, station: Station, start: datetime, end: datetime, path: tuple, exclude=None):
@@ -158,7 +187,8 @@ def _book_step(
     step.scheduled_procedure_step_location = (
         step.scheduled_procedure_step_location or station.scheduled_procedure_step_location
     )
-    step.end = step.start + timedelta(minutes=duration)
+    step.end = _end_of(step.start, duration, path)
+    _check_station(station, step.modality, path)
     _check_not_past(step.start, path, booked_at)
     _check_slot(station=station, start=step.start, end=step.end, path=path)
     full_clean(step, path, exclude=["requested_procedure", "station", "end"], identity_checked=True)
@@ -354,8 +384,10 @@ def order_cancel(*, order: Order, reason: str = "", user=None) -> Order:
 
 def _cancel(order: Order, *, reason: str, user) -> Order:
     """Cancel a (locked, SCHEDULED) order: its scheduled steps are discontinued."""
-    if len(reason) > 64:
-        raise Invalid({"reason": ["At most 64 characters."]})
+    try:
+        vr.validate_lo(reason)
+    except ValidationError as exc:
+        raise Invalid({"reason": exc.messages}) from exc
     ScheduledProcedureStep.objects.filter(
         requested_procedure__order=order,
         scheduled_procedure_step_status=StepStatus.SCHEDULED,
@@ -484,6 +516,8 @@ def step_update(
     moved = _apply_move(step, stations, scheduled_station_ae_title, start, duration_minutes)
     if step.start != was_start or step.station_id != was_station:
         _check_not_past(step.start, ())
+    if step.station_id != was_station or "modality" in details:
+        _check_station(step.station, step.modality, ())
     if moved:
         _check_slot(station=step.station, start=step.start, end=step.end, path=(), exclude=step.pk)
     full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
@@ -515,7 +549,7 @@ def _apply_move(step, stations, ae_title, start, duration_minutes) -> bool:
     if duration_minutes is not None and duration_minutes != step.duration_minutes:
         step.duration_minutes = duration_minutes
         moved = True
-    step.end = step.start + timedelta(minutes=step.duration_minutes)
+    step.end = _end_of(step.start, step.duration_minutes, ())
     return moved
 
 

@@ -16,3 +16,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("worklist.ui.urls")),
 ]
+
+handler400 = "ris.api_errors.bad_request"
+handler404 = "ris.api_errors.not_found"
+handler500 = "ris.api_errors.server_error_page"

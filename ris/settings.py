@@ -361,13 +361,23 @@ RIS_EXPORT_EXPIRY_HOURS = env_int("RIS_EXPORT_EXPIRY_HOURS", 7 * 24)
 RIS_ACCESSION_PATTERN = env_str("RIS_ACCESSION_PATTERN", "{date:%Y}{seq:06d}")
 RIS_UID_ROOT = env_str("RIS_UID_ROOT")
 
+# No patient data in the logs beyond identifiers (tests/web/test_no_patient_data_in_logs.py).
+# pydicom's warnings quote the invalid values of elements a peer sent (a birth date),
+# so only its errors are logged; pynetdicom at DEBUG dumps whole datasets: for a
+# short diagnosis only. pydicom sets its logger's level when first imported: import it
+# before Django applies LOGGING, so the level below holds.
+import pydicom.config  # noqa: E402,F401
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"refusals_on_one_line": {"()": "ris.logs.RefusalsOnOneLine"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("RIS_LOG_LEVEL", "INFO")},
     "loggers": {
+        "django.request": {"filters": ["refusals_on_one_line"]},
         "pynetdicom": {"level": env_str("RIS_DICOM_LOG_LEVEL", "WARNING")},
+        "pydicom": {"level": "ERROR"},
     },
 }

@@ -11,6 +11,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("exports/", include("export.urls")),
     path("api/audit/", include("audit.urls_api")),
+    path("api/", include("export.urls_api")),
     path("api/", include("worklist.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

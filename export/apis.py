@@ -15,6 +15,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from . import selectors, services
+from .models import Export, ExportProject
 from .serializers import (
     DecisionSerializer,
     ExportRequestSerializer,
@@ -38,6 +39,8 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     filterset_fields = ["status"]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema, made without a user
+            return Export.objects.none()
         return selectors.exports_for(self.request.user)
 
     @extend_schema(request=ExportRequestSerializer, responses={201: ExportSerializer})
@@ -116,6 +119,8 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = ProjectSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ExportProject.objects.none()
         return selectors.projects_for(self.request.user)
 
     @extend_schema(request=ProjectSerializer, responses={201: ProjectSerializer})

@@ -13,6 +13,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("exports/", include("export.urls")),
     path("api/audit/", include("audit.urls_api")),
+    path("api/", include("export.urls_api")),
     path("api/", include("worklist.api.urls")),
     # Signed-in users only (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]); a browser
     # without a session is sent to the login page. The split view serves its start-up

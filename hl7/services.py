@@ -39,6 +39,11 @@ def receive(raw: bytes, *, address: str = "", port: int | None = None) -> Answer
         parsed = codec.decode(raw)
     except codec.MessageError as error:
         return _answer_unparsed(raw, msh, error, address, started)
+    if not parsed.value("MSH", 10):
+        error = codec.MessageError(
+            "Message control ID missing.", ack_code="AR", error_code="101", segment="MSH", field=10
+        )
+        return _answer_unparsed(raw, msh, error, address, started)
     header = _header(parsed)
     previous = _previous(header)
     if previous is not None:
@@ -190,7 +195,7 @@ def _answer_unparsed(raw, msh, error, address, started) -> Answer:
     message = Message(
         direction=Direction.IN,
         status=Status.REJECTED if error.ack_code == "AR" else Status.ERROR,
-        control_id=get(10)[:64] or "?",
+        control_id=get(10)[:64] or f"?{_new_control_id()}",
         sending_application=get(3)[:64],
         sending_facility=get(4)[:64],
         message_type="^".join(msh[9].split("^")[:2])[:16] if len(msh) > 9 else "",

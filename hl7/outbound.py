@@ -68,6 +68,10 @@ def destinations() -> dict[str, Destination]:
         address, _, version = address.partition("/")
         host, _, port = address.rpartition(":")
         application, _, facility = name.partition("^")
+        if not host or not port.isdigit():
+            # A typo must not stop bookings: the entry is skipped, and said so.
+            logger.error("RIS_HL7_DESTINATIONS: %r is not [APP[^FACILITY]@]host:port", item)
+            continue
         found[item] = Destination(
             key=item,
             application=application,

@@ -204,3 +204,14 @@ def test_two_workers_draining_at_once_send_each_message_once_in_order(transactio
 
     assert [orc(m)[3].split("^")[0] for m in his.received()] == accessions
     assert Message.objects.filter(status=Status.DELIVERED).count() == len(accessions)
+
+
+def test_a_malformed_destination_is_skipped_and_bookings_go_on(db, settings, his):
+    settings.RIS_HL7_DESTINATIONS = f"HIS@nowhere, HIS^HOSP@127.0.0.1:{his.port}"
+    factories.station("CT1", "CT")
+
+    factories.book()
+
+    assert list(Message.objects.values_list("peer", flat=True)) == [
+        f"HIS^HOSP@127.0.0.1:{his.port}"
+    ]

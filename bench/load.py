@@ -40,6 +40,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -507,6 +508,22 @@ def counts(url: str) -> dict:
 # --- the run -------------------------------------------------------------------------
 
 
+def text_columns_default_empty(url: str) -> None:
+    """Text columns added to the worklist tables after mwl_bench's COPY was written
+    (e.g. an order's placer order number) get '' as a database default here, as Django
+    would fill them, so its COPY still loads."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_name LIKE 'worklist_%%' AND is_nullable = 'NO' "
+            "AND column_default IS NULL AND data_type IN ('character varying', 'text')"
+        ).fetchall()
+        for table, column in rows:
+            conn.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" SET DEFAULT \'\'')
+
+
 def run(args) -> int:
     import psycopg
 
@@ -523,6 +540,7 @@ def run(args) -> int:
     recreate_database(url)
     manage(env, "migrate", "-v0")
     size = len(STATIONS) * SLOTS_PER_DAY * DAYS
+    text_columns_default_empty(url)
     load_database(url, size, COMPARE_DAY)
     with psycopg.connect(url, autocommit=True) as conn:  # stations came with their ids
         conn.execute(
@@ -619,6 +637,8 @@ def run(args) -> int:
     finally:
         for process in (beat, worker, runris):
             stop(process)
+        for bulky in ("wlmscpfs", "orthanc-storage"):  # the logs stay
+            shutil.rmtree(work / bulky, ignore_errors=True)
     print(f"\nerrors: {errors}")
     return 1 if errors else 0
 

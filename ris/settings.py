@@ -235,6 +235,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # The schema describes the whole API: signed-in users and token holders only.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # One name per choice set used by several resources.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "worklist.models.OrderStatus",
+        "StudyOutcomeEnum": "worklist.models.StudyOutcome",
+    },
 }
 
 # Celery: with no broker, tasks run in-process (eagerly) so nothing else must run.

@@ -163,7 +163,7 @@ def django_setup(env: dict) -> None:
 def prepare(env: dict) -> None:
     from django.core.management import call_command
 
-    from hl7.models import Sender
+    from hl7v2.models import Sender
     from worklist.models import Procedure
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -181,8 +181,8 @@ def outbox(messages: int, tmp: Path) -> float:
     from django.conf import settings
 
     from audit import context
-    from hl7 import outbound
-    from hl7.models import Direction, Message, Status
+    from hl7v2 import outbound
+    from hl7v2.models import Direction, Message, Status
     from worklist.models import Order
 
     port = free_port()

@@ -6,8 +6,8 @@ administrator finds the message in the HL7 message log."""
 import pytest
 from playwright.sync_api import expect
 
-from hl7 import listener
-from hl7.models import Sender
+from hl7v2 import listener
+from hl7v2.models import Sender
 from tests import factories
 from tests.hl7.conftest import ack_code, orm, send_all
 from worklist.models import Order, OrderStatus

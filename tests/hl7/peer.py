@@ -1,7 +1,6 @@
 """An independent HL7 peer, run as its own process: python-hl7's blocking MLLP client
 as a sending hospital system, or its asyncio MLLP server as a HIS receiving our
-status messages. (A separate process also because this project's app is named `hl7`
-too: here, `import hl7` is the library.)
+status messages: an independent peer in its own process.
 
     python peer.py send HOST PORT [TIMEOUT]  < JSON list of base64 messages; prints JSON list of
                                       base64 answers ("" when the connection closed)
@@ -14,10 +13,9 @@ import base64
 import json
 import sys
 
+import hl7
 from hl7.client import MLLPClient
 from hl7.mllp import start_hl7_server
-
-import hl7
 
 SB, EB, CR = b"\x0b", b"\x1c", b"\x0d"
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from hl7 import outbound
-from hl7.models import Direction, Message, Status
+from hl7v2 import outbound
+from hl7v2.models import Direction, Message, Status
 from tests import factories
 from tests.hl7.conftest import PEER, peer_env
 from worklist.services.booking import order_cancel, step_update

@@ -5,8 +5,8 @@ import pytest
 
 from audit.codes import Action, Channel
 from audit.models import Event, EventPatient
-from hl7 import services
-from hl7.models import Message, Sender, Status
+from hl7v2 import services
+from hl7v2.models import Message, Sender, Status
 from tests import factories
 from tests.hl7.conftest import adt, orm
 from worklist.models import Order, OrderStatus, Patient

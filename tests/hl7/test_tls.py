@@ -6,8 +6,8 @@ import ssl
 
 import pytest
 
-from hl7 import listener
-from hl7.models import Sender
+from hl7v2 import listener
+from hl7v2.models import Sender
 from tests.dicom.conftest import tls_files
 from tests.hl7.conftest import ack_code, adt
 from worklist.models import Patient

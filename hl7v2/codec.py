@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from .library import Message as LibraryMessage
-from .library import parse as library_parse
-from .library import unescape as library_unescape
+from hl7 import Message as LibraryMessage
+from hl7 import parse as library_parse
+from hl7.util import unescape as library_unescape
 
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c\x0d"

@@ -6,9 +6,10 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Window
 
 from . import conf, dicom_xml
 from .codes import Action, Channel, Verb
@@ -295,8 +296,7 @@ PATIENT_DATA_ACTIONS = [
 UNUSUAL_LIMIT = 200
 
 
-@dataclass(frozen=True)
-class OpenedRecord:
+class OpenedRecord(NamedTuple):
     """A patient's record opened by a person: an event of a user on patient data that
     names exactly one patient (a list page that showed many is not an opening)."""
 
@@ -308,17 +308,22 @@ class OpenedRecord:
 
 
 def opened_records(*, since: datetime, until: datetime) -> list[OpenedRecord]:
-    """The records opened in the period, oldest first: one query, driven by the
-    events' time index, that the unusual-access findings share."""
-    others = EventPatient.objects.filter(event_id=OuterRef("event_id")).exclude(pk=OuterRef("pk"))
+    """The records opened in the period, oldest first: one query that the
+    unusual-access findings share. The patient rows come from a range scan of their
+    own time index (each row carries its event's time), their events from the events'
+    time index; an event's patients are counted over the same rows (all of an event's
+    rows share its time), so no row is looked up one by one."""
     rows = (
         EventPatient.objects.filter(
+            event_date_time__gte=since,
+            event_date_time__lt=until,
             event__event_date_time__gte=since,
             event__event_date_time__lt=until,
             event__user_pk__isnull=False,
             event__action__in=PATIENT_DATA_ACTIONS,
         )
-        .exclude(Exists(others))
+        .annotate(named=Window(Count("id"), partition_by=[F("event_id")]))
+        .filter(named=1)
         .order_by("event_id")
         .values_list(
             "event_id",
@@ -331,7 +336,7 @@ def opened_records(*, since: datetime, until: datetime) -> list[OpenedRecord]:
     )
     return [
         OpenedRecord(seq, moment, user_pk, user, (patient_id, issuer))
-        for seq, moment, user_pk, user, patient_id, issuer in rows.iterator(chunk_size=5000)
+        for seq, moment, user_pk, user, patient_id, issuer in rows
     ]
 
 

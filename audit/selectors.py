@@ -456,9 +456,10 @@ class UnrelatedAccess:
 
 def _family_given(person_name: str) -> str:
     """Folded Family^Given of a DICOM PN, to compare a user with a physician."""
-    from worklist.models import name_search_key
+    from worklist import names
 
-    return "^".join(name_search_key(person_name).split("^")[:2]).strip()
+    family_given = names.components(names.search_key(person_name))[:2]
+    return names.from_components(*family_given).strip()
 
 
 def _person_name_key(first: str, last: str) -> str:

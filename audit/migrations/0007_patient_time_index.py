@@ -27,7 +27,7 @@ def drop(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("audit", "0005_expiry_role")]
+    dependencies = [("audit", "0006_hl7_channel")]
 
     operations = [
         migrations.SeparateDatabaseAndState(

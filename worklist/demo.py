@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from worklist.services.booking import StepBooking, order_cancel, order_create, order_refresh_status
 from worklist.services.patients import patient_create
+from worklist.services.safety import booking_alerts
 from worklist.services.stations import procedure_save, station_create
 
 from .models import (
@@ -79,6 +80,17 @@ CATALOGUE = [
     ("MGSCREEN", "Screening mammography", "MG", 15),
     ("MGDIAG", "Diagnostic mammography", "MG", 20),
 ]
+
+CONTRAST_PROCEDURES = {"CTHEADC", "CTANGIO"}
+PREPARATION = {
+    "CT": "Please arrive 15 minutes early. Bring your list of medicines and any earlier "
+    "scans. For a scan with contrast: nothing to eat for 4 hours before, drink water.",
+    "MR": "Please arrive 20 minutes early. Leave jewellery, watches and cards at home. "
+    "Tell us about any implant, pacemaker or metal in your body.",
+    "US": "For an abdominal scan: nothing to eat or drink for 6 hours before.",
+    "CR": "No preparation needed.",
+    "MG": "Please do not use deodorant, powder or lotion on the day of the exam.",
+}
 
 FAMILY_NAMES = [
     "Müller",
@@ -345,6 +357,8 @@ def _catalogue() -> list[Procedure]:
             code_meaning=meaning,
             modality=modality,
             duration_minutes=minutes,
+            uses_contrast=code in CONTRAST_PROCEDURES,
+            preparation_instructions=PREPARATION.get(modality, ""),
         )
         for code, meaning, modality, minutes in CATALOGUE
     ]
@@ -363,6 +377,8 @@ def _patients(rng: random.Random, count: int) -> list[Patient]:
                 patient_birth_date=born,
                 patient_sex=sex,
                 allergies=rng.choice(["", "", "", "", "Iodinated contrast", "Latex"]),
+                medical_alerts=rng.choice([""] * 12 + ["Pacemaker", "Diabetes"]),
+                special_needs=rng.choice([""] * 12 + ["Wheelchair", "Interpreter (Italian)"]),
             )
         )
     return people
@@ -404,6 +420,7 @@ def _book_day(rng, day, stations, procedures, people, fill) -> int:
     over (completed, a few discontinued) and the one under way."""
     now = timezone.now()
     booked = 0
+    busy: dict[int, list[tuple[datetime, datetime]]] = {}
     by_modality: dict[str, list[Procedure]] = {}
     for procedure in procedures:
         by_modality.setdefault(procedure.modality, []).append(procedure)
@@ -415,12 +432,15 @@ def _book_day(rng, day, stations, procedures, people, fill) -> int:
                 end = cursor + timedelta(minutes=procedure.duration_minutes)
                 if end > closes:
                     break
-                if rng.random() < fill:
+                person = _free_person(rng, people, busy, cursor, end)
+                if person is not None and rng.random() < fill:
+                    busy.setdefault(person.pk, []).append((cursor, end))
                     order = order_create(
                         patient={
-                            "patient_id": (person := rng.choice(people)).patient_id,
+                            "patient_id": person.patient_id,
                             "issuer_of_patient_id": person.issuer_of_patient_id,
                         },
+                        acknowledged_alerts=[a.code for a in booking_alerts(person, procedure)],
                         steps=[
                             StepBooking(
                                 scheduled_station_ae_title=station.scheduled_station_ae_title,
@@ -443,6 +463,16 @@ def _book_day(rng, day, stations, procedures, people, fill) -> int:
                     _play(rng, order, cursor, end, now)
                 cursor = end
     return booked
+
+
+def _free_person(rng, people, busy, start, end):
+    """A patient with no other exam in [start, end) (one patient is never in two rooms
+    at once); None after a few tries."""
+    for _ in range(5):
+        person = rng.choice(people)
+        if all(end <= s or e <= start for s, e in busy.get(person.pk, ())):
+            return person
+    return None
 
 
 def _play(rng, order, start, end, now) -> None:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from audit.audited import audited
 from audit.codes import Action
 
-from . import audit_subjects, matching
+from . import audit_subjects, matching, names
 from .models import (
     OCCUPYING_STEP_STATUSES,
     Instance,
@@ -298,6 +298,11 @@ def calendar_steps(
             "requested_procedure__order__patient__issuer_of_patient_id",
             "requested_procedure__order__patient__patient_name",
             "requested_procedure__order__patient__patient_birth_date",
+            "requested_procedure__order__patient__medical_alerts",
+            "requested_procedure__order__patient__allergies",
+            "requested_procedure__order__patient__pregnancy_status",
+            "requested_procedure__order__patient__special_needs",
+            "requested_procedure__requested_procedure_priority",
         )
         .order_by("start", "pk")
     )
@@ -661,3 +666,31 @@ def study_for_viewer(*, pk: int, user=None) -> Study:
     """A study about to be opened in the image viewer (RIS_VIEWER_URL): the RIS hands
     the person on to its images, and records that it did."""
     return Study.objects.select_related("order__patient").get(pk=pk)
+
+
+@audited(Action.PATIENT_RECORD, patient=lambda patient: patient)
+def possible_duplicates(
+    *,
+    patient_id: str = "",
+    issuer_of_patient_id: str = "",
+    patient_name: str = "",
+    patient_birth_date: date | None = None,
+    exclude: int | None = None,
+    user=None,
+    limit: int = 20,
+) -> list[Patient]:
+    """Registered patients who may be the one about to be registered: born the same day
+    with a similar name (worklist.names.similar: accents, case and order of the name
+    parts ignored), or holding the same patient ID under another issuer."""
+    found = {}
+    if patient_id:
+        for patient in Patient.objects.filter(patient_id__iexact=patient_id.strip()).exclude(
+            issuer_of_patient_id=issuer_of_patient_id
+        )[:limit]:
+            found[patient.pk] = patient
+    if patient_birth_date is not None and patient_name:
+        for patient in Patient.objects.filter(patient_birth_date=patient_birth_date)[:1000]:
+            if names.similar(patient.patient_name, patient_name):
+                found.setdefault(patient.pk, patient)
+    found.pop(exclude, None)
+    return list(found.values())[:limit]

@@ -31,6 +31,7 @@ from worklist.models import (
     ip_network_list,
 )
 from worklist.services.booking import StepBooking
+from worklist.services.safety import ACKNOWLEDGEABLE
 
 
 class StrictSerializer(serializers.Serializer):
@@ -135,6 +136,8 @@ class ProcedureSerializer(serializers.ModelSerializer):
             "modality",
             "duration_minutes",
             "active",
+            "uses_contrast",
+            "preparation_instructions",
         ]
 
 
@@ -259,6 +262,17 @@ class OrderCreateSerializer(OrderDetailsSerializer):
     )
     study_instance_uid = text(vr.validate_ui)
     scheduled_procedure_steps = StepBookingSerializer(many=True, allow_empty=False)
+    allow_patient_overlap = serializers.BooleanField(
+        default=False,
+        help_text="Book even if the patient has another exam at that time (needs the "
+        "worklist.allow_patient_overlap permission; audited).",
+    )
+    acknowledged_alerts = serializers.ListField(
+        child=serializers.ChoiceField(choices=ACKNOWLEDGEABLE),
+        default=list,
+        help_text="Safety alerts acknowledged for this booking (CONTRAST_ALLERGY, "
+        "MR_IMPLANT); a booking raising one not listed is answered 409.",
+    )
 
     def service_arguments(self) -> dict:
         """validated_data shaped as worklist.services.order_create's keyword arguments."""
@@ -291,6 +305,11 @@ class StepUpdateSerializer(StrictSerializer):
     requested_contrast_agent = text(vr.validate_lo)
     pre_medication = text(vr.validate_lo)
     comments_on_the_scheduled_procedure_step = text(vr.validate_lt)
+    allow_patient_overlap = serializers.BooleanField(
+        required=False,
+        help_text="Move even if the patient has another exam at the new time (needs the "
+        "worklist.allow_patient_overlap permission; audited).",
+    )
 
     RENAMED = {
         "scheduled_procedure_step_start_datetime": "start",
@@ -407,6 +426,7 @@ class OrderSerializer(BuiltOnceModelSerializer):
             "study_instance_uid",
             "scheduled_procedure_steps",
             "cancel_reason",
+            "alert_acknowledgements",
             "created_at",
             "updated_at",
         ]

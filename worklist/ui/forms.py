@@ -20,6 +20,7 @@ from worklist.models import (
     StudyOutcome,
 )
 from worklist.services.booking import StepBooking
+from worklist.services.safety import ACKNOWLEDGEABLE
 
 from . import lockout
 
@@ -120,6 +121,9 @@ class PatientForm(forms.Form):
         label="Height (m)", required=False, min_value=0, max_digits=4, decimal_places=2
     )
     special_needs = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
+    register_anyway = forms.BooleanField(
+        label="None of these: register a new patient", required=False
+    )
 
     def clean_patient_birth_date(self):
         born = self.cleaned_data["patient_birth_date"]
@@ -144,7 +148,11 @@ class PatientForm(forms.Form):
 
     def service_arguments(self) -> dict:
         """cleaned_data shaped as services.patient_create's keyword arguments."""
-        data = {k: v for k, v in self.cleaned_data.items() if k not in self.NAME_PARTS}
+        data = {
+            k: v
+            for k, v in self.cleaned_data.items()
+            if k not in self.NAME_PARTS and k != "register_anyway"
+        }
         data["patient_name"] = self.patient_name()
         return {k: v for k, v in data.items() if v not in (None, "") or k == "patient_id"}
 
@@ -234,6 +242,15 @@ class BookingForm(SlotRangeForm):
         validators=[vr.validate_lt],
     )
 
+    acknowledged_alerts = forms.MultipleChoiceField(
+        choices=[(code, code) for code in ACKNOWLEDGEABLE],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    allow_patient_overlap = forms.BooleanField(
+        label="Book anyway: the patient has another exam at that time", required=False
+    )
+
     ORDER_FIELDS = (
         "requested_procedure_priority",
         "referring_physician_name",
@@ -300,6 +317,8 @@ class BookingForm(SlotRangeForm):
                 )
             ],
             "requested_procedure_code_sequence": [procedure.as_code_item()],
+            "acknowledged_alerts": data.get("acknowledged_alerts") or [],
+            "allow_patient_overlap": bool(data.get("allow_patient_overlap")),
             **{name: data[name] for name in self.ORDER_FIELDS},
         }
 
@@ -310,6 +329,9 @@ class RescheduleForm(SlotRangeForm):
     slot = forms.CharField(required=False)
     reason = forms.CharField(
         label="Reason (optional)", required=False, max_length=64, validators=[vr.validate_lo]
+    )
+    allow_patient_overlap = forms.BooleanField(
+        label="Move anyway: the patient has another exam at that time", required=False
     )
 
     def __init__(self, *args, booking=False, **kwargs):

@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString
 
 from worklist.models import ScheduledProcedureStep, Station, StepStatus
 from worklist.names import display as person_name
+from worklist.services.safety import patient_alerts
 
 PX_PER_MINUTE = 1.6  # 24 px for a 15-minute step: one line of text
 DEFAULT_HOURS = (7, 19)  # shown for a station open around the clock with nothing booked
@@ -46,10 +47,18 @@ class Block:
     procedure_text: str
     label: str
     url: str = ""
+    priority: str = ""
+    alerts: str = ""
 
     @property
     def html(self) -> SafeString:
         mark = format_html('<span class="mark">{}</span> ', self.mark) if self.mark else ""
+        if self.priority and self.priority != "ROUTINE":
+            mark += format_html(
+                '<span class="prio prio-{}">{}</span> ', self.priority, self.priority
+            )
+        if self.alerts:
+            mark += format_html('<span class="alert-mark" title="{}">⚠</span> ', self.alerts)
         return format_html(
             '<a role="listitem" class="blk {}" style="top:{}px;height:{}px" href="{}" '
             'title="{}" aria-label="{}">{}<b>{}</b> {} <span class="proc">{}</span></a>',
@@ -164,6 +173,8 @@ def build_grid(
         status = step.scheduled_procedure_step_status
         start_text = f"{step.start.astimezone(tz):%H:%M}"
         end_text = f"{step.end.astimezone(tz):%H:%M}"
+        priority = step.requested_procedure.requested_procedure_priority
+        alerts = "; ".join(f"{a.label}: {a.text}" for a in patient_alerts(order.patient))
         column.blocks.append(
             Block(
                 pk=step.pk,
@@ -177,9 +188,12 @@ def build_grid(
                 procedure_text=procedure,
                 label=(
                     f"{start_text}–{end_text} {patient}, {procedure}, {status}, "
-                    f"accession {order.accession_number}"
+                    f"{priority}, accession {order.accession_number}"
+                    + (f", alerts: {alerts}" if alerts else "")
                 ),
                 url=f"{step_url}{step.pk}/",
+                priority=priority,
+                alerts=alerts,
             )
         )
     return Grid(columns=columns, first_hour=first_hour, last_hour=last_hour)

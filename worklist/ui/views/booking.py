@@ -1,13 +1,14 @@
 """Booking an exam on a free slot of a room of its procedure's modality."""
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.utils import timezone
 
 from ris.errors import Conflict, Invalid
 from worklist import selectors
 from worklist.models import Priority
-from worklist.services import booking
+from worklist.services import booking, safety
 from worklist.ui.forms import (
     BookingForm,
     put_errors,
@@ -47,6 +48,19 @@ def _slot_panel(*, stations, form, duration, exclude_step=None) -> list[dict]:
     return panel
 
 
+def _booked(request, patient, order):
+    step = order.requested_procedure.scheduled_procedure_steps.all()[0]
+    procedure = order.requested_procedure.requested_procedure_description
+    messages.success(
+        request,
+        f"Booked {procedure} for {person_name(patient.patient_name)} on "
+        f"{step.station.scheduled_station_ae_title} at "
+        f"{timezone.localtime(step.start):%a %d %b %Y %H:%M}, "
+        f"accession {order.accession_number}.",
+    )
+    return redirect("ui:order", pk=order.pk)
+
+
 @requires("worklist.add_order", "worklist.view_patient")
 def book(request):
     """Pick a procedure, see the free slots of its rooms, pick one, book."""
@@ -80,32 +94,31 @@ def book(request):
         )
     status = 200
     lost_slot = None
+    refusal = None
     if posted and form.is_valid():
-        data = form.cleaned_data
-        ae_title = data["slot"][0]
         try:
             order = booking.order_create(**form.service_arguments(patient), user=request.user)
         except Conflict as exc:
-            # Another scheduler took the slot (or a clash appeared) since the page was
-            # drawn: say so, keep what was typed, and show the slots as they are now.
             status = 409
-            lost_slot = exc.message
-            form.cleaned_data["slot"] = None
-            form.data = form.data.copy()
-            form.data.pop("slot", None)
+            if exc.details.get("rule"):
+                # A patient safety rule (services.safety): say which, keep the slot,
+                # offer the explicit confirmation it asks for.
+                refusal = exc
+            else:
+                # Another scheduler took the slot (or a clash appeared) since the page
+                # was drawn: say so, keep what was typed, show the slots as they are now.
+                lost_slot = exc.message
+                form.cleaned_data["slot"] = None
+                form.data = form.data.copy()
+                form.data.pop("slot", None)
+        except PermissionDenied:
+            status = 403
+            form.add_error("allow_patient_overlap", "You may not book overlapping exams.")
         except Invalid as exc:
             status = 400
             put_errors(form, exc, renamed={"scheduled_procedure_step_start_datetime": "slot"})
         else:
-            step = order.requested_procedure.scheduled_procedure_steps.all()[0]
-            messages.success(
-                request,
-                f"Booked {data['procedure'].code_meaning} for "
-                f"{person_name(patient.patient_name)} on {ae_title} at "
-                f"{timezone.localtime(step.start):%a %d %b %Y %H:%M}, "
-                f"accession {order.accession_number}.",
-            )
-            return redirect("ui:order", pk=order.pk)
+            return _booked(request, patient, order)
     elif posted:
         status = 400
 
@@ -127,5 +140,8 @@ def book(request):
         "procedure": procedure,
         "panel": panel,
         "lost_slot": lost_slot,
+        "refusal": refusal,
+        "booking_alerts": safety.booking_alerts(patient, procedure) if procedure else [],
+        "may_overlap": request.user.has_perm(safety.OVERLAP_PERMISSION),
     }
     return _fragment_or_page(request, "ui/book/_panel.html", "ui/book/page.html", context, status)

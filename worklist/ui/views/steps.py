@@ -4,6 +4,7 @@ from datetime import date
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -11,7 +12,7 @@ from django.utils import timezone
 from ris.errors import Conflict, Invalid
 from worklist import selectors
 from worklist.models import StepStatus
-from worklist.services import booking
+from worklist.services import booking, safety
 from worklist.ui.forms import (
     CancelForm,
     RescheduleForm,
@@ -47,7 +48,7 @@ def step_reschedule(request, pk: int):
         source, day=max(initial_day, timezone.localdate()).isoformat(), span="day"
     )
     form = RescheduleForm(data, stations=stations, booking=posted)
-    status, lost_slot = 200, None
+    status, lost_slot, refusal = 200, None, None
     if posted and form.is_valid():
         ae_title, start = form.cleaned_data["slot"]
         try:
@@ -56,11 +57,19 @@ def step_reschedule(request, pk: int):
                 scheduled_station_ae_title=ae_title,
                 start=start,
                 reason=form.cleaned_data["reason"],
+                allow_patient_overlap=form.cleaned_data["allow_patient_overlap"],
                 user=request.user,
             )
         except Conflict as exc:
-            status, lost_slot = 409, exc.message
-            form.cleaned_data["slot"] = None
+            status = 409
+            if exc.details.get("rule"):
+                refusal = exc  # a patient safety rule: the slot is kept, the rule named
+            else:
+                lost_slot = exc.message
+                form.cleaned_data["slot"] = None
+        except PermissionDenied:
+            status = 403
+            form.add_error("allow_patient_overlap", "You may not book overlapping exams.")
         except Invalid as exc:
             status = 400
             put_errors(
@@ -92,6 +101,8 @@ def step_reschedule(request, pk: int):
         "form": form,
         "panel": panel,
         "lost_slot": lost_slot,
+        "refusal": refusal,
+        "may_overlap": request.user.has_perm(safety.OVERLAP_PERMISSION),
     }
     return _fragment_or_page(
         request, "ui/steps/_reschedule_panel.html", "ui/steps/reschedule.html", context, status

@@ -36,8 +36,21 @@ def patients(request):
 
 @requires("worklist.add_patient")
 def patient_new(request):
+    """Register a patient; possible duplicates already registered are shown, with a
+    link to each, before a new record is saved."""
     form = PatientForm(request.POST if request.method == "POST" else None)
+    duplicates = []
     if request.method == "POST" and form.is_valid():
+        if not form.cleaned_data["register_anyway"]:
+            duplicates = selectors.possible_duplicates(
+                patient_id=form.cleaned_data["patient_id"],
+                issuer_of_patient_id=form.cleaned_data.get("issuer_of_patient_id", ""),
+                patient_name=form.patient_name(),
+                patient_birth_date=form.cleaned_data["patient_birth_date"],
+                user=request.user,
+            )
+        if duplicates:
+            return render(request, "ui/patients/new.html", {"form": form, "duplicates": duplicates})
         try:
             patient = patient_services.patient_create(**form.service_arguments())
         except Invalid as exc:

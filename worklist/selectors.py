@@ -13,7 +13,19 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from audit.audited import audited
@@ -28,6 +40,7 @@ from .models import (
     OrderStatus,
     Patient,
     PerformedProcedureStep,
+    Priority,
     Procedure,
     RequestedProcedure,
     ScheduledProcedureStep,
@@ -350,9 +363,11 @@ def order_search(
     page: int | str = 1,
     per_page: int = 50,
     user=None,
+    sort: str = "",
 ) -> Page:
     """One page of orders matching the filters; a day, modality or station selects the
-    orders with a step there. Ordered by their first step, or newest first."""
+    orders with a step there. Ordered by their first step, or newest first; with
+    `sort="urgency"` by priority first (STAT, HIGH, ROUTINE, LOW), then so."""
     orders = order_list().annotate(
         first_start=Min("requested_procedures__scheduled_procedure_steps__start")
     )
@@ -374,7 +389,26 @@ def order_search(
     if accession_number:
         orders = orders.filter(accession_number__iexact=accession_number.strip())
     orders = orders.order_by("first_start", "pk") if day else orders.order_by("-created_at", "-pk")
+    if sort == "urgency":
+        orders = orders.annotate(
+            urgency=Min(urgency_rank("requested_procedures__requested_procedure_priority"))
+        ).order_by("urgency", *orders.query.order_by)
     return Paginator(orders, per_page).get_page(page)
+
+
+URGENCY = (Priority.STAT, Priority.HIGH, Priority.MEDIUM, Priority.ROUTINE, Priority.LOW)
+
+
+def urgency_rank(field: str) -> Case:
+    """A priority as a number, most urgent first: STAT 0, HIGH 1, MEDIUM and ROUTINE 2,
+    LOW 3; the order every list sorted by urgency uses."""
+    return Case(
+        When(**{field: Priority.STAT}, then=Value(0)),
+        When(**{field: Priority.HIGH}, then=Value(1)),
+        When(**{field: Priority.LOW}, then=Value(3)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
 
 
 def order_detail(*, pk: int, user=None) -> Order:

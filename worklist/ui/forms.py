@@ -400,6 +400,11 @@ class OrderFilterForm(forms.Form):
     modality = forms.ChoiceField(required=False)
     station = forms.ChoiceField(label="Room", required=False)
     accession_number = forms.CharField(label="Accession", required=False, max_length=16)
+    sort = forms.ChoiceField(
+        label="Sort",
+        choices=[("", "By time"), ("urgency", "Most urgent first")],
+        required=False,
+    )
 
     def __init__(self, *args, stations, modalities, **kwargs):
         super().__init__(*args, **kwargs)

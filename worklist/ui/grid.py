@@ -52,7 +52,9 @@ class Block:
 
     @property
     def html(self) -> SafeString:
-        mark = format_html('<span class="mark">{}</span> ', self.mark) if self.mark else ""
+        mark = (
+            format_html('<span class="mark">{}</span> ', self.mark) if self.mark else SafeString()
+        )
         if self.priority and self.priority != "ROUTINE":
             mark += format_html(
                 '<span class="prio prio-{}">{}</span> ', self.priority, self.priority

@@ -31,6 +31,7 @@ def orders(request):
         modality=filters.get("modality", ""),
         ae_title=filters.get("station", ""),
         accession_number=filters.get("accession_number", ""),
+        sort=filters.get("sort", ""),
         page=request.GET.get("page", 1),
         user=request.user,
     )

@@ -142,6 +142,13 @@ class ProcedureSerializer(serializers.ModelSerializer):
 
 
 class PatientSerializer(BuiltOnceModelSerializer):
+    revision = serializers.DateTimeField(
+        write_only=True,
+        required=False,
+        help_text="On PATCH: the updated_at read; if the patient changed since, the "
+        "answer is 409 and nothing is written.",
+    )
+
     class Meta:
         model = Patient
         fields = [
@@ -161,6 +168,7 @@ class PatientSerializer(BuiltOnceModelSerializer):
             "special_needs",
             "created_at",
             "updated_at",
+            "revision",
         ]
         read_only_fields = ["created_at", "updated_at"]
         # Uniqueness of (patient_id, issuer) is checked by the service, naming patient_id.

@@ -10,7 +10,7 @@ from ris.permissions import ChangePermission, ModelPermissions
 from worklist import selectors
 from worklist.models import Modality, Procedure
 from worklist.services.booking import order_cancel, order_create, order_update, step_update
-from worklist.services.patients import patient_create, patient_update
+from worklist.services.patients import patient_create, patient_edit
 from worklist.services.stations import modality_save, procedure_save, station_create, station_update
 from worklist.services.studies import study_link, study_resolve
 
@@ -82,10 +82,11 @@ class PatientViewSet(ServiceWriteViewSet):
     filterset_class = PatientFilter
 
     def create_object(self, data):
+        data.pop("revision", None)
         return patient_create(**data)
 
     def update_object(self, instance, data):
-        return patient_update(patient=instance, **data)
+        return patient_edit(patient=instance, **data)
 
 
 class OrderViewSet(ReadViewSet):

@@ -113,3 +113,29 @@ def _check_patient_identity_free(patient_id: str, issuer: str, exclude=None) -> 
     taken = Patient.objects.filter(patient_id=patient_id, issuer_of_patient_id=issuer)
     if taken.exclude(pk=exclude).exists():
         raise Invalid({"patient_id": ["A patient with this patient ID and issuer already exists."]})
+
+
+@audited(
+    Action.PATIENT_RECORD,
+    verb=Verb.UPDATE,
+    patient=lambda patient: patient,
+    patient_of_call=lambda kwargs: kwargs["patient"],
+)
+@transaction.atomic
+def patient_edit(*, patient: Patient, revision=None, **fields) -> Patient:
+    """Change a patient's record as read at `revision` (its updated_at then): if it
+    changed since, someone else edited it meanwhile and nothing is written (Conflict,
+    naming the current revision). None skips the check (an integration's PATCH
+    without one). The rules of patient_update apply."""
+    current = Patient.objects.select_for_update().get(pk=patient.pk)
+    if revision is not None and current.updated_at != revision:
+        raise Conflict(
+            f"Patient {current.patient_id} was changed by someone else meanwhile; "
+            "reload it and make the change again.",
+            revision=current.updated_at.isoformat(),
+        )
+    changed = {name: value for name, value in fields.items() if getattr(current, name) != value}
+    if not changed:
+        return current
+    # patient_update's rules without a second audit event for the same change.
+    return patient_update.__wrapped__(patient=current, **changed)

@@ -157,6 +157,52 @@ class PatientForm(forms.Form):
         return {k: v for k, v in data.items() if v not in (None, "") or k == "patient_id"}
 
 
+class PatientEditForm(PatientForm):
+    """A registered patient's record changed on their page; `revision` is the record's
+    updated_at when the form was drawn, so an edit made meanwhile is not overwritten."""
+
+    revision = forms.DateTimeField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, patient=None, **kwargs):
+        if patient is not None and not args and "data" not in kwargs:
+            kwargs["initial"] = self.initial_of(patient)
+        super().__init__(*args, **kwargs)
+        del self.fields["register_anyway"]
+
+    @classmethod
+    def initial_of(cls, patient) -> dict:
+        parts = names.components(names.alphabetic(patient.patient_name)) + [""] * 5
+        initial = {name: parts[i] for i, name in enumerate(cls.NAME_PARTS)}
+        for name in (
+            "patient_id",
+            "issuer_of_patient_id",
+            "patient_birth_date",
+            "patient_sex",
+            "medical_alerts",
+            "allergies",
+            "pregnancy_status",
+            "patient_weight",
+            "patient_size",
+            "special_needs",
+        ):
+            initial[name] = getattr(patient, name)
+        initial["revision"] = patient.updated_at
+        return initial
+
+    def service_arguments(self) -> dict:
+        """Every field, blanks included (a value cleared is a change), and revision."""
+        data = {
+            k: v
+            for k, v in self.cleaned_data.items()
+            if k not in self.NAME_PARTS and k not in ("register_anyway", "revision")
+        }
+        data["patient_name"] = self.patient_name()
+        for name in ("patient_sex", "medical_alerts", "allergies", "special_needs"):
+            data[name] = data.get(name) or ""
+        data["issuer_of_patient_id"] = data.get("issuer_of_patient_id") or ""
+        return {**data, "revision": self.cleaned_data["revision"]}
+
+
 # --- booking ------------------------------------------------------------------------
 
 SPANS = [("day", "Day"), ("week", "Week")]

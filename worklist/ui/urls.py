@@ -13,6 +13,7 @@ urlpatterns = [
     path("patients/", patients.patients, name="patients"),
     path("patients/new/", patients.patient_new, name="patient_new"),
     path("patients/<int:pk>/", patients.patient_detail, name="patient"),
+    path("patients/<int:pk>/edit/", patients.patient_edit, name="patient_edit"),
     path("book/", booking.book, name="book"),
     path("calendar/", calendars.calendar, name="calendar"),
     path("board/", calendars.board, name="board"),

@@ -3,10 +3,11 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-from ris.errors import Invalid
+from ris.errors import Conflict, Invalid
 from worklist import selectors
 from worklist.services import patients as patient_services
 from worklist.ui.forms import (
+    PatientEditForm,
     PatientForm,
     PatientSearchForm,
     put_errors,
@@ -70,3 +71,30 @@ def patient_detail(request, pk: int):
         else None
     )
     return render(request, "ui/patients/detail.html", {"patient": patient, "orders": orders})
+
+
+@requires("worklist.change_patient", "worklist.view_patient")
+def patient_edit(request, pk: int):
+    """Change a patient's demographics and alerts. An edit made by someone else since
+    the form was drawn is not overwritten: 409, the typed values kept, the record as
+    it is now shown."""
+    patient = _found(selectors.patient_get, pk=pk, user=request.user)
+    posted = request.method == "POST"
+    form = PatientEditForm(request.POST) if posted else PatientEditForm(patient=patient)
+    status, conflict = 200, None
+    if posted:
+        status = 400
+        if form.is_valid():
+            try:
+                patient_services.patient_edit(patient=patient, **form.service_arguments())
+            except Conflict as exc:
+                status, conflict = 409, exc.message
+                form.data = form.data.copy()
+                form.data["revision"] = exc.details["revision"]
+            except Invalid as exc:
+                put_errors(form, exc, renamed={"patient_name": "family_name"})
+            else:
+                messages.success(request, f"Patient {patient.patient_id} changed.")
+                return redirect("ui:patient", pk=patient.pk)
+    context = {"form": form, "patient": patient, "conflict": conflict}
+    return render(request, "ui/patients/edit.html", context, status=status)

@@ -761,3 +761,44 @@ class StudyResolveSerializer(StudyActionSerializer):
     comment = serializers.CharField(
         max_length=1000, help_text="Why the exception is closed, e.g. 'Test images'."
     )
+
+
+# --- first available -------------------------------------------------------------
+
+
+class FirstAvailableQuerySerializer(StrictSerializer):
+    """GET /api/procedures/{id}/first-available/: from which day, within which hours."""
+
+    after = serializers.DateField(required=False, help_text="First day to search (local).")
+    from_time = serializers.TimeField(required=False, help_text="Earliest start, local (HH:MM).")
+    to_time = serializers.TimeField(required=False, help_text="Latest end, local (HH:MM).")
+    count = serializers.IntegerField(required=False, min_value=1, max_value=50, default=5)
+
+    def validate(self, data):
+        given = [name for name in ("from_time", "to_time") if name in data]
+        if len(given) == 1:
+            raise serializers.ValidationError({given[0]: ["Give both from_time and to_time."]})
+        if given and data["from_time"] >= data["to_time"]:
+            raise serializers.ValidationError({"to_time": ["Must be after from_time."]})
+        return data
+
+    def service_arguments(self) -> dict:
+        data = dict(self.validated_data)
+        window = (data.pop("from_time"), data.pop("to_time")) if "from_time" in data else None
+        return {**data, "window": window}
+
+
+class FreeSlotSerializer(serializers.Serializer):
+    scheduled_station_ae_title = serializers.CharField(source="station.scheduled_station_ae_title")
+    scheduled_procedure_step_start_datetime = serializers.DateTimeField(source="start")
+    scheduled_procedure_step_end_datetime = serializers.DateTimeField(source="end")
+
+
+class FirstAvailableSerializer(serializers.Serializer):
+    procedure = serializers.IntegerField(source="procedure.pk")
+    first_day = serializers.DateField()
+    slots = FreeSlotSerializer(many=True)
+    reason = serializers.CharField(
+        help_text="Why the first day searched has no slot ('closed on Sunday', "
+        "'full until 14 Dec'); empty when it has one."
+    )

@@ -9,6 +9,7 @@ from ris.errors import Invalid
 from ris.permissions import ChangePermission, ModelPermissions
 from worklist import selectors
 from worklist.models import Modality, Procedure
+from worklist.services import availability
 from worklist.services.booking import order_cancel, order_create, order_update, step_update
 from worklist.services.patients import patient_create, patient_edit
 from worklist.services.stations import modality_save, procedure_save, station_create, station_update
@@ -74,6 +75,22 @@ class ProcedureViewSet(ServiceWriteViewSet):
 
     def update_object(self, instance, data):
         return procedure_save(procedure=instance, **data)
+
+    @extend_schema(
+        parameters=[serializers.FirstAvailableQuerySerializer],
+        responses=serializers.FirstAvailableSerializer,
+    )
+    @action(detail=True, methods=["get"], url_path="first-available")
+    def first_available(self, request, pk=None):
+        """The earliest free slots for this procedure across every room of its modality,
+        optionally from a day on (`after`) and within hours (`from_time`, `to_time`);
+        `reason` says why the first day has none."""
+        params = serializers.FirstAvailableQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        result = availability.first_available(
+            procedure=self.get_object(), **params.service_arguments()
+        )
+        return Response(serializers.FirstAvailableSerializer(result).data)
 
 
 class PatientViewSet(ServiceWriteViewSet):

@@ -92,3 +92,32 @@ def test_api_first_available(api, weekday_rooms, ct_head):
     bad = api.get(f"/api/procedures/{ct_head.pk}/first-available/", {"from_time": "09:00"})
     assert bad.status_code == 400
     assert "from_time" in bad.json()
+
+
+def test_booking_page_first_free_slots(scheduler_client, weekday_rooms, ct_head):
+    from django.urls import reverse
+
+    patient = factories.patient("P5")
+    sunday = next_weekday(SUNDAY)
+    response = scheduler_client.get(
+        reverse("ui:book"),
+        {
+            "patient": patient.pk,
+            "procedure": ct_head.pk,
+            "day": sunday.isoformat(),
+            "from_time": "10:00",
+            "to_time": "11:00",
+            "first": "1",
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    first = response.context["first"]
+    assert first.reason == "closed on Sunday between 10:00 and 11:00"
+    assert first.slots[0].start == local(sunday + timedelta(days=1), 10)
+    page = response.content.decode()
+    assert "First free slots" in page and "closed on Sunday" in page
+    # the day shown moved to the first free slot's; the address keeps the state
+    assert response.context["form"].cleaned_data["day"] == sunday + timedelta(days=1)
+    assert "first=" not in response["HX-Push-Url"]
+    assert f"day={sunday + timedelta(days=1)}" in response["HX-Push-Url"]

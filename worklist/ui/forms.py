@@ -1,7 +1,7 @@
 """Forms of the scheduler UI: they parse and check what was typed; the booking rules
 are the services', whose errors are put back next to the field they name."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
@@ -288,6 +288,12 @@ class BookingForm(SlotRangeForm):
         validators=[vr.validate_lt],
     )
 
+    from_time = forms.TimeField(
+        label="Earliest start", required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    to_time = forms.TimeField(
+        label="Latest end", required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )
     acknowledged_alerts = forms.MultipleChoiceField(
         choices=[(code, code) for code in ACKNOWLEDGEABLE],
         required=False,
@@ -340,7 +346,18 @@ class BookingForm(SlotRangeForm):
         cleaned["requested_procedure_priority"] = (
             cleaned.get("requested_procedure_priority") or Priority.ROUTINE
         )
+        start, end = cleaned.get("from_time"), cleaned.get("to_time")
+        if start and end and start >= end:
+            self.add_error("to_time", "Must be after the start time.")
         return cleaned
+
+    def window(self):
+        """The time-of-day window asked for the first free slots, or None."""
+        data = self.cleaned_data
+        start, end = data.get("from_time"), data.get("to_time")
+        if not start and not end:
+            return None
+        return (start or time(0), end or time(23, 59, 59))
 
     def service_arguments(self, patient) -> dict:
         """cleaned_data shaped as services.order_create's keyword arguments: one step on

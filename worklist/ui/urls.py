@@ -23,6 +23,7 @@ urlpatterns = [
     path("orders/", orders.orders, name="orders"),
     path("orders/<int:pk>/", orders.order_detail, name="order"),
     path("orders/<int:pk>/cancel/", orders.order_cancel, name="order_cancel"),
+    path("orders/<int:pk>/letter/", orders.order_letter, name="order_letter"),
     path("exams/unscheduled/", exams.unscheduled_exams, name="unscheduled"),
     path("exams/<int:pk>/link/", exams.performed_link, name="performed_link"),
     path("studies/exceptions/", studies.study_exceptions, name="study_exceptions"),

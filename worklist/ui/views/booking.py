@@ -1,14 +1,18 @@
 """Booking an exam on a free slot of a room of its procedure's modality."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
+from django_htmx.http import push_url
 
 from ris.errors import Conflict, Invalid
 from worklist import selectors
 from worklist.models import Priority
-from worklist.services import booking, safety
+from worklist.services import availability, booking, safety
 from worklist.ui.forms import (
     BookingForm,
     put_errors,
@@ -46,6 +50,25 @@ def _slot_panel(*, stations, form, duration, exclude_step=None) -> list[dict]:
             station_days.append({"day": day, "slots": slots})
         panel.append({"station": station, "days": station_days})
     return panel
+
+
+def _first_free(form, procedure):
+    """The earliest free slots for the procedure from the day shown on, across its rooms
+    (services.availability); the day shown moves to the first of them."""
+    data = form.cleaned_data
+    found = availability.first_available(
+        procedure=procedure,
+        after=data["day"],
+        window=form.window(),
+        duration_minutes=data["duration"],
+        count=6,
+    )
+    if found.slots:
+        day = timezone.localtime(found.slots[0].start).date()
+        data["day"] = day
+        form.data = form.data.copy()
+        form.data["day"] = day.isoformat()
+    return found
 
 
 def _booked(request, patient, order):
@@ -122,7 +145,7 @@ def book(request):
     elif posted:
         status = 400
 
-    procedure, panel = None, None
+    procedure, panel, first = None, None, None
     if form.is_bound:
         form.is_valid()  # bound to GET it only chooses what to show; errors are displayed
         procedure = form.cleaned_data.get("procedure")
@@ -131,6 +154,8 @@ def book(request):
         form.fields["station"].choices = [("", f"All {procedure.modality} rooms")] + [
             (s.scheduled_station_ae_title, s.scheduled_station_ae_title) for s in matching
         ]
+        if source.get("first") and form.cleaned_data.get("duration"):
+            first = _first_free(form, procedure)
         chosen = form.cleaned_data.get("station")
         shown = [s for s in matching if not chosen or s.scheduled_station_ae_title == chosen]
         panel = _slot_panel(stations=shown, form=form, duration=form.cleaned_data["duration"])
@@ -141,7 +166,32 @@ def book(request):
         "panel": panel,
         "lost_slot": lost_slot,
         "refusal": refusal,
+        "first": first,
         "booking_alerts": safety.booking_alerts(patient, procedure) if procedure else [],
         "may_overlap": request.user.has_perm(safety.OVERLAP_PERMISSION),
     }
-    return _fragment_or_page(request, "ui/book/_panel.html", "ui/book/page.html", context, status)
+    response = _fragment_or_page(
+        request, "ui/book/_panel.html", "ui/book/page.html", context, status
+    )
+    if request.htmx and not posted:
+        push_url(response, _state_url(form))
+    return response
+
+
+STATE_FIELDS = (
+    "patient",
+    "procedure",
+    "day",
+    "span",
+    "station",
+    "duration",
+    "from_time",
+    "to_time",
+)
+
+
+def _state_url(form) -> str:
+    """The booking page's address for what is shown (procedure, day, room...), so a
+    reload or a shared link shows the same; one-off actions (move, first) left out."""
+    state = {name: form.data.get(name) for name in STATE_FIELDS if form.data.get(name)}
+    return f"{reverse('ui:book')}?{urlencode(state)}"

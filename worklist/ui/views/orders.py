@@ -133,3 +133,19 @@ def order_cancel(request, pk: int):
             messages.success(request, f"Order {order.accession_number} cancelled.")
             return redirect("ui:order", pk=order.pk)
     return _order_page(request, order, cancel_form=form, status=400)
+
+
+@requires("worklist.view_order", "worklist.view_patient")
+def order_letter(request, pk: int):
+    """The appointment letter of an order, to print (its own print stylesheet): when
+    and where, and how to prepare (from the procedure catalogue)."""
+    order = _found(selectors.order_detail, pk=pk, user=request.user)
+    procedure = order.requested_procedure
+    steps = list(procedure.scheduled_procedure_steps.all()) if procedure else []
+    context = {
+        "order": order,
+        "procedure": procedure,
+        "steps": steps,
+        "catalogue": procedure.procedure if procedure else None,
+    }
+    return render(request, "ui/orders/letter.html", context)

@@ -433,6 +433,10 @@ class CalendarForm(forms.Form):
             for s in stations
         ]
         self.fields["modality"].choices = [("", "All modalities")] + [(m, m) for m in modalities]
+        if not (self.data or {}).get("station"):
+            # A week is drawn for one room: with all rooms it is not offered.
+            self.fields["span"].choices = [("day", "Day")]
+            self.fields["span"].help_text = "Week: choose a room first."
 
     def clean(self):
         cleaned = super().clean()

@@ -78,10 +78,24 @@ class Block:
 
 
 @dataclass
+class Band:
+    """A stretch of a column that is not an exam: closed hours (shaded) or a free gap
+    (bookable by click when `url` is set)."""
+
+    top: float
+    height: float
+    text: str
+    url: str = ""
+
+
+@dataclass
 class Column:
     station: Station
     day: date
     blocks: list[Block] = field(default_factory=list)
+    closed: list[Band] = field(default_factory=list)
+    gaps: list[Band] = field(default_factory=list)
+    now_top: float | None = None
 
     @property
     def key(self) -> tuple[int, date]:
@@ -198,7 +212,102 @@ def build_grid(
                 alerts=alerts,
             )
         )
-    return Grid(columns=columns, first_hour=first_hour, last_hour=last_hour)
+    grid = Grid(columns=columns, first_hour=first_hour, last_hour=last_hour)
+    _add_bands(grid, steps, tz)
+    return grid
+
+
+MIN_GAP_MINUTES = 15
+
+
+def _px(minutes: float, first_hour: int) -> float:
+    return round((minutes - first_hour * 60) * PX_PER_MINUTE, 1)
+
+
+def _open_minutes(station: Station, day: date) -> list[tuple[int, int]]:
+    """The station's opening intervals on `day` as wall-clock minutes from midnight;
+    all day when it has no opening hours at all."""
+    hours = list(station.opening_hours.all())
+    if not hours:
+        return [(0, 24 * 60)]
+    return sorted(
+        (
+            h.opens.hour * 60 + h.opens.minute,
+            24 * 60 if h.closes == time(0) else h.closes.hour * 60 + h.closes.minute,
+        )
+        for h in hours
+        if h.weekday == day.weekday()
+    )
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _add_bands(grid: Grid, steps, tz) -> None:
+    """Closed hours, free gaps (open, nothing occupying, not past) and the now-line of
+    each column, in the grid's pixel scale."""
+    now = timezone.localtime(timezone=tz)
+    now_minutes = now.hour * 60 + now.minute
+    low, high = grid.first_hour * 60, grid.last_hour * 60
+    busy: dict[tuple[int, date], list[tuple[int, int]]] = {}
+    for step in steps:
+        if step.scheduled_procedure_step_status not in ("SCHEDULED", "IN PROGRESS"):
+            continue
+        for column in grid.columns:
+            if column.station.pk == step.station_id:
+                top = _wall_minutes(step.start, column.day, tz)
+                bottom = _wall_minutes(step.end, column.day, tz)
+                if bottom > top:
+                    busy.setdefault(column.key, []).append((top, bottom))
+    for column in grid.columns:
+        opening = _open_minutes(column.station, column.day)
+        cursor = low
+        for opens, closes in [*opening, (high, high)]:
+            if opens > cursor:
+                end = min(opens, high)
+                if end > cursor:
+                    column.closed.append(
+                        Band(
+                            _px(cursor, grid.first_hour),
+                            round((end - cursor) * PX_PER_MINUTE, 1),
+                            "Closed",
+                        )
+                    )
+            cursor = max(cursor, closes)
+        if column.day == now.date():
+            if low <= now_minutes <= high:
+                column.now_top = _px(now_minutes, grid.first_hour)
+        elif column.day < now.date():
+            continue
+        floor = now_minutes if column.day == now.date() else 0
+        taken = sorted(busy.get(column.key, []))
+        for opens, open_until in opening:
+            closes = min(open_until, high)
+            start = max(opens, low, floor - floor % 15)
+            for top, bottom in [*taken, (closes, closes)]:
+                if bottom <= start:
+                    continue
+                end = min(top, closes)
+                if end - start >= MIN_GAP_MINUTES:
+                    column.gaps.append(
+                        Band(
+                            _px(start, grid.first_hour),
+                            round((end - start) * PX_PER_MINUTE, 1),
+                            f"Free {_hhmm(start)}–{_hhmm(end)}",
+                        )
+                    )
+                start = max(start, bottom)
+                if start >= closes:
+                    break
+
+
+def gap_start(column: Column, band: Band, first_hour: int) -> datetime:
+    """The local start time of a free gap."""
+    minutes = round(band.top / PX_PER_MINUTE) + first_hour * 60
+    return datetime.combine(
+        column.day, time(minutes // 60, minutes % 60), tzinfo=timezone.get_default_timezone()
+    )
 
 
 def week_days(first: date) -> list[date]:

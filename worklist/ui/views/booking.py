@@ -109,8 +109,11 @@ def book(request):
             initial={
                 "patient": patient.pk,
                 "span": "day",
-                "day": timezone.localdate(),
+                "day": source.get("day") or timezone.localdate(),
                 "requested_procedure_priority": Priority.ROUTINE,
+                # a free gap clicked on the calendar: kept until a procedure is chosen
+                "slot": source.get("slot", ""),
+                "station": source.get("station", ""),
             },
             procedures=procedures,
             stations=all_stations,

@@ -1,6 +1,7 @@
 """The room calendars and today's board, which follow the modalities."""
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -12,7 +13,7 @@ from worklist.ui.forms import (
     BoardForm,
     CalendarForm,
 )
-from worklist.ui.grid import build_grid, week_days
+from worklist.ui.grid import build_grid, gap_start, week_days
 
 from .common import _fragment_or_page, _with_defaults, requires
 
@@ -57,6 +58,7 @@ def _calendar_context(request, shown: dict, version: str) -> dict:
         steps=steps,
         step_url=reverse("ui:step", args=[0])[:-2],
     )
+    _gap_links(grid, request.GET.get("patient", ""))
     query = shown["query"].copy()
     links = {"current": "?" + query.urlencode()}
     days = shown["days"]
@@ -83,6 +85,26 @@ def _calendar_context(request, shown: dict, version: str) -> dict:
 
 
 POLL_VERSION = "drawn"
+
+
+def _gap_links(grid, patient: str) -> None:
+    """Free gaps open the booking page on that slot, for the patient the calendar was
+    opened for (from their page)."""
+    if not patient.isdigit():
+        return
+    book = reverse("ui:book")
+    for column in grid.columns:
+        ae_title = column.station.scheduled_station_ae_title
+        for band in column.gaps:
+            start = gap_start(column, band, grid.first_hour)
+            band.url = f"{book}?" + urlencode(
+                {
+                    "patient": patient,
+                    "station": ae_title,
+                    "day": column.day.isoformat(),
+                    "slot": f"{ae_title}|{start.isoformat()}",
+                }
+            )
 
 
 @requires("worklist.view_scheduledprocedurestep")

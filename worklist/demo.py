@@ -315,8 +315,10 @@ def load(
     fill: float = 0.7,
     seed: int = 1,
     password: str = "demo",  # noqa: S107 - the demo users' password, printed by loaddemo
+    progress=None,
 ) -> DemoSummary:
-    """Fill an empty database with the demo department (refuses one holding data)."""
+    """Fill an empty database with the demo department (refuses one holding data);
+    `progress` (a callable) is told after each day booked."""
     if Patient.objects.exists() or Order.objects.exists() or Station.objects.exists():
         raise NotEmpty("The database already holds stations, patients or orders.")
     rng = random.Random(seed)
@@ -327,11 +329,13 @@ def load(
         users = _users(password)
     count = 0
     today = timezone.localdate()
-    for offset in range(-days_before, days_after):
+    total = days_before + days_after
+    for number, offset in enumerate(range(-days_before, days_after), start=1):
+        day = today + timedelta(days=offset)
         with transaction.atomic():
-            count += _book_day(
-                rng, today + timedelta(days=offset), stations, procedures, people, fill
-            )
+            count += _book_day(rng, day, stations, procedures, people, fill)
+        if progress is not None:
+            progress(f"Day {number}/{total} ({day:%Y-%m-%d}) booked: {count} orders so far")
     return DemoSummary(len(stations), len(procedures), len(people), count, users)
 
 

@@ -166,6 +166,26 @@ def patient_name_q(text: str) -> Q:
     return where
 
 
+BIRTH_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y%m%d")
+
+
+def typed_birth_date(text: str) -> date | None:
+    """A date typed in the search box (2026-03-04, 04.03.2026, 04/03/2026, 20260304)."""
+    for pattern in BIRTH_DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def patient_id_q(text: str) -> Q:
+    """Patients whose ID is the text, or (three characters or more) contains it."""
+    if len(text) >= 3 and " " not in text:
+        return Q(patient_id__icontains=text)
+    return Q(patient_id__iexact=text)
+
+
 @audited(Action.PATIENT_RECORD, patients=lambda result: result.patients)
 def patient_search(
     *, text: str = "", birth_date: date | None = None, user=None, limit: int = PATIENT_SEARCH_LIMIT
@@ -173,11 +193,15 @@ def patient_search(
     """Patients whose name matches `text` (patient_name_q), or whose patient ID is `text`, and
     born on `birth_date` when given. Nothing is listed without a criterion."""
     text = text.strip()
+    typed_date = typed_birth_date(text)
+    if typed_date is not None:
+        # a birth date typed in the search box
+        text, birth_date = "", birth_date or typed_date
     if not text and birth_date is None:
         return PatientSearchResult([], False)
     patients = Patient.objects.all()
     if text:
-        patients = patients.filter(patient_name_q(text) | Q(patient_id__iexact=text))
+        patients = patients.filter(patient_name_q(text) | patient_id_q(text))
     if birth_date is not None:
         patients = patients.filter(patient_birth_date=birth_date)
     found = list(patients[: limit + 1])
@@ -364,6 +388,7 @@ def order_search(
     per_page: int = 50,
     user=None,
     sort: str = "",
+    patient_id: str = "",
 ) -> Page:
     """One page of orders matching the filters; a day, modality or station selects the
     orders with a step there. Ordered by their first step, or newest first; with
@@ -388,6 +413,8 @@ def order_search(
         orders = orders.filter(status=status)
     if accession_number:
         orders = orders.filter(accession_number__iexact=accession_number.strip())
+    if patient_id:
+        orders = orders.filter(patient__patient_id__iexact=patient_id.strip())
     orders = orders.order_by("first_start", "pk") if day else orders.order_by("-created_at", "-pk")
     if sort == "urgency":
         orders = orders.annotate(

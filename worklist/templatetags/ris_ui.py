@@ -30,3 +30,9 @@ def patient_alerts(patient, compact: bool = False):
     """The patient's alerts (services.safety.patient_alerts): a banner, or `compact`
     one line for a table cell."""
     return {"alerts": alerts_of(patient), "compact": compact}
+
+
+@register.filter
+def field_label(form, name: str) -> str:
+    """The label of a form's field, by name."""
+    return form.fields[name].label or name

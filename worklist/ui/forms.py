@@ -77,10 +77,11 @@ class LoginForm(AuthenticationForm):
 
 class PatientSearchForm(forms.Form):
     q = forms.CharField(
-        label="Name or patient ID",
+        label="Name, patient ID or birth date",
         required=False,
         max_length=64,
-        help_text="Any part of the name, accents and case ignored; * and ? as wildcards.",
+        help_text="Any part of the name (accents and case ignored; * and ? as wildcards), "
+        "part of the patient ID, or a birth date such as 1978-03-04 or 04.03.1978.",
         widget=forms.TextInput(attrs={"type": "search", "autofocus": True}),
     )
     birth_date = forms.DateField(label="Birth date", required=False, widget=DateInput())
@@ -463,6 +464,7 @@ class BoardForm(forms.Form):
 
 class OrderFilterForm(forms.Form):
     day = forms.DateField(label="Date", required=False, widget=DateInput())
+    patient_id = forms.CharField(label="Patient ID", required=False, max_length=64)
     status = forms.ChoiceField(choices=[("", "Any status"), *OrderStatus.choices], required=False)
     modality = forms.ChoiceField(required=False)
     station = forms.ChoiceField(label="Room", required=False)

@@ -312,3 +312,20 @@ def gap_start(column: Column, band: Band, first_hour: int) -> datetime:
 
 def week_days(first: date) -> list[date]:
     return [first + timedelta(days=offset) for offset in range(7)]
+
+
+def exam_text(step: ScheduledProcedureStep, patient=None) -> str:
+    """An exam as the desk says it: 'CT head for Vivaldi, Antonio at 09:00 on Thu 3 Dec
+    in CT1', never a step ID."""
+    requested = step.requested_procedure
+    procedure = (
+        requested.requested_procedure_description
+        or step.scheduled_procedure_step_description
+        or step.modality
+    )
+    patient = patient or requested.order.patient
+    start = timezone.localtime(step.start)
+    return (
+        f"{procedure} for {person_name(patient.patient_name)} at {start:%H:%M} on "
+        f"{start:%a} {start.day} {start:%b %Y} in {step.station.scheduled_station_ae_title}"
+    )

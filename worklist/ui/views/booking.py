@@ -17,7 +17,7 @@ from worklist.ui.forms import (
     BookingForm,
     put_errors,
 )
-from worklist.ui.grid import person_name
+from worklist.ui.grid import exam_text
 
 from .common import _found, _fragment_or_page, _with_defaults, requires
 
@@ -73,13 +73,9 @@ def _first_free(form, procedure):
 
 def _booked(request, patient, order):
     step = order.requested_procedure.scheduled_procedure_steps.all()[0]
-    procedure = order.requested_procedure.requested_procedure_description
     messages.success(
         request,
-        f"Booked {procedure} for {person_name(patient.patient_name)} on "
-        f"{step.station.scheduled_station_ae_title} at "
-        f"{timezone.localtime(step.start):%a %d %b %Y %H:%M}, "
-        f"accession {order.accession_number}.",
+        f"Booked {exam_text(step, patient=patient)}, accession {order.accession_number}.",
     )
     return redirect("ui:order", pk=order.pk)
 

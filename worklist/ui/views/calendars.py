@@ -129,6 +129,14 @@ def board(request):
     stations = selectors.stations_for()
     form = BoardForm(request.GET or None, stations=stations)
     chosen = form.cleaned_data.get("station") if form.is_valid() else ""
+    # The room chosen last is remembered (per session) for the next visit.
+    if chosen:
+        request.session[BOARD_ROOM] = chosen
+    else:
+        chosen = request.session.get(BOARD_ROOM, "")
+        if chosen:
+            form = BoardForm({"station": chosen}, stations=stations)
+            form.is_valid()
     station = next(
         (s for s in stations if s.scheduled_station_ae_title == chosen),
         stations[0] if stations else None,
@@ -140,5 +148,26 @@ def board(request):
         steps = selectors.calendar_steps(
             stations=[station], start=start, end=end, user=request.user
         )
-    context = {"form": form, "station": station, "today": today, "steps": steps}
+    context = {
+        "form": form,
+        "station": station,
+        "today": today,
+        "steps": steps,
+        "current": current_step(steps, timezone.now()),
+    }
     return _fragment_or_page(request, "ui/board/_table.html", "ui/board/page.html", context)
+
+
+BOARD_ROOM = "board_station"
+
+
+def current_step(steps, now):
+    """The exam the room is on: the one under way, else the one whose slot holds now,
+    else the next to come; None when the day is over."""
+    for step in steps:
+        if step.scheduled_procedure_step_status == "IN PROGRESS":
+            return step
+    for step in steps:
+        if step.scheduled_procedure_step_status == "SCHEDULED" and step.end > now:
+            return step
+    return None

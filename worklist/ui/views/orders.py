@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ris.errors import Conflict, Invalid
@@ -23,9 +24,15 @@ from .studies import order_study_panels
 def orders(request):
     stations = selectors.stations_for()
     modalities = sorted({s.modality for s in stations})
-    form = OrderFilterForm(request.GET or None, stations=stations, modalities=modalities)
-    filters = form.cleaned_data if form.is_valid() else {}
+    # A bare /orders/ opens on today; an emptied date field lists every day.
+    query = request.GET if request.GET else {"day": timezone.localdate().isoformat()}
+    form = OrderFilterForm(query, stations=stations, modalities=modalities)
+    form.is_valid()
+    # A value that cannot be read is said so next to its field and ignored; the other
+    # filters still apply.
+    filters = {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
     page = selectors.order_search(
+        patient_id=filters.get("patient_id", ""),
         day=filters.get("day"),
         status=filters.get("status", ""),
         modality=filters.get("modality", ""),

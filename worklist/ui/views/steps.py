@@ -18,6 +18,7 @@ from worklist.ui.forms import (
     RescheduleForm,
     put_errors,
 )
+from worklist.ui.grid import exam_text
 
 from .booking import _slot_panel
 from .common import _found, _fragment_or_page, _with_defaults, requires
@@ -82,11 +83,7 @@ def step_reschedule(request, pk: int):
             )
         else:
             local = timezone.localtime(moved.start)
-            messages.success(
-                request,
-                f"Step {moved.scheduled_procedure_step_id} moved to {ae_title} "
-                f"at {local:%a %d %b %Y %H:%M}.",
-            )
+            messages.success(request, f"Moved {exam_text(moved)}.")
             return redirect(_calendar_url(ae_title, local.date()))
     elif posted:
         status = 400
@@ -148,9 +145,8 @@ def step_cancel(request, pk: int):
             else:
                 messages.success(
                     request,
-                    f"Step {step.scheduled_procedure_step_id} cancelled."
-                    if others_open
-                    else f"Order {order.accession_number} cancelled.",
+                    f"Cancelled {exam_text(step)}"
+                    + ("." if others_open else f" (order {order.accession_number} cancelled)."),
                 )
                 return redirect(
                     _calendar_url(

@@ -190,7 +190,7 @@ def build_grid(
         start_text = f"{step.start.astimezone(tz):%H:%M}"
         end_text = f"{step.end.astimezone(tz):%H:%M}"
         priority = step.requested_procedure.requested_procedure_priority
-        alerts = "; ".join(f"{a.label}: {a.text}" for a in patient_alerts(order.patient))
+        alerts = _alerts_text(order.patient)
         column.blocks.append(
             Block(
                 pk=step.pk,
@@ -240,6 +240,18 @@ def _open_minutes(station: Station, day: date) -> list[tuple[int, int]]:
     )
 
 
+def _alerts_text(patient) -> str:
+    """The patient's alerts in one line; most patients have none (checked first)."""
+    if not (
+        patient.medical_alerts
+        or patient.allergies
+        or patient.special_needs
+        or patient.pregnancy_status
+    ):
+        return ""
+    return "; ".join(f"{a.label}: {a.text}" for a in patient_alerts(patient))
+
+
 def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
@@ -251,15 +263,17 @@ def _add_bands(grid: Grid, steps, tz) -> None:
     now_minutes = now.hour * 60 + now.minute
     low, high = grid.first_hour * 60, grid.last_hour * 60
     busy: dict[tuple[int, date], list[tuple[int, int]]] = {}
+    by_station: dict[int, list[Column]] = {}
+    for column in grid.columns:
+        by_station.setdefault(column.station.pk, []).append(column)
     for step in steps:
         if step.scheduled_procedure_step_status not in ("SCHEDULED", "IN PROGRESS"):
             continue
-        for column in grid.columns:
-            if column.station.pk == step.station_id:
-                top = _wall_minutes(step.start, column.day, tz)
-                bottom = _wall_minutes(step.end, column.day, tz)
-                if bottom > top:
-                    busy.setdefault(column.key, []).append((top, bottom))
+        for column in by_station.get(step.station_id, ()):
+            top = _wall_minutes(step.start, column.day, tz)
+            bottom = _wall_minutes(step.end, column.day, tz)
+            if bottom > top:
+                busy.setdefault(column.key, []).append((top, bottom))
     for column in grid.columns:
         opening = _open_minutes(column.station, column.day)
         cursor = low

@@ -9,17 +9,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django_htmx.http import push_url
 
-from ris.errors import Conflict, Invalid
+from ris.errors import Conflict
 from worklist import selectors
 from worklist.models import Priority
 from worklist.services import availability, booking, safety
-from worklist.ui.forms import (
-    BookingForm,
-    put_errors,
-)
+from worklist.ui.forms import BookingForm
 from worklist.ui.grid import exam_text
 
-from .common import _found, _fragment_or_page, _with_defaults, requires
+from .common import Attempt, _found, _fragment_or_page, _with_defaults, attempt, requires
 
 
 def _slot_panel(*, stations, form, duration, exclude_step=None) -> list[dict]:
@@ -119,28 +116,31 @@ def book(request):
     refusal = None
     if posted and form.is_valid():
         try:
-            order = booking.order_create(**form.service_arguments(patient), user=request.user)
-        except Conflict as exc:
-            status = 409
-            if exc.details.get("rule"):
-                # A patient safety rule (services.safety): say which, keep the slot,
-                # offer the explicit confirmation it asks for.
-                refusal = exc
-            else:
-                # Another scheduler took the slot (or a clash appeared) since the page
-                # was drawn: say so, keep what was typed, show the slots as they are now.
-                lost_slot = exc.message
-                form.cleaned_data["slot"] = None
-                form.data = form.data.copy()
-                form.data.pop("slot", None)
+            outcome = attempt(
+                form,
+                booking.order_create,
+                renamed={"scheduled_procedure_step_start_datetime": "slot"},
+                conflict_on_form=False,
+                user=request.user,
+                **form.service_arguments(patient),
+            )
         except PermissionDenied:
-            status = 403
+            outcome = Attempt(status=403)
             form.add_error("allow_patient_overlap", "You may not book overlapping exams.")
-        except Invalid as exc:
-            status = 400
-            put_errors(form, exc, renamed={"scheduled_procedure_step_start_datetime": "slot"})
-        else:
-            return _booked(request, patient, order)
+        status = outcome.status
+        if outcome.conflict_details.get("rule"):
+            # A patient safety rule (services.safety): say which, keep the slot, offer
+            # the explicit confirmation it asks for.
+            refusal = Conflict(outcome.conflict, **outcome.conflict_details)
+        elif outcome.conflict:
+            # Another scheduler took the slot (or a clash appeared) since the page was
+            # drawn: say so, keep what was typed, and show the slots as they are now.
+            lost_slot = outcome.conflict
+            form.cleaned_data["slot"] = None
+            form.data = form.data.copy()
+            form.data.pop("slot", None)
+        elif outcome.done:
+            return _booked(request, patient, outcome.result)
     elif posted:
         status = 400
 

@@ -3,17 +3,11 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-from ris.errors import Conflict, Invalid
 from worklist import selectors
 from worklist.services import patients as patient_services
-from worklist.ui.forms import (
-    PatientEditForm,
-    PatientForm,
-    PatientSearchForm,
-    put_errors,
-)
+from worklist.ui.forms import PatientEditForm, PatientForm, PatientSearchForm
 
-from .common import _found, _fragment_or_page, requires
+from .common import _found, _fragment_or_page, attempt, requires
 
 
 @requires("worklist.view_patient")
@@ -52,13 +46,15 @@ def patient_new(request):
             )
         if duplicates:
             return render(request, "ui/patients/new.html", {"form": form, "duplicates": duplicates})
-        try:
-            patient = patient_services.patient_create(**form.service_arguments())
-        except Invalid as exc:
-            put_errors(form, exc, renamed={"patient_name": "family_name"})
-        else:
-            messages.success(request, f"Patient {patient.patient_id} registered.")
-            return redirect("ui:patient", pk=patient.pk)
+        outcome = attempt(
+            form,
+            patient_services.patient_create,
+            renamed={"patient_name": "family_name"},
+            **form.service_arguments(),
+        )
+        if outcome.done:
+            messages.success(request, f"Patient {outcome.result.patient_id} registered.")
+            return redirect("ui:patient", pk=outcome.result.pk)
     return render(request, "ui/patients/new.html", {"form": form})
 
 
@@ -85,15 +81,20 @@ def patient_edit(request, pk: int):
     if posted:
         status = 400
         if form.is_valid():
-            try:
-                patient_services.patient_edit(patient=patient, **form.service_arguments())
-            except Conflict as exc:
-                status, conflict = 409, exc.message
+            outcome = attempt(
+                form,
+                patient_services.patient_edit,
+                renamed={"patient_name": "family_name"},
+                conflict_on_form=False,
+                patient=patient,
+                **form.service_arguments(),
+            )
+            status = outcome.status
+            if outcome.conflict:
+                conflict = outcome.conflict
                 form.data = form.data.copy()
-                form.data["revision"] = exc.details["revision"]
-            except Invalid as exc:
-                put_errors(form, exc, renamed={"patient_name": "family_name"})
-            else:
+                form.data["revision"] = outcome.conflict_details["revision"]
+            elif outcome.done:
                 messages.success(request, f"Patient {patient.patient_id} changed.")
                 return redirect("ui:patient", pk=patient.pk)
     context = {"form": form, "patient": patient, "conflict": conflict}

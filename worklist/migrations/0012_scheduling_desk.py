@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("worklist", "0010_study_roles"),
+        ("worklist", "0011_hl7_requested_orders_and_patient_aliases"),
     ]
 
     operations = [

@@ -41,7 +41,7 @@ def revoke(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("worklist", "0011_scheduling_desk"),
+        ("worklist", "0012_scheduling_desk"),
         ("worklist", "0004_roles"),
     ]
     operations = [migrations.RunPython(grant, revoke)]

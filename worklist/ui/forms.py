@@ -82,7 +82,9 @@ class PatientSearchForm(forms.Form):
         help_text="Any part of the name, accents and case ignored; * and ? as wildcards.",
         widget=forms.TextInput(attrs={"type": "search", "autofocus": True}),
     )
-    birth_date = forms.DateField(label="Birth date", required=False, widget=DateInput())
+    birth_date = forms.DateField(
+        label="Birth date", required=False, widget=DateInput(), validators=[vr.validate_day]
+    )
 
 
 class PatientForm(forms.Form):
@@ -103,7 +105,9 @@ class PatientForm(forms.Form):
     middle_name = forms.CharField(label="Middle name", max_length=64, required=False)
     name_prefix = forms.CharField(label="Prefix", max_length=16, required=False)
     name_suffix = forms.CharField(label="Suffix", max_length=16, required=False)
-    patient_birth_date = forms.DateField(label="Birth date", widget=DateInput())
+    patient_birth_date = forms.DateField(
+        label="Birth date", widget=DateInput(), validators=[vr.validate_day]
+    )
     patient_sex = forms.ChoiceField(label="Sex", choices=[("", "—"), *Sex.choices])
     medical_alerts = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
     allergies = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
@@ -166,7 +170,9 @@ def parse_slot(value: str) -> tuple[str, datetime]:
 class SlotRangeForm(forms.Form):
     """Which free slots to show: from a day, for a day or a week, in one room or all."""
 
-    day = forms.DateField(label="From", required=False, widget=DateInput())
+    day = forms.DateField(
+        label="From", required=False, widget=DateInput(), validators=[vr.validate_day]
+    )
     span = forms.ChoiceField(choices=SPANS, required=False, initial="day")
     station = forms.ChoiceField(label="Room", required=False)
 
@@ -336,7 +342,7 @@ class CancelForm(forms.Form):
 
 
 class CalendarForm(forms.Form):
-    day = forms.DateField(required=False, widget=DateInput())
+    day = forms.DateField(required=False, widget=DateInput(), validators=[vr.validate_day])
     span = forms.ChoiceField(choices=SPANS, required=False)
     station = forms.ChoiceField(label="Room", required=False)
     modality = forms.ChoiceField(required=False)
@@ -373,7 +379,9 @@ class BoardForm(forms.Form):
 
 
 class OrderFilterForm(forms.Form):
-    day = forms.DateField(label="Date", required=False, widget=DateInput())
+    day = forms.DateField(
+        label="Date", required=False, widget=DateInput(), validators=[vr.validate_day]
+    )
     status = forms.ChoiceField(choices=[("", "Any status"), *OrderStatus.choices], required=False)
     modality = forms.ChoiceField(required=False)
     station = forms.ChoiceField(label="Room", required=False)

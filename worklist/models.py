@@ -57,6 +57,9 @@ class StepStatus(models.TextChoices):
 
 
 class OrderStatus(models.TextChoices):
+    # Requested by the hospital system (HL7 ORM/OMI), waiting to be scheduled: an
+    # order with a requested procedure and no steps yet; the worklist never offers it.
+    REQUESTED = "REQUESTED"
     SCHEDULED = "SCHEDULED"
     IN_PROGRESS = "IN PROGRESS"
     COMPLETED = "COMPLETED"
@@ -137,6 +140,27 @@ class Patient(models.Model):
             vr.validate_day(born)
         except ValidationError as exc:
             raise ValidationError({"patient_birth_date": exc.messages}) from exc
+
+
+class PatientAlias(models.Model):
+    """The identifier of a patient merged into another (HL7 A40): still resolves to the
+    surviving patient, so an order or a worklist query naming it finds the survivor."""
+
+    patient_id = models.CharField(max_length=64)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    survivor = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="aliases")
+    merged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient_id", "issuer_of_patient_id"], name="patient_alias_unique"
+            )
+        ]
+        verbose_name_plural = "patient aliases"
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} (merged into {self.survivor})"
 
 
 class Procedure(models.Model):
@@ -331,6 +355,12 @@ class Order(models.Model):
         max_length=16, choices=OrderStatus.choices, default=OrderStatus.SCHEDULED, db_index=True
     )
     cancel_reason = models.CharField(max_length=64, blank=True)
+    placer_order_number = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="The ordering system's number of the order (HL7 ORC-2), when it came from there.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -499,6 +529,7 @@ class OrderEvent(models.Model):
     order detail page shows as booked, rescheduled, started, completed..."""
 
     class Kind(models.TextChoices):
+        REQUESTED = "requested", "Requested by the hospital system"
         BOOKED = "booked", "Booked"
         RESCHEDULED = "rescheduled", "Rescheduled"
         STARTED = "started", "Started"

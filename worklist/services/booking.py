@@ -377,7 +377,7 @@ def order_cancel(*, order: Order, reason: str = "", user=None) -> Order:
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status == OrderStatus.CANCELLED:
         return order
-    if order.status != OrderStatus.SCHEDULED:
+    if order.status not in (OrderStatus.SCHEDULED, OrderStatus.REQUESTED):
         raise Conflict(f"Order {order.accession_number} is {order.status} and cannot be cancelled.")
     return _cancel(order, reason=reason, user=user)
 
@@ -595,3 +595,110 @@ def _step_discontinue(
     )
     order_refresh_status(order, user=user)
     return step
+
+
+# --- orders requested by the hospital system (HL7 ORM/OMI), scheduled later ----------
+
+
+@audited(
+    Action.ORDER_RECORD,
+    verb=Verb.CREATE,
+    patient=lambda order: order.patient,
+    objects=audit_subjects.order_objects,
+    patient_of_call=lambda kwargs: kwargs["patient"],
+)
+@transaction.atomic
+def order_request(
+    *,
+    patient: dict,
+    placer_order_number: str,
+    requested_procedure_code_sequence: list[dict] | None = None,
+    requested_procedure_description: str = "",
+    requested_procedure_priority: str = "ROUTINE",
+    **order_fields,
+) -> Order:
+    """An order the hospital system placed: patient matched or registered, order and
+    requested procedure, no step yet (status REQUESTED, waiting for a scheduler).
+    The procedure code is matched against the catalogue; an unknown code is kept as
+    sent (the requested procedure then has no catalogue entry)."""
+    if Order.objects.filter(placer_order_number=placer_order_number).exists():
+        raise Conflict(
+            f"Placer order number {placer_order_number} is already known.",
+            placer_order_number=placer_order_number,
+        )
+    code_sequence = requested_procedure_code_sequence or []
+    procedure = catalogue_entry(code_sequence)
+    order = Order(
+        patient=patient_for_order(**patient),
+        accession_number=identifiers.new_accession_number(),
+        placer_order_number=placer_order_number,
+        status=OrderStatus.REQUESTED,
+        **order_fields,
+    )
+    full_clean(order, exclude=["patient"], identity_checked=True)
+    order.save()
+    requested = RequestedProcedure(
+        order=order,
+        requested_procedure_id=identifiers.new_requested_procedure_id(),
+        requested_procedure_description=(
+            requested_procedure_description or (procedure.code_meaning if procedure else "")
+        )[:64],
+        requested_procedure_code_sequence=code_sequence,
+        procedure=procedure,
+        study_instance_uid=identifiers.new_study_instance_uid(),
+        requested_procedure_priority=requested_procedure_priority,
+    )
+    full_clean(requested, exclude=["order", "procedure"], identity_checked=True)
+    requested.save()
+    history.record(order, OrderEvent.Kind.REQUESTED, detail=f"Placer order {placer_order_number}")
+    return _with_relations(order, requested, [])
+
+
+@audited(
+    Action.ORDER_RECORD,
+    verb=Verb.UPDATE,
+    patient=lambda order: order.patient,
+    objects=audit_subjects.order_objects,
+    patient_of_call=lambda kwargs: kwargs["order"].patient,
+)
+@transaction.atomic
+def order_schedule(*, order: Order, steps: list[StepBooking], user=None) -> Order:
+    """Book the steps of an order waiting to be scheduled (REQUESTED): the same checks
+    as a new booking, on the order's own requested procedure, instead of a second
+    order. Stations are locked before the order, as every writer does."""
+    if not steps:
+        raise Invalid({"scheduled_procedure_steps": ["At least one step is required."]})
+    stations = _lock_stations([s.scheduled_station_ae_title for s in steps])
+    order = Order.objects.select_for_update().select_related("patient").get(pk=order.pk)
+    if order.status != OrderStatus.REQUESTED:
+        raise Conflict(f"Order {order.accession_number} is {order.status}, not waiting.")
+    for index, booking in enumerate(steps):
+        if booking.scheduled_station_ae_title not in stations:
+            raise invalid(
+                ("scheduled_procedure_steps", index, "scheduled_station_ae_title"),
+                f"No station with AE title {booking.scheduled_station_ae_title!r}.",
+            )
+    _check_unique("", "", "", steps)
+    requested = order.requested_procedures.select_related("procedure").first()
+    booked = [
+        _book_step(
+            requested_procedure=requested,
+            booking=booking,
+            station=stations[booking.scheduled_station_ae_title],
+            procedure=requested.procedure,
+            path=("scheduled_procedure_steps", index),
+            booked_at=None,
+        )
+        for index, booking in enumerate(steps)
+    ]
+    order.status = OrderStatus.SCHEDULED
+    order.save(update_fields=["status", "updated_at"])
+    history.record(
+        order,
+        OrderEvent.Kind.BOOKED,
+        user=user,
+        detail="; ".join(
+            f"{s.scheduled_procedure_step_id} on {history.slot_text(s)}" for s in booked
+        ),
+    )
+    return _with_relations(order, requested, booked)

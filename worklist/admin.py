@@ -21,6 +21,7 @@ from .models import (
     Order,
     OrderEvent,
     Patient,
+    PatientAlias,
     PerformedProcedureStep,
     Procedure,
     RequestedProcedure,
@@ -58,6 +59,17 @@ class PatientAdmin(AuditedAdmin, admin.ModelAdmin):
     search_fields = ["patient_id", "patient_name", "patient_name_search"]
     list_filter = ["patient_sex", "issuer_of_patient_id"]
     readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(PatientAlias)
+class PatientAliasAdmin(ReadOnlyAdmin, AuditedAdmin, admin.ModelAdmin):
+    """Written by the merge (HL7 A40) only: read-only here."""
+
+    audit = AdminAudit(
+        selectors.patient_alias_list, Action.PATIENT_RECORD, patient=lambda a: a.survivor
+    )
+    list_display = ["patient_id", "issuer_of_patient_id", "survivor", "merged_at"]
+    search_fields = ["patient_id"]
 
 
 @admin.register(Procedure)

@@ -27,6 +27,7 @@ from .models import (
     OrderEvent,
     OrderStatus,
     Patient,
+    PatientAlias,
     PerformedProcedureStep,
     Procedure,
     RequestedProcedure,
@@ -90,6 +91,12 @@ def step_list() -> QuerySet[ScheduledProcedureStep]:
     return ScheduledProcedureStep.objects.select_related(
         "station", "requested_procedure__order__patient"
     )
+
+
+@audited(Action.PATIENT_RECORD, patient=lambda alias: alias.survivor)
+def patient_alias_list() -> QuerySet[PatientAlias]:
+    """Identifiers of patients merged into others (HL7 A40), with their survivor."""
+    return PatientAlias.objects.select_related("survivor")
 
 
 @audited(

@@ -1,0 +1,538 @@
+"""How the listener takes TCP connections and reads PDUs, so that peers that are not
+(yet) DICOM cannot lock modalities out.
+
+A connection is *pending* from accept until its A-ASSOCIATE-RQ has fully arrived.
+Pending connections are read here, not by pynetdicom, and never hold one of the
+association slots (RIS_DICOM_MAX_ASSOCIATIONS):
+
+- a pending budget, in all (RIS_DICOM_MAX_PENDING) and per peer address
+  (RIS_DICOM_MAX_PENDING_PER_PEER): when a new connection finds it full, the oldest
+  pending connection (of that address, else of any) is shed. A modality sends its
+  request within milliseconds of connecting, so what is shed is whatever sat there
+  longest without talking DICOM. Shedding is logged in one line and audited as a
+  Security Alert (at most once a minute per address);
+- a deadline: the A-ASSOCIATE-RQ (and the TLS handshake before it) must have arrived
+  RIS_DICOM_ACSE_TIMEOUT seconds after accept, however it is trickled;
+- a peer that closes, or sends anything but an A-ASSOCIATE-RQ of a sane size
+  (MAX_ASSOCIATE_RQ) that decodes, frees its place at once.
+
+Once associated, the socket (`BoundedSocket`) reads one whole PDU at a time for
+pynetdicom's reader: each must arrive within RIS_DICOM_NETWORK_TIMEOUT seconds of its
+first byte, and one announcing more than our maximum PDU length (RIS_DICOM_MAX_PDU,
+plus the header) is aborted before any of its body is read. Every such end is logged
+in one line naming the peer.
+
+Accepted sockets get TCP_NODELAY, and TCP_QUICKACK again after each read (Linux).
+
+pynetdicom internals relied on are checked in tests/test_pinned_internals.py.
+"""
+
+import contextlib
+import logging
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from pynetdicom import evt
+from pynetdicom.pdu import A_ASSOCIATE_RQ
+from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAssociationServer
+
+logger = logging.getLogger(__name__)
+
+HEADER = 6  # PDU type, reserved, 4-byte length (PS3.8 9.3.1)
+ASSOCIATE_RQ = 0x01
+P_DATA_TF = 0x04
+KNOWN_TYPES = frozenset(range(0x01, 0x08))
+# A-ASSOCIATE-RQ of sane size: 127 presentation contexts of a few transfer syntaxes
+# each and the user information fit in a few KiB; 64 KiB is far above what any
+# modality sends.
+MAX_ASSOCIATE_RQ = 64 * 1024
+# A-RELEASE-RQ/RP and A-ABORT carry 4 bytes (PS3.8 9.3.6-9.3.8); a little slack.
+MAX_SMALL_PDU = 64
+# When RIS_DICOM_MAX_PDU is 0 ("no maximum" announced), what we still read.
+UNANNOUNCED_CEILING = 64 * 1024 * 1024
+READ_CHUNK = 64 * 1024
+
+# A-ABORT PDU, source DICOM UL service-provider (2) (PS3.8 9.3.8).
+UNRECOGNIZED_PDU, UNEXPECTED_PDU, INVALID_PARAMETER = 0x01, 0x02, 0x06
+
+QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+REPORT_INTERVAL = 60.0  # seconds between two shedding reports for one address
+
+
+def abort_pdu(reason: int) -> bytes:
+    return struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, 0x02, reason)
+
+
+@dataclass(frozen=True)
+class Limits:
+    association_deadline: float  # accept -> A-ASSOCIATE-RQ received (ACSE timeout)
+    pdu_deadline: float  # first byte of a PDU -> its last (network timeout)
+    max_pdu: int  # what we announce; 0 is "no maximum"
+    pending: int
+    pending_per_peer: int
+
+    @classmethod
+    def from_settings(cls) -> "Limits":
+        return cls(
+            association_deadline=float(settings.RIS_DICOM_ACSE_TIMEOUT),
+            pdu_deadline=float(settings.RIS_DICOM_NETWORK_TIMEOUT),
+            max_pdu=int(settings.RIS_DICOM_MAX_PDU),
+            pending=max(1, int(settings.RIS_DICOM_MAX_PENDING)),
+            pending_per_peer=max(1, int(settings.RIS_DICOM_MAX_PENDING_PER_PEER)),
+        )
+
+    def longest(self, pdu_type: int) -> int:
+        """The longest PDU length field accepted for a PDU of this type once
+        associated. A P-DATA-TF's variable field is at most our maximum length (PS3.8
+        D.1), the header's 6 bytes allowed on top for peers that count them in."""
+        if pdu_type == P_DATA_TF:
+            return (self.max_pdu + HEADER) if self.max_pdu else UNANNOUNCED_CEILING
+        if pdu_type in (0x05, 0x06, 0x07):
+            return MAX_SMALL_PDU
+        return MAX_ASSOCIATE_RQ
+
+
+# --- reading PDUs -------------------------------------------------------------------
+
+
+class ReadFailed(Exception):
+    """Why a connection ends while reading. `abort_reason` set: answer with an
+    A-ABORT before closing."""
+
+    abort_reason: int | None = None
+    quiet = False
+
+    def __init__(self, message: str):
+        super().__init__(message)
+
+
+class PeerClosed(ReadFailed):
+    def __init__(self, got: int):
+        super().__init__("the peer closed the connection" + (f" after {got} bytes" if got else ""))
+        self.quiet = got == 0
+
+
+class DeadlineExpired(ReadFailed):
+    pass
+
+
+class NotDicom(ReadFailed):
+    abort_reason = UNRECOGNIZED_PDU
+
+
+class Unexpected(ReadFailed):
+    abort_reason = UNEXPECTED_PDU
+
+
+class TooLong(ReadFailed):
+    abort_reason = INVALID_PARAMETER
+
+
+class Malformed(ReadFailed):
+    abort_reason = INVALID_PARAMETER
+
+
+class Shed(ReadFailed):
+    quiet = True
+
+
+def read_exact(sock, count: int, deadline: float, into: bytearray) -> None:
+    """Append `count` bytes read from `sock` to `into`, all by `deadline`
+    (time.monotonic()). Memory grows only with what arrives."""
+    wanted = len(into) + count
+    while len(into) < wanted:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExpired(f"{len(into)} bytes of a PDU of {wanted} by the deadline")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(min(wanted - len(into), READ_CHUNK))
+        except TimeoutError:
+            continue  # the loop checks the deadline
+        except (ssl.SSLError, OSError):
+            chunk = b""
+        if not chunk:
+            raise PeerClosed(len(into))
+        into += chunk
+        quickack(sock)
+
+
+def read_pdu(sock, deadline: float, longest, expected: frozenset[int] = KNOWN_TYPES) -> bytes:
+    """One whole PDU: its header, checked against `longest(pdu_type)` before any of
+    its body is read, then the body."""
+    data = bytearray()
+    read_exact(sock, HEADER, deadline, data)
+    pdu_type, _, length = struct.unpack(">BBL", data)
+    if pdu_type not in KNOWN_TYPES:
+        raise NotDicom(f"not DICOM (PDU type 0x{pdu_type:02X})")
+    if pdu_type not in expected:
+        raise Unexpected(f"PDU type 0x{pdu_type:02X} where an A-ASSOCIATE-RQ was expected")
+    if length > longest(pdu_type):
+        raise TooLong(
+            f"PDU type 0x{pdu_type:02X} announcing {length} bytes, "
+            f"more than the {longest(pdu_type)} accepted"
+        )
+    read_exact(sock, length, deadline, data)
+    return bytes(data)
+
+
+def check_associate_rq(data: bytes) -> None:
+    """Decode the request as pynetdicom will, so that a malformed one ends here in one
+    line rather than in pynetdicom's reader with a traceback."""
+    try:
+        pdu = A_ASSOCIATE_RQ()
+        pdu.decode(data)
+        pdu.to_primitive()
+    except Exception as exc:  # whatever the decoder trips on is the peer's fault
+        raise Malformed(f"malformed A-ASSOCIATE-RQ ({type(exc).__name__}: {exc})") from None
+
+
+# --- socket options -----------------------------------------------------------------
+
+
+def tune(sock) -> None:
+    """TCP_NODELAY: responses leave at once rather than wait for the peer's ACK of the
+    previous segment (Nagle). TCP_QUICKACK: our ACKs leave at once so a peer with Nagle
+    on is not held by our delayed ACK; the kernel clears it, hence quickack() after
+    each read."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    quickack(sock)
+
+
+def quickack(sock) -> None:
+    if QUICKACK is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+
+
+# --- the pending budget -------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Pending:
+    sock: socket.socket
+    peer: str
+    port: int
+    since: float = field(default_factory=time.monotonic)
+    shed: bool = False
+
+
+class PendingBudget:
+    """The connections accepted whose A-ASSOCIATE-RQ has not arrived yet, oldest
+    first. Shared by the plain and the TLS server of one listener."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._pending: OrderedDict[Pending, None] = OrderedDict()
+        self._by_peer: dict[str, int] = {}
+        self._reports: dict[str, tuple[float, int]] = {}
+
+    def admit(self, entry: Pending) -> list[Pending]:
+        """Register `entry`; the connections shed to make room for it (their sockets
+        are shut down, which wakes their readers)."""
+        shed = []
+        with self._lock:
+            if self._by_peer.get(entry.peer, 0) >= self.limits.pending_per_peer:
+                shed.append(self._shed_oldest(entry.peer))
+            if len(self._pending) >= self.limits.pending:
+                shed.append(self._shed_oldest(None))
+            self._pending[entry] = None
+            self._by_peer[entry.peer] = self._by_peer.get(entry.peer, 0) + 1
+        return [s for s in shed if s is not None]
+
+    def leave(self, entry: Pending) -> bool:
+        """`entry` is no longer pending; False if it was shed meanwhile."""
+        with self._lock:
+            if entry.shed:
+                return False
+            self._remove(entry)
+            return True
+
+    def count(self, peer: str | None = None) -> int:
+        with self._lock:
+            return len(self._pending) if peer is None else self._by_peer.get(peer, 0)
+
+    def shed_all(self) -> None:
+        """The listener stops: every pending connection is closed."""
+        with self._lock:
+            for entry in list(self._pending):
+                self._shed(entry)
+
+    def _shed_oldest(self, peer: str | None) -> Pending | None:
+        for entry in self._pending:
+            if peer is None or entry.peer == peer:
+                self._shed(entry)
+                return entry
+        return None
+
+    def _shed(self, entry: Pending) -> None:
+        entry.shed = True
+        self._remove(entry)
+        with contextlib.suppress(OSError):
+            entry.sock.shutdown(socket.SHUT_RDWR)
+
+    def _remove(self, entry: Pending) -> None:
+        if self._pending.pop(entry, False) is not False:
+            left = self._by_peer[entry.peer] - 1
+            if left:
+                self._by_peer[entry.peer] = left
+            else:
+                del self._by_peer[entry.peer]
+
+    def due_report(self, peer: str, shed: int) -> int:
+        """How many shed connections of `peer` to report now (0: not yet, folded into
+        the next report): at most one report per REPORT_INTERVAL and address."""
+        now = time.monotonic()
+        with self._lock:
+            last, unreported = self._reports.get(peer, (float("-inf"), 0))
+            unreported += shed
+            if now - last < REPORT_INTERVAL:
+                self._reports[peer] = (last, unreported)
+                return 0
+            if len(self._reports) > 4096:
+                self._reports = {
+                    p: r for p, r in self._reports.items() if now - r[0] < REPORT_INTERVAL
+                }
+            self._reports[peer] = (now, 0)
+            return unreported
+
+
+def report_shedding(budget: PendingBudget, victims: list[Pending], cause: Pending) -> None:
+    for peer in dict.fromkeys(v.peer for v in victims):
+        count = budget.due_report(peer, sum(1 for v in victims if v.peer == peer))
+        if not count:
+            continue
+        limits = budget.limits
+        message = (
+            f"Shed {count} pending DICOM connection(s) from {peer} that sent no "
+            f"A-ASSOCIATE-RQ: pending budget full ({limits.pending_per_peer} per address, "
+            f"{limits.pending} in all), newest from {cause.peer}:{cause.port}"
+        )
+        logger.warning(message)
+        audit_shedding(peer, message)
+
+
+def audit_shedding(peer: str, message: str) -> None:
+    """A Security Alert: someone holds connections open without talking DICOM."""
+    from audit import context as audit_context
+    from audit import services as audit_services
+    from audit.codes import Action, Channel, Outcome, Verb
+
+    context = audit_context.AuditContext(
+        channel=Channel.DICOM,
+        role="DICOM peer",
+        source_ip=audit_context.normalised_ip(peer),
+        detail=message[:255],
+    )
+    close_old_connections()
+    try:
+        with audit_context.bind(context):
+            audit_services.record(
+                Action.SECURITY_ALERT, verb=Verb.EXECUTE, outcome=Outcome.MINOR_FAILURE
+            )
+    except Exception:
+        logger.exception("Cannot audit the shedding of connections from %s", peer)
+    finally:
+        connections.close_all()
+
+
+# --- the associated socket ----------------------------------------------------------
+
+
+class BoundedSocket(AssociationSocket):
+    """pynetdicom's socket of one association, reading whole PDUs within their bounds
+    (see the module's docstring). Made from the AssociationSocket pynetdicom's request
+    handler creates (`adopt`), starting with the A-ASSOCIATE-RQ already read."""
+
+    _limits: Limits
+    _buffer: bytearray
+    _finished: bool
+
+    @classmethod
+    def adopt(cls, sock: AssociationSocket, limits: Limits, first: bytes) -> "BoundedSocket":
+        sock.__class__ = cls
+        sock._limits = limits
+        sock._buffer = bytearray(first)
+        sock._finished = False
+        return sock
+
+    @property
+    def ready(self) -> bool:
+        if self._buffer:
+            return True
+        if self._finished or self.socket is None or self.socket.fileno() < 0:
+            return False
+        return AssociationSocket.ready.fget(self)
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        if not self._buffer and not self._finished:
+            self._read_next()
+        chunk = self._buffer[:nr_bytes]
+        del self._buffer[:nr_bytes]
+        return chunk
+
+    def _read_next(self) -> None:
+        deadline = time.monotonic() + self._limits.pdu_deadline
+        try:
+            self._buffer += read_pdu(self.socket, deadline, self._limits.longest)
+        except ReadFailed as exc:
+            self._end(exc)
+        finally:
+            if self.socket is not None and self.socket.fileno() >= 0:
+                self._restore_timeout()
+
+    def _restore_timeout(self) -> None:
+        # Sends are bounded too: a peer that stops reading our responses.
+        with contextlib.suppress(OSError):
+            self.socket.settimeout(self._limits.pdu_deadline)
+
+    def _end(self, exc: ReadFailed) -> None:
+        """Nothing more is read: the empty read that follows is pynetdicom's
+        "transport connection closed" (Evt17), which ends the association."""
+        self._finished = True
+        requestor = self.assoc.requestor
+        if not exc.quiet:
+            logger.warning(
+                "Aborted association with %s at %s:%s: %s",
+                str(requestor.ae_title).strip() or "?",
+                requestor.address,
+                requestor.port,
+                exc,
+            )
+        if exc.abort_reason is not None:
+            with contextlib.suppress(OSError):
+                self.socket.sendall(abort_pdu(exc.abort_reason))
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)
+
+
+# --- server and request handler -----------------------------------------------------
+
+
+class Handler(RequestHandler):
+    """Reads a new connection's A-ASSOCIATE-RQ under the pending budget, then hands the
+    connection to pynetdicom as an association."""
+
+    server: "Server"
+
+    def handle(self) -> None:
+        server = self.server
+        peer, port = str(self.client_address[0]), int(self.client_address[1])
+        entry = Pending(self.request, peer, port)
+        victims = server.budget.admit(entry)
+        if victims:
+            report_shedding(server.budget, victims, entry)
+        tune(self.request)
+        deadline = entry.since + server.limits.association_deadline
+        try:
+            first = self._read_request(deadline)
+            if not server.budget.leave(entry):
+                raise Shed("shed")
+        except ReadFailed as exc:
+            server.budget.leave(entry)
+            self._refuse(entry, exc)
+            return
+        assoc = self._create_association()
+        BoundedSocket.adopt(assoc.dul.socket, server.limits, first)
+        evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
+        assoc.start()
+
+    def _read_request(self, deadline: float) -> bytes:
+        sock = self.request
+        if isinstance(sock, ssl.SSLSocket):
+            self._handshake(sock, deadline)
+        data = read_pdu(sock, deadline, lambda _type: MAX_ASSOCIATE_RQ, frozenset({ASSOCIATE_RQ}))
+        check_associate_rq(data)
+        sock.settimeout(self.server.limits.pdu_deadline)
+        return data
+
+    @staticmethod
+    def _handshake(sock: ssl.SSLSocket, deadline: float) -> None:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        try:
+            sock.do_handshake()
+        except TimeoutError:
+            raise DeadlineExpired("no TLS handshake by the deadline") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise NotDicom(f"TLS handshake failed ({exc})") from None
+
+    def _refuse(self, entry: Pending, exc: ReadFailed) -> None:
+        if not exc.quiet and not entry.shed:
+            limits = self.server.limits
+            if isinstance(exc, DeadlineExpired):
+                reason = f"no A-ASSOCIATE-RQ within {limits.association_deadline:g} s ({exc})"
+            else:
+                reason = str(exc)
+            logger.warning(
+                "Closed DICOM connection from %s:%s before association: %s",
+                entry.peer,
+                entry.port,
+                reason,
+            )
+        if exc.abort_reason is not None and not entry.shed:
+            try:
+                self.request.settimeout(1)
+                self.request.sendall(abort_pdu(exc.abort_reason))
+            except OSError:
+                pass
+        self.server.shutdown_request(self.request)
+
+
+class Server(ThreadedAssociationServer):
+    """pynetdicom's threaded server with our request handler; the TLS handshake is
+    left to the handler's thread, under the deadline, instead of the accept loop."""
+
+    daemon_threads = True
+    # The kernel's queue of connections not yet accepted (socketserver's default is 5:
+    # a burst beyond it waits out a SYN retransmission, a second or more).
+    request_queue_size = 128
+
+    def __init__(self, *args, budget: PendingBudget, **kwargs):
+        self.budget = budget
+        self.limits = budget.limits
+        kwargs.setdefault("request_handler", Handler)
+        super().__init__(*args, **kwargs)
+
+    def get_request(self):
+        client, address = self.socket.accept()
+        if self.ssl_context:
+            client = self.ssl_context.wrap_socket(
+                client, server_side=True, do_handshake_on_connect=False
+            )
+        return client, address
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.budget.shed_all()
+
+
+def serve(
+    ae, address, *, evt_handlers, budget: PendingBudget, ssl_context=None
+) -> ThreadedAssociationServer:
+    """Start listening in a background thread, as AE.start_server(block=False) does,
+    with this module's server."""
+    server = ae.make_server(
+        address,
+        ssl_context=ssl_context,
+        evt_handlers=evt_handlers,
+        server_class=Server,
+        budget=budget,
+    )
+    thread = threading.Thread(
+        target=server.serve_forever, name=f"AcceptorServer@{address[1]}", daemon=True
+    )
+    thread.start()
+    # AE.shutdown() stops the servers it lists; AssociationServer.shutdown() takes
+    # itself off that list.
+    ae._servers.append(server)
+    return server

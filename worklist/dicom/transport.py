@@ -32,6 +32,7 @@ import logging
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +41,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import close_old_connections, connections
 from pynetdicom import evt
+from pynetdicom.association import Association
+from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu import A_ASSOCIATE_RQ
 from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAssociationServer
 
@@ -49,6 +52,8 @@ HEADER = 6  # PDU type, reserved, 4-byte length (PS3.8 9.3.1)
 ASSOCIATE_RQ = 0x01
 P_DATA_TF = 0x04
 KNOWN_TYPES = frozenset(range(0x01, 0x08))
+# An acceptor's association, once negotiated, only receives P-DATA, release and abort.
+AFTER_ASSOCIATION = frozenset({0x04, 0x05, 0x06, 0x07})
 # A-ASSOCIATE-RQ of sane size: 127 presentation contexts of a few transfer syntaxes
 # each and the user information fit in a few KiB; 64 KiB is far above what any
 # modality sends.
@@ -173,7 +178,7 @@ def read_pdu(sock, deadline: float, longest, expected: frozenset[int] = KNOWN_TY
     if pdu_type not in KNOWN_TYPES:
         raise NotDicom(f"not DICOM (PDU type 0x{pdu_type:02X})")
     if pdu_type not in expected:
-        raise Unexpected(f"PDU type 0x{pdu_type:02X} where an A-ASSOCIATE-RQ was expected")
+        raise Unexpected(f"unexpected PDU type 0x{pdu_type:02X}")
     if length > longest(pdu_type):
         raise TooLong(
             f"PDU type 0x{pdu_type:02X} announcing {length} bytes, "
@@ -186,12 +191,18 @@ def read_pdu(sock, deadline: float, longest, expected: frozenset[int] = KNOWN_TY
 def check_associate_rq(data: bytes) -> None:
     """Decode the request as pynetdicom will, so that a malformed one ends here in one
     line rather than in pynetdicom's reader with a traceback."""
+    _checking.active = True  # what pynetdicom logs meanwhile is in our one line
     try:
         pdu = A_ASSOCIATE_RQ()
         pdu.decode(data)
         pdu.to_primitive()
     except Exception as exc:  # whatever the decoder trips on is the peer's fault
         raise Malformed(f"malformed A-ASSOCIATE-RQ ({type(exc).__name__}: {exc})") from None
+    finally:
+        _checking.active = False
+
+
+_checking = threading.local()
 
 
 # --- socket options -----------------------------------------------------------------
@@ -384,7 +395,7 @@ class BoundedSocket(AssociationSocket):
     def _read_next(self) -> None:
         deadline = time.monotonic() + self._limits.pdu_deadline
         try:
-            self._buffer += read_pdu(self.socket, deadline, self._limits.longest)
+            self._buffer += read_pdu(self.socket, deadline, self._limits.longest, AFTER_ASSOCIATION)
         except ReadFailed as exc:
             self._end(exc)
         finally:
@@ -400,20 +411,128 @@ class BoundedSocket(AssociationSocket):
         """Nothing more is read: the empty read that follows is pynetdicom's
         "transport connection closed" (Evt17), which ends the association."""
         self._finished = True
-        requestor = self.assoc.requestor
-        if not exc.quiet:
-            logger.warning(
-                "Aborted association with %s at %s:%s: %s",
-                str(requestor.ae_title).strip() or "?",
-                requestor.address,
-                requestor.port,
-                exc,
-            )
+        if not exc.quiet and first_line(self.assoc):
+            logger.warning("Aborted association with %s: %s", peer_of(self.assoc), exc)
         if exc.abort_reason is not None:
             with contextlib.suppress(OSError):
                 self.socket.sendall(abort_pdu(exc.abort_reason))
         with contextlib.suppress(OSError):
             self.socket.shutdown(socket.SHUT_RDWR)
+
+
+# --- one line per association -------------------------------------------------------
+
+LOGGED = "ris_end_logged"  # attribute of an Association: its one line was written
+
+# The loggers of pynetdicom's network layers, whose errors on malformed input come as
+# a message, then the exception with its traceback, then the state machine's own. Not
+# those of the service classes, events and association, which report exceptions in
+# the RIS's own handlers: those keep their tracebacks.
+NETWORK_LOGGERS = (
+    "pynetdicom.acse",
+    "pynetdicom.dimse",
+    "pynetdicom.dimse_messages",
+    "pynetdicom.dimse_primitives",
+    "pynetdicom.dsutils",
+    "pynetdicom.dul",
+    "pynetdicom.fsm",
+    "pynetdicom.pdu",
+    "pynetdicom.pdu_items",
+    "pynetdicom.pdu_primitives",
+    "pynetdicom.presentation",
+    "pynetdicom.transport",
+    "pynetdicom.utils",
+    "pynetdicom._validators",
+)
+
+
+def peer_of(assoc) -> str:
+    requestor = assoc.requestor
+    calling = str(getattr(requestor, "ae_title", "") or "").strip() or "?"
+    return f"{calling} at {requestor.address}:{requestor.port}"
+
+
+def first_line(assoc) -> bool:
+    """True the first time it is asked for an association: its one line is due."""
+    if getattr(assoc, LOGGED, False):
+        return False
+    setattr(assoc, LOGGED, True)
+    return True
+
+
+def association_of(thread) -> Association | None:
+    if isinstance(thread, Association):
+        return thread
+    if isinstance(thread, DULServiceProvider):
+        return thread.assoc
+    return None
+
+
+class OneLinePerAssociation(logging.Filter):
+    """What pynetdicom's network layers log at WARNING and above while serving an
+    association we accepted becomes one line naming the peer, with the exception's
+    message and no traceback; anything after it for that association is dropped.
+    `reader_only`: only in pynetdicom's reader thread (pydicom's own warnings while it
+    decodes a command set; the handlers decode data sets in the association's
+    thread, and keep theirs)."""
+
+    def __init__(self, reader_only: bool = False):
+        super().__init__()
+        self.reader_only = reader_only
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        if getattr(_checking, "active", False):
+            return False
+        thread = threading.current_thread()
+        if self.reader_only and not isinstance(thread, DULServiceProvider):
+            return True
+        assoc = association_of(thread)
+        if assoc is None or not assoc.is_acceptor:
+            return True
+        if not first_line(assoc):
+            return False
+        message = record.getMessage()
+        exc = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+        if exc is not None and (not str(exc) or str(exc) not in message):
+            message = f"{message} ({type(exc).__name__}: {exc})"
+        record.msg, record.args = "Association with %s ended: %s", (peer_of(assoc), message)
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+def install_log_filter() -> None:
+    for name in (*NETWORK_LOGGERS, "pydicom"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, OneLinePerAssociation) for f in target.filters):
+            target.addFilter(OneLinePerAssociation(reader_only=name == "pydicom"))
+
+
+def guard_reader(assoc) -> None:
+    """pynetdicom's reader thread dies on some malformed messages (an exception out of
+    its state machine): end the association with an A-ABORT and one line instead of a
+    thread traceback on stderr. The association's own loop then sees the reader gone
+    and stops."""
+    dul = assoc.dul
+    run = dul.run
+
+    def guarded() -> None:
+        try:
+            run()
+        except Exception as exc:
+            if first_line(assoc):
+                logger.warning(
+                    "Association with %s ended: %s: %s", peer_of(assoc), type(exc).__name__, exc
+                )
+            sock = getattr(dul.socket, "socket", None)
+            if sock is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    sock.sendall(abort_pdu(0x00))
+                with contextlib.suppress(OSError, ValueError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    dul.run = guarded
 
 
 # --- server and request handler -----------------------------------------------------
@@ -444,6 +563,7 @@ class Handler(RequestHandler):
             return
         assoc = self._create_association()
         BoundedSocket.adopt(assoc.dul.socket, server.limits, first)
+        guard_reader(assoc)
         evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
         assoc.start()
 
@@ -521,6 +641,7 @@ def serve(
 ) -> ThreadedAssociationServer:
     """Start listening in a background thread, as AE.start_server(block=False) does,
     with this module's server."""
+    install_log_filter()
     server = ae.make_server(
         address,
         ssl_context=ssl_context,

@@ -48,6 +48,16 @@ pynetdicom
     without logging, which is how ``BoundedSocket`` ends an association in one line
     of its own. ``AssociationServer.get_request`` is overridden (TLS handshake in
     the handler's thread): it relies on ``self.socket`` and ``self.ssl_context``.
+  - worklist/dicom/transport.py, ``make_event_driven`` / ``association_loop``: the
+    reader (``DULServiceProvider.run_reactor``) checks ``_kill_thread``, then
+    ``_process_recv_primitive`` (``to_provider_queue``) before ``_is_transport_event``
+    (the socket's ``ready``), one ``event_queue`` event a turn, sleeping
+    ``_run_loop_delay`` after an idle turn; ``stop_dul``/``kill_dul`` only set
+    ``_kill_thread``; ``to_user_queue`` and ``DIMSEServiceProvider.msg_queue`` are the
+    queue.Queue the association's loop reads; ``association_loop`` is
+    ``Association._run_reactor`` waiting on an event instead of sleeping 1 ms. Their
+    sources are pinned by digest: when one changes, compare it with ours. And
+    ``CheapCopies``: negotiation as acceptor does not modify the supported contexts.
 
 pydicom
   - worklist/dicom/charset.py, ``_encodable``: ``pydicom.charset._encode_string_impl(
@@ -65,6 +75,7 @@ pydicom
 
 import inspect
 import logging
+import queue
 import re
 from importlib.metadata import version
 from pathlib import Path
@@ -479,6 +490,76 @@ def test_the_dul_reads_a_pdu_as_header_then_body_and_an_empty_header_as_closed()
         "pynetdicom",
         "DULServiceProvider._read_pdu_data is gone",
         where,
+    )
+
+
+# The sources association_loop and make_event_driven follow (pynetdicom 3.0.4).
+PINNED_SOURCES = {
+    "Association._run_reactor": "f28838c5559e462a",
+    "DULServiceProvider.run_reactor": "e3a10eb3a0931e48",
+    "DULServiceProvider.stop_dul": "28a7e0be126e7b30",
+    "DULServiceProvider.kill_dul": "5ceccf8dd01c2072",
+}
+
+
+def test_the_loops_made_event_driven_are_those_pinned():
+    import hashlib
+
+    from pynetdicom.dul import DULServiceProvider
+
+    functions = {
+        "Association._run_reactor": Association._run_reactor,
+        "DULServiceProvider.run_reactor": DULServiceProvider.run_reactor,
+        "DULServiceProvider.stop_dul": DULServiceProvider.stop_dul,
+        "DULServiceProvider.kill_dul": DULServiceProvider.kill_dul,
+    }
+    for name, function in functions.items():
+        digest = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+        require(
+            digest == PINNED_SOURCES[name],
+            "pynetdicom",
+            f"the source of {name} changed (digest {digest})",
+            f"{TRANSPORT} (make_event_driven, association_loop)",
+        )
+    assoc = Association(AE(), "acceptor")
+    for owner, name in (
+        (assoc.dul, "to_provider_queue"),
+        (assoc.dul, "to_user_queue"),
+        (assoc.dul, "event_queue"),
+        (assoc.dimse, "msg_queue"),
+    ):
+        require(
+            type(getattr(owner, name, None)) is queue.Queue,
+            "pynetdicom",
+            f"{type(owner).__name__}.{name} is no longer a queue.Queue",
+            f"{TRANSPORT} (make_event_driven)",
+        )
+    require(
+        assoc.dul._run_loop_delay == 0.001 and assoc.dul._kill_thread is False,
+        "pynetdicom",
+        "DULServiceProvider._run_loop_delay / _kill_thread changed",
+        f"{TRANSPORT} (make_event_driven)",
+    )
+
+
+def test_negotiation_as_acceptor_leaves_the_supported_contexts_alone():
+    import copy
+
+    from pynetdicom.presentation import build_context, negotiate_as_acceptor
+    from pynetdicom.sop_class import Verification
+
+    supported = [build_context(Verification), build_context(ModalityWorklistInformationFind)]
+    for number, context in enumerate(supported):
+        context.context_id = 2 * number + 1
+    before = [copy.deepcopy(vars(context)) for context in supported]
+    requested = build_context(Verification, ["1.2.840.10008.1.2"])
+    requested.context_id = 1
+    negotiate_as_acceptor([requested], supported, {})
+    require(
+        [vars(context) for context in supported] == before,
+        "pynetdicom",
+        "negotiate_as_acceptor modifies the acceptor's supported contexts",
+        f"{TRANSPORT} (CheapCopies)",
     )
 
 

@@ -28,7 +28,11 @@ pynetdicom internals relied on are checked in tests/test_pinned_internals.py.
 """
 
 import contextlib
+import copy
 import logging
+import os
+import queue
+import select
 import socket
 import ssl
 import struct
@@ -68,6 +72,9 @@ READ_CHUNK = 64 * 1024
 UNRECOGNIZED_PDU, UNEXPECTED_PDU, INVALID_PARAMETER = 0x01, 0x02, 0x06
 
 QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+# The longest the reader and the association's loop sleep without news: how late they
+# notice an expired ARTIM or idle timer.
+WAIT_AT_MOST = 0.5
 REPORT_INTERVAL = 60.0  # seconds between two shedding reports for one address
 
 
@@ -379,11 +386,28 @@ class BoundedSocket(AssociationSocket):
 
     @property
     def ready(self) -> bool:
+        """Data to read. Blocks until the peer sends something, the association has
+        something to send (`wake`), or WAIT_AT_MOST passes: pynetdicom's reader then
+        sleeps in select instead of polling the socket every millisecond."""
         if self._buffer:
             return True
-        if self._finished or self.socket is None or self.socket.fileno() < 0:
+        sock = self.socket
+        if self._finished or sock is None or sock.fileno() < 0:
             return False
-        return AssociationSocket.ready.fget(self)
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        waker = getattr(self, "_waker", None)
+        watched = [sock] if waker is None else [sock, waker.readable]
+        # Without a waker (not yet, or no longer, event driven) a poll, as pynetdicom's.
+        # The reader handles one event a turn: with events queued, only a poll.
+        busy = waker is None or not self.assoc.dul.event_queue.empty()
+        try:
+            readable, _, _ = select.select(watched, [], [], 0 if busy else WAIT_AT_MOST)
+        except (OSError, ValueError):
+            return False
+        if waker is not None and waker.readable in readable:
+            waker.clear()
+        return sock in readable
 
     def recv(self, nr_bytes: int) -> bytearray:
         if not self._buffer and not self._finished:
@@ -535,6 +559,156 @@ def guard_reader(assoc) -> None:
     dul.run = guarded
 
 
+# --- waiting on events instead of polling ---------------------------------------------
+
+
+class Waker:
+    """A pipe whose read end select() watches, written to when there is news."""
+
+    def __init__(self):
+        self.readable, self._writable = os.pipe()
+        os.set_blocking(self.readable, False)
+        os.set_blocking(self._writable, False)
+
+    def set(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._writable, b"!")
+
+    def clear(self) -> None:
+        with contextlib.suppress(OSError):
+            while os.read(self.readable, 4096):
+                pass
+
+    def close(self) -> None:
+        for fd in (self.readable, self._writable):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class WakingQueue(queue.Queue):
+    """A queue that calls `wake` when something is put on it."""
+
+    def __init__(self, wake):
+        super().__init__()
+        self.wake = wake
+
+    def _put(self, item) -> None:
+        super()._put(item)
+        self.wake()
+
+
+def make_event_driven(assoc, sock: BoundedSocket) -> None:
+    """pynetdicom's reader (DUL) and the association's own loop both poll every
+    millisecond, some 60 ms of CPU a second for an idle association. Here they wait:
+
+    - the reader in select() on the socket and a pipe written when the association
+      queues something to send (`to_provider_queue`) or stops it (`stop_dul`,
+      `kill_dul`), without sleeping between turns (`_run_loop_delay` 0);
+    - the association's loop (`association_loop`, in place of
+      ``Association._run_reactor``) on an event set when the reader queues a DIMSE
+      message or an ACSE primitive for it, or stops.
+
+    The pipe is closed when the association's thread ends.
+    """
+    dul = assoc.dul
+    to_reader, news = Waker(), threading.Event()
+    sock._waker = to_reader
+    dul.to_provider_queue = WakingQueue(to_reader.set)
+    dul.to_user_queue = WakingQueue(news.set)
+    assoc.dimse.msg_queue = WakingQueue(news.set)
+    dul._run_loop_delay = 0
+    kill_dul = dul.kill_dul
+
+    def stop_dul() -> bool:
+        if dul.state_machine.current_state != "Sta1":
+            return False
+        dul._kill_thread = True
+        to_reader.set()
+        if threading.current_thread() is not dul and dul.is_alive():
+            dul.join()
+        return True
+
+    def killing_dul() -> None:
+        kill_dul()
+        to_reader.set()
+
+    dul.stop_dul, dul.kill_dul = stop_dul, killing_dul
+    assoc._run_reactor = lambda: association_loop(assoc, news)
+    reader_run, association_run = dul.run, assoc.run
+
+    def reader() -> None:
+        try:
+            reader_run()
+        finally:
+            news.set()
+
+    def association() -> None:
+        try:
+            association_run()
+        finally:
+            dul._kill_thread = True
+            to_reader.set()
+            if dul.is_alive():
+                dul.join(WAIT_AT_MOST * 4)
+            sock._waker = None
+            to_reader.close()
+
+    dul.run, assoc.run = reader, association
+
+
+def association_loop(assoc, news: threading.Event) -> None:
+    """``Association._run_reactor`` of pynetdicom (checked against its source in
+    tests/test_pinned_internals.py), waiting on `news` where it slept 1 ms a turn."""
+    assoc._is_paused = False
+    while not assoc._kill:
+        timer = assoc.dul._idle_timer
+        wait = WAIT_AT_MOST
+        if timer.timeout is not None:
+            wait = max(0.0, min(wait, timer.remaining))
+        if assoc.dimse.msg_queue.empty() and assoc.dul.to_user_queue.empty():
+            news.wait(wait)
+        news.clear()
+
+        assoc._is_paused = True
+        assoc._reactor_checkpoint.wait()
+        assoc._is_paused = False
+
+        context_id, msg = assoc.dimse.get_msg(block=False)
+        if msg:
+            assoc._serve_request(msg, context_id)
+
+        if assoc.is_established and assoc.acse.is_release_requested():
+            assoc.acse.send_release(is_response=True)
+            assoc.is_released = True
+            assoc.is_established = False
+            evt.trigger(assoc, evt.EVT_RELEASED, {})
+            assoc.kill()
+            return
+
+        if assoc.acse.is_aborted():
+            assoc.dul.receive_pdu(wait=False)
+            assoc.is_aborted = True
+            assoc.is_established = False
+            evt.trigger(assoc, evt.EVT_ABORTED, {})
+            assoc.kill()
+            return
+
+        if not assoc.dul.is_alive():
+            assoc.kill()
+            return
+
+        if assoc.dul.idle_timer_expired():
+            if first_line(assoc):
+                logger.warning(
+                    "Association with %s ended: nothing received for %g s (network timeout)",
+                    peer_of(assoc),
+                    assoc.network_timeout,
+                )
+            assoc.abort()
+            assoc.kill()
+            return
+
+
 # --- server and request handler -----------------------------------------------------
 
 
@@ -562,8 +736,9 @@ class Handler(RequestHandler):
             self._refuse(entry, exc)
             return
         assoc = self._create_association()
-        BoundedSocket.adopt(assoc.dul.socket, server.limits, first)
+        sock = BoundedSocket.adopt(assoc.dul.socket, server.limits, first)
         guard_reader(assoc)
+        make_event_driven(assoc, sock)
         evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
         assoc.start()
 
@@ -608,6 +783,17 @@ class Handler(RequestHandler):
         self.server.shutdown_request(self.request)
 
 
+class CheapCopies(list):
+    """The server's supported presentation contexts. pynetdicom deep-copies them for
+    every association (RequestHandler._create_association), UID by UID, each UID
+    validated again: some 60 ms of CPU an association for the storage classes'
+    hundreds of contexts. Negotiation as acceptor only reads them, so a copy of each
+    context object is enough."""
+
+    def __deepcopy__(self, memo) -> list:
+        return [copy.copy(context) for context in self]
+
+
 class Server(ThreadedAssociationServer):
     """pynetdicom's threaded server with our request handler; the TLS handshake is
     left to the handler's thread, under the deadline, instead of the accept loop."""
@@ -622,6 +808,7 @@ class Server(ThreadedAssociationServer):
         self.limits = budget.limits
         kwargs.setdefault("request_handler", Handler)
         super().__init__(*args, **kwargs)
+        self.contexts = CheapCopies(self.contexts)
 
     def get_request(self):
         client, address = self.socket.accept()

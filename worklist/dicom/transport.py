@@ -399,8 +399,14 @@ class BoundedSocket(AssociationSocket):
         waker = getattr(self, "_waker", None)
         watched = [sock] if waker is None else [sock, waker.readable]
         # Without a waker (not yet, or no longer, event driven) a poll, as pynetdicom's.
-        # The reader handles one event a turn: with events queued, only a poll.
-        busy = waker is None or not self.assoc.dul.event_queue.empty()
+        # The reader handles one event a turn: with events queued, only a poll; so too
+        # in Sta13, where pynetdicom reads what is left and otherwise closes at once.
+        dul = self.assoc.dul
+        busy = (
+            waker is None
+            or not dul.event_queue.empty()
+            or dul.state_machine.current_state == "Sta13"
+        )
         try:
             readable, _, _ = select.select(watched, [], [], 0 if busy else WAIT_AT_MOST)
         except (OSError, ValueError):
@@ -724,7 +730,10 @@ class Handler(RequestHandler):
         entry = Pending(self.request, peer, port)
         victims = server.budget.admit(entry)
         if victims:
-            report_shedding(server.budget, victims, entry)
+            # Apart: the audit write must not hold this connection's reading.
+            threading.Thread(
+                target=report_shedding, args=(server.budget, victims, entry), daemon=True
+            ).start()
         tune(self.request)
         deadline = entry.since + server.limits.association_deadline
         try:
@@ -801,7 +810,7 @@ class Server(ThreadedAssociationServer):
     daemon_threads = True
     # The kernel's queue of connections not yet accepted (socketserver's default is 5:
     # a burst beyond it waits out a SYN retransmission, a second or more).
-    request_queue_size = 128
+    request_queue_size = 1024
 
     def __init__(self, *args, budget: PendingBudget, **kwargs):
         self.budget = budget

@@ -58,6 +58,10 @@ pynetdicom
     ``Association._run_reactor`` waiting on an event instead of sleeping 1 ms. Their
     sources are pinned by digest: when one changes, compare it with ours. And
     ``CheapCopies``: negotiation as acceptor does not modify the supported contexts.
+    ``guard_reader`` and ``make_event_driven`` wrap the reader's and the association's
+    ``run`` (threading.Thread's public hook); ``OneLinePerAssociation`` tells an
+    association's threads by their classes (``Association``, ``DULServiceProvider``
+    with its ``assoc``), which the tests above construct.
 
 pydicom
   - worklist/dicom/charset.py, ``_encodable``: ``pydicom.charset._encode_string_impl(

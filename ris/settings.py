@@ -293,6 +293,10 @@ RIS_DICOM_DIMSE_TIMEOUT = env_int("RIS_DICOM_DIMSE_TIMEOUT", 30)
 RIS_DICOM_NETWORK_TIMEOUT = env_int("RIS_DICOM_NETWORK_TIMEOUT", 60)
 RIS_DICOM_REQUIRE_CALLED_AE = env_bool("RIS_DICOM_REQUIRE_CALLED_AE", True)
 RIS_DICOM_MAX_ASSOCIATIONS = env_int("RIS_DICOM_MAX_ASSOCIATIONS", 32)
+# Connections whose A-ASSOCIATE-RQ has not arrived yet (worklist/dicom/transport.py):
+# a budget of their own, in all and per peer address, the oldest shed when full.
+RIS_DICOM_MAX_PENDING = env_int("RIS_DICOM_MAX_PENDING", 16)
+RIS_DICOM_MAX_PENDING_PER_PEER = env_int("RIS_DICOM_MAX_PENDING_PER_PEER", 4)
 # Modality worklist (worklist/dicom/mwl.py). Strict: a calling AE title that is neither
 # a known modality nor a station's is refused worklist associations.
 RIS_DICOM_STRICT_AE = env_bool("RIS_DICOM_STRICT_AE", not DEBUG)

@@ -240,6 +240,9 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# `celery -A ris beat` keeps its schedule state in the data directory, not the current
+# one: two instances on one host never share it.
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Periodic tasks (`celery -A ris beat`): the audit chain's daily verify and expiry,
 # and forwarding to the audit record repository.
 CELERY_BEAT_SCHEDULE = {**AUDIT_BEAT_SCHEDULE}
@@ -270,6 +273,8 @@ RIS_HTTP_HOST = env_str("RIS_HTTP_HOST", "127.0.0.1")
 RIS_HTTP_PORT = env_int("RIS_HTTP_PORT", 8000)
 RIS_HTTP_WORKERS = env_int("RIS_HTTP_WORKERS", 2 * (os.cpu_count() or 1))
 RIS_HTTP_THREADS = env_int("RIS_HTTP_THREADS", 2)
+# gunicorn's control socket (for `gunicornc`), at RIS_DATA_DIR/run/gunicorn.ctl.
+RIS_HTTP_CONTROL_SOCKET = env_bool("RIS_HTTP_CONTROL_SOCKET", True)
 RIS_DICOM_HOST = env_str("RIS_DICOM_HOST", "127.0.0.1")
 RIS_DICOM_PORT = env_int("RIS_DICOM_PORT", 11112)
 RIS_AE_TITLE = env_str("RIS_AE_TITLE", "RIS")

@@ -159,6 +159,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# One date format everywhere (pages, pickers, the admin): ris/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["ris.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"

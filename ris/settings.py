@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "worklist",
     "audit",
     "export",
+    "hl7",
 ]
 
 MIDDLEWARE = [
@@ -124,10 +125,13 @@ def database_settings() -> dict:
             # thread, and a PostgreSQL session per association (a backend started, its
             # caches cold) cost more than the MPPS message itself.
             config["CONN_MAX_AGE"] = 0
+            # While the database is down a request waits this long for a connection,
+            # then fails: well within a modality's DIMSE timeout (commonly 30 s), so it
+            # hears a failure status rather than giving up on a silent association.
             config.setdefault("OPTIONS", {})["pool"] = {
                 "min_size": 1,
                 "max_size": pool_size,
-                "timeout": 30,
+                "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
             }
         return config
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -208,6 +212,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["ris.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": [
+        "ris.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "ris.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ris.api_errors.exception_handler",
@@ -320,6 +329,24 @@ if RIS_PACS_HOST and RIS_PACS_AE_TITLE:
         "task": "worklist.poll_pacs",
         "schedule": float(RIS_PACS_POLL_SECONDS),
     }
+
+# HL7 v2 interface (hl7 app; README "HL7"): the MLLP listener (0: off), who may send,
+# how long messages are kept, where order status messages go.
+RIS_HL7_HOST = env_str("RIS_HL7_HOST", RIS_DICOM_HOST)
+RIS_HL7_PORT = env_int("RIS_HL7_PORT", 0)
+RIS_HL7_APPLICATION = env_str("RIS_HL7_APPLICATION", "RIS")
+RIS_HL7_FACILITY = env_str("RIS_HL7_FACILITY")
+RIS_HL7_STRICT_SENDERS = env_bool("RIS_HL7_STRICT_SENDERS", not DEBUG)
+RIS_HL7_TIMEOUT = env_int("RIS_HL7_TIMEOUT", 60)
+RIS_HL7_KEEP_DAYS = env_int("RIS_HL7_KEEP_DAYS", 90)
+RIS_HL7_TLS_CERT = env_str("RIS_HL7_TLS_CERT")
+RIS_HL7_TLS_KEY = env_str("RIS_HL7_TLS_KEY")
+RIS_HL7_TLS_CA = env_str("RIS_HL7_TLS_CA")
+RIS_HL7_DESTINATIONS = env_str("RIS_HL7_DESTINATIONS")
+RIS_HL7_VERSION = env_str("RIS_HL7_VERSION", "2.5.1")
+RIS_HL7_RETRY_SECONDS = env_int("RIS_HL7_RETRY_SECONDS", 10)
+CELERY_BEAT_SCHEDULE["hl7-outbox"] = {"task": "hl7.drain_outbox", "schedule": 30.0}
+CELERY_BEAT_SCHEDULE["hl7-expire"] = {"task": "hl7.expire_messages", "schedule": 3600.0}
 
 # Access audit (audit app; README "Access audit"). Retention 0 keeps every event.
 AUDIT_RETENTION_MONTHS = env_int("RIS_AUDIT_RETENTION_MONTHS", 0)

@@ -12,7 +12,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("audit/", include("audit.urls")),
     path("exports/", include("export.urls")),
+    path("hl7/", include("hl7.urls")),
     path("api/audit/", include("audit.urls_api")),
+    path("api/", include("export.urls_api")),
     path("api/", include("worklist.api.urls")),
     # Signed-in users only (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]); a browser
     # without a session is sent to the login page. The split view serves its start-up
@@ -25,3 +27,7 @@ urlpatterns = [
     ),
     path("", include("worklist.ui.urls")),
 ]
+
+handler400 = "ris.api_errors.bad_request"
+handler404 = "ris.api_errors.not_found"
+handler500 = "ris.api_errors.server_error_page"

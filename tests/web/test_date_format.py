@@ -24,9 +24,9 @@ NAMED = {
 }
 # To the second where the second matters, the same format otherwise: when exactly a
 # record was read (the access audit, its event log to the microsecond), when an image
-# was acquired (arrived studies).
+# was acquired (arrived studies), when a message came or went (the HL7 message log).
 PRECISE = {"Y-m-d H:i:s", "D Y-m-d H:i:s", "H:i:s", "Y-m-d H:i:s.u"}
-PRECISE_PAGES = ("audit/templates", "templates/ui/studies")
+PRECISE_PAGES = ("audit/templates", "templates/ui/studies", "templates/hl7")
 
 
 def render(text, **context):

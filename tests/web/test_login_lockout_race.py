@@ -17,10 +17,6 @@ from django.test import Client
 
 from tests.conftest import ON_REDIS
 
-# Each failed login writes an audit event; parallel writers need PostgreSQL (the
-# in-memory SQLite of the tests locks whole tables without waiting).
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
-
 # Fewer than the connections a process's pool holds (DATABASE_POOL_SIZE, 10).
 GUESSES = 8
 LIMIT = 3
@@ -80,6 +76,10 @@ class HeldPasswordChecks:
             self._count(answered=1)
 
 
+# Each failed login writes an audit event; parallel writers need PostgreSQL (the
+# in-memory SQLite of the tests locks whole tables without waiting).
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
 def test_parallel_guesses_stop_at_the_limit(shared_cache, monkeypatch):
     User.objects.create_user("target", password=PASSWORD)
     held = HeldPasswordChecks(GUESSES)
@@ -108,3 +108,24 @@ def test_parallel_guesses_stop_at_the_limit(shared_cache, monkeypatch):
     response = Client().post("/login/", {"username": "target", "password": PASSWORD})
     assert "Too many failed logins" in response.content.decode()
     assert held.checked == LIMIT
+
+
+@pytest.mark.django_db
+def test_with_the_cache_unreachable_sign_in_goes_on_and_says_so(settings, caplog):
+    """Redis down: the throttle is off, sign-in works, every attempt logs the outage."""
+    from tests.test_runris import free_port
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens
+        }
+    }
+    User.objects.create_user("target", password=PASSWORD)
+    client = Client()
+    wrong = client.post("/login/", {"username": "target", "password": "guess"})
+    assert "Please enter a correct username" in wrong.content.decode()
+    right = client.post("/login/", {"username": "target", "password": PASSWORD})
+    assert right.status_code == 302
+    warnings = [r.getMessage() for r in caplog.records if r.name == "worklist.ui.lockout"]
+    assert warnings and all("cache is unreachable" in w for w in warnings)

@@ -11,18 +11,31 @@ counter atomically *before* the password is checked (Redis INCR; with the file c
 under an exclusive file lock shared by all processes), an attempt numbered past the
 limit is refused unchecked, and a right password gives its number back by clearing the
 count.
+
+When the cache cannot be reached (Redis down) sign-in goes on without the throttle,
+each attempt logged as a warning: the department keeps working, and the outage shows.
 """
 
 import fcntl
 import hashlib
+import logging
 from contextlib import contextmanager, nullcontext
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from redis.exceptions import RedisError
 
 from audit.context import client_ip
+
+logger = logging.getLogger(__name__)
+# What the cache raises when it cannot be reached (Redis down, a file cache's disk gone).
+UNREACHABLE = (RedisError, OSError)
+
+
+def _cache_unreachable(exc: Exception) -> None:
+    logger.warning("Login throttle off: the cache is unreachable (%s)", type(exc).__name__)
 
 
 def client_address(request) -> str:
@@ -39,7 +52,11 @@ def _key(username: str, address: str) -> str:
 
 
 def failures(username: str, address: str) -> int:
-    return cache.get(_key(username, address), 0)
+    try:
+        return cache.get(_key(username, address), 0)
+    except UNREACHABLE as exc:
+        _cache_unreachable(exc)
+        return 0
 
 
 def locked_out(username: str, address: str) -> bool:
@@ -82,12 +99,24 @@ def take_attempt(username: str, address: str) -> int:
         return number
 
 
+def take_attempt_or_none(username: str, address: str) -> int | None:
+    """The attempt's number, or None when the cache cannot be reached."""
+    try:
+        return take_attempt(username, address)
+    except UNREACHABLE as exc:
+        _cache_unreachable(exc)
+        return None
+
+
 def record_failure(username: str, address: str) -> None:
     take_attempt(username, address)
 
 
 def reset(username: str, address: str) -> None:
-    cache.delete(_key(username, address))
+    try:
+        cache.delete(_key(username, address))
+    except UNREACHABLE as exc:
+        _cache_unreachable(exc)
 
 
 class ThrottledModelBackend(ModelBackend):
@@ -99,7 +128,8 @@ class ThrottledModelBackend(ModelBackend):
         if not username or password is None:
             return super().authenticate(request, username=username, password=password, **kwargs)
         address = client_address(request)
-        if take_attempt(username, address) > settings.RIS_LOGIN_MAX_FAILURES:
+        number = take_attempt_or_none(username, address)
+        if number is not None and number > settings.RIS_LOGIN_MAX_FAILURES:
             raise PermissionDenied("Too many failed logins")
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is not None:

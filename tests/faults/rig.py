@@ -230,14 +230,24 @@ def http(port: int, path: str, *, token: str = "", body: bytes | None = None, ti
         return 0, b""
 
 
-# Seeds the template database: the stations the simulated modalities are, an API user.
+# Seeds the template database: the stations the simulated modalities are, an API user,
+# and one exam booked on each station tomorrow at 09:00 UTC.
 SEED = """
+from datetime import UTC, date, datetime, time, timedelta
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
+from worklist.services.booking import StepBooking, order_create
 from worklist.services.stations import station_create
+start = datetime.combine(date.today() + timedelta(days=1), time(9), tzinfo=UTC)
 for n in range(1, 5):
     station_create(scheduled_station_ae_title=f"CT{n}", scheduled_station_name=f"CT {n}",
                    modality="CT")
+    order_create(
+        patient={"patient_id": f"SEED{n}", "issuer_of_patient_id": "HOSP",
+                 "patient_name": "Vivaldi^Antonio", "patient_sex": "M"},
+        steps=[StepBooking(scheduled_station_ae_title=f"CT{n}", start=start,
+                           duration_minutes=10, modality="CT")],
+    )
 user = User.objects.create_superuser("faults", "faults@example.org", "faults-pw-1")
 print(Token.objects.create(user=user).key)
 """

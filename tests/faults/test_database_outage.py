@@ -1,5 +1,5 @@
-"""PostgreSQL stopped and started again under load: `runris` (web and DICOM) keeps
-running; each DICOM request during the outage is answered with a failure status well
+"""PostgreSQL stopped and started again under load: the DICOM listener (`dicomserver`)
+keeps running; each DICOM request during the outage is answered with a failure status well
 within the DIMSE timeout, never left hanging; new associations are turned away; once
 the database is back the same associations and processes serve again, nothing
 restarted, and nothing refused was stored."""
@@ -14,7 +14,7 @@ from pydicom import dcmread
 
 from tests.studies.dicom_files import StudySpec, write_study
 
-from .rig import find, http, modality_ae, station_query, store, wait_for
+from .rig import find, modality_ae, station_query, store, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -100,9 +100,7 @@ class LateAssociation:
 
 def test_requests_during_a_database_outage_fail_fast_and_the_service_recovers(rig, tmp_path):
     begun = time.monotonic()
-    service = rig.runris()
-    for n in range(1, 5):
-        rig.book(f"CT{n}", 9)
+    service = rig.dicomserver()  # each station has one exam booked (the template's)
     modalities = []
     for n in range(1, 5):
         files = write_study(StudySpec(series=(30,), rows=8, columns=8), tmp_path / f"ct{n}")
@@ -111,7 +109,7 @@ def test_requests_during_a_database_outage_fail_fast_and_the_service_recovers(ri
     for thread in threads:
         thread.start()
     try:
-        wait_for(lambda: all(m.statuses().count(0) >= 4 for m in modalities), 30, rig.logs)
+        wait_for(lambda: all(m.statuses().count(0) >= 2 for m in modalities), 30, rig.logs)
 
         rig.server.stop()
         outage = time.monotonic()
@@ -168,5 +166,4 @@ def test_requests_during_a_database_outage_fail_fast_and_the_service_recovers(ri
     rows = {uid for (uid,) in rig.sql("SELECT sop_instance_uid FROM worklist_instance")}
     assert stored <= rows
     assert not refused & rows
-    assert wait_for(lambda: http(rig.http_port, "/healthz")[0] == 200, 30)
     print(f"recovered {recovered_after:.1f} s after the database came back")

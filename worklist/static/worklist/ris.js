@@ -18,10 +18,3 @@ document.addEventListener("htmx:beforeRequest", function (event) {
     event.preventDefault();
   }
 });
-
-// A printed report lists everything: <details class="more"> ("+N more") open for printing.
-window.addEventListener("beforeprint", function () {
-  document.querySelectorAll("details.more").forEach(function (details) {
-    details.open = true;
-  });
-});

@@ -130,16 +130,11 @@ class Patient(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
-        """A birth date is not in the future (local calendar); nor before 1900."""
+        """A birth date is not in the future (local calendar). Any past date is kept as
+        sent: archives hold records born before 1900 (DCMTK's sample worklist does)."""
         born = self.patient_birth_date
-        if born is None:
-            return
-        if born > timezone.localdate():
+        if born is not None and born > timezone.localdate():
             raise ValidationError({"patient_birth_date": "Must not be in the future."})
-        try:
-            vr.validate_day(born)
-        except ValidationError as exc:
-            raise ValidationError({"patient_birth_date": exc.messages}) from exc
 
 
 class PatientAlias(models.Model):

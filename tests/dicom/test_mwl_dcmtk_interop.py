@@ -26,6 +26,14 @@ from .conftest import free_port, start_with_tls
 EXAMPLES = Path("/usr/share/doc/dcmtk/examples")
 SAMPLE_WORKLIST = EXAMPLES / "wlistdb" / "OFFIS"
 SAMPLE_QUERIES = EXAMPLES / "wlistqry"
+# DCMTK's sample books an US step in the MR room AA32 and CR steps in the CT rooms AB45
+# and NN77; the RIS refuses a step in a room of another modality. Both servers get
+# those steps in rooms of their own instead (the sample otherwise as shipped).
+OWN_ROOMS = {
+    "wklist4": ("AA32", "AA34"),
+    "wklist5": ("AB45", "AB46"),
+    "wklist3": ("NN77", "NN78"),
+}
 FINDSCU = "/usr/bin/findscu"
 WLMSCPFS = "/usr/bin/wlmscpfs"
 DUMP2DCM = "/usr/bin/dump2dcm"
@@ -97,7 +105,7 @@ OUR_QUERIES = {
 # Query names whose answers differ from wlmscpfs beyond DIFFERENCES, and why.
 ANSWER_DIFFERENCES = {
     "station_ae_wildcard": (
-        "AE is a wild card VR (PS3.4 C.2.2.2.4): A?3* finds AA32 and AA33; wlmscpfs "
+        "AE is a wild card VR (PS3.4 C.2.2.2.4): A?3* finds AA32, AA33, AA34; wlmscpfs "
         "matches Scheduled Station AE Title by single value only and finds nothing. "
         "Standard: our side."
     ),
@@ -127,6 +135,8 @@ def dcmtk_files(tmp_path_factory):
     database.mkdir(parents=True)
     (database / "lockfile").touch()
     for dump in sorted(SAMPLE_WORKLIST.glob("*.dump")):
+        if dump.stem in OWN_ROOMS:
+            dump = in_own_room(dump, root, *OWN_ROOMS[dump.stem])
         dump2dcm(dump, database / f"{dump.stem}.wl", "-g")
     queries = root / "queries"
     queries.mkdir()
@@ -135,6 +145,17 @@ def dcmtk_files(tmp_path_factory):
     for name, keys in OUR_QUERIES.items():
         identifier(keys).save_as(queries / f"{name}.dcm", enforce_file_format=True)
     return root
+
+
+def in_own_room(dump: Path, folder: Path, room: str, own_room: str) -> Path:
+    """A copy of the dump whose Scheduled Station AE Title names own_room for room."""
+    lines = dump.read_text(encoding="latin-1").splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith("(0040,0001)"):
+            lines[index] = line.replace(room, own_room)
+    copy = folder / dump.name
+    copy.write_text("".join(lines), encoding="latin-1")
+    return copy
 
 
 def dump2dcm(source: Path, target: Path, *options: str) -> None:
@@ -400,8 +421,8 @@ def test_the_listed_answer_differences_are_what_they_claim(
 
     ours = findscu(dicom_port, queries / "station_ae_wildcard.dcm", tmp_path / "e", called_ae="RIS")
     assert sorted(ae_titles(r.ScheduledProcedureStepSequence[0]) for r in ours) == [
-        ["AA32"],
         ["AA32", "AA33"],
+        ["AA34"],  # the US step's own room (OWN_ROOMS)
     ]
     assert (
         findscu(wlmscpfs, queries / "station_ae_wildcard.dcm", tmp_path / "f", called_ae="OFFIS")

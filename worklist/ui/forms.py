@@ -84,9 +84,7 @@ class PatientSearchForm(forms.Form):
         "part of the patient ID, or a birth date such as 1978-03-04 or 04.03.1978.",
         widget=forms.TextInput(attrs={"type": "search", "autofocus": True}),
     )
-    birth_date = forms.DateField(
-        label="Birth date", required=False, widget=DateInput(), validators=[vr.validate_day]
-    )
+    birth_date = forms.DateField(label="Birth date", required=False, widget=DateInput())
 
 
 class PatientForm(forms.Form):
@@ -107,9 +105,7 @@ class PatientForm(forms.Form):
     middle_name = forms.CharField(label="Middle name", max_length=64, required=False)
     name_prefix = forms.CharField(label="Prefix", max_length=16, required=False)
     name_suffix = forms.CharField(label="Suffix", max_length=16, required=False)
-    patient_birth_date = forms.DateField(
-        label="Birth date", widget=DateInput(), validators=[vr.validate_day]
-    )
+    patient_birth_date = forms.DateField(label="Birth date", widget=DateInput())
     patient_sex = forms.ChoiceField(label="Sex", choices=[("", "—"), *Sex.choices])
     medical_alerts = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
     allergies = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])

@@ -19,6 +19,19 @@ afresh and with the answers kept from the previous query (worklist/dicom/answers
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ris_mwl_bench \\
         .venv/bin/python bench/mwl_bench.py --sizes 10000 100000 1000000
 
+The floor (`--servers floor`, bench/floor_scp.py) is a bare pynetdicom SCP answering
+the same query with the same items built in memory before the first query, with
+TCP_NODELAY and TCP_QUICKACK on its sockets; every row is also given as a ratio to the
+floor's row of the same run (same size, client, answer count and concurrency).
+`--answers 32 2` asks the station's whole day (32 answers) and its first two slots (a
+Start Time range, 2 answers); `--clients pynetdicom findscu` asks with pynetdicom's
+default client and with DCMTK findscu (its defaults, a process per query, one
+modality). Issue 14's run:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ris_mwl_bench \\
+        .venv/bin/python bench/mwl_bench.py --sizes 10000 --servers floor ris \\
+        --answers 32 2 --clients pynetdicom findscu --concurrency 1 16 --seconds 10
+
 The database named in DATABASE_URL is dropped and created anew; `ris` and `test_ris`
 are refused. A server whose single query takes longer than --slow seconds is not run
 at higher concurrency (its row says so).

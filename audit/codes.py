@@ -75,6 +75,7 @@ class Channel(models.TextChoices):
     API = "api", "REST API"
     ADMIN = "admin", "Admin"
     DICOM = "dicom", "DICOM"
+    HL7 = "hl7", "HL7"
     COMMAND = "command", "Management command"
     TASK = "task", "Scheduled task"
     UNKNOWN = "unknown", "Unattributed"

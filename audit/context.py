@@ -186,6 +186,20 @@ def dicom(assoc, *, role: str = "DICOM peer", detail: str = ""):
     )
 
 
+def hl7(*, application: str, address: str = "", port: int | None = None, detail: str = ""):
+    """For an HL7 message: the sending application (MSH-3) and the peer's address."""
+    return bind(
+        AuditContext(
+            channel=Channel.HL7,
+            ae_title=application[:16],
+            role="HL7 sender",
+            source_ip=normalised_ip(address) if address else None,
+            source_port=port,
+            detail=detail[:255],
+        )
+    )
+
+
 def system(name: str, *, user: str = ""):
     """For a management command or a script: ``with audit.context.system("loaddemo"):``.
     The operating-system account that ran it stands as the role."""

@@ -175,18 +175,27 @@ class PatientReport:
     since: datetime | None
     until: datetime | None
     actors: list[ActorSummary] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    truncated: bool = False
+    page: EventPage = field(default_factory=lambda: EventPage(events=[]))
 
-
-REPORT_EVENT_LIMIT = 5000
+    @property
+    def events(self) -> list[Event]:
+        """The accesses of this page of the report, newest first."""
+        return self.page.events
 
 
 def patient_report(
-    *, patient_id: str, issuer: str | None = None, since=None, until=None
+    *,
+    patient_id: str,
+    issuer: str | None = None,
+    since=None,
+    until=None,
+    before: int | None = None,
+    after: int | None = None,
+    size: int = PAGE_SIZE,
 ) -> PatientReport:
     """Every access to one patient in the period, grouped by actor (GDPR Art. 15:
-    who saw or changed my data, when, from where)."""
+    who saw or changed my data, when, from where), and one page of the accesses
+    themselves, by keyset like the search (the CSV has them all)."""
     search = EventSearch(patient_id=patient_id, issuer=issuer, since=since, until=until)
     rows = search.patient_rows()
     grouped = (
@@ -219,8 +228,7 @@ def patient_report(
         )
         for g in grouped
     ]
-    events = list(search.events().order_by("-seq")[: REPORT_EVENT_LIMIT + 1])
-    report.events, report.truncated = events[:REPORT_EVENT_LIMIT], len(events) > REPORT_EVENT_LIMIT
+    report.page = event_page(search, before=before, after=after, size=size)
     return report
 
 
@@ -287,16 +295,44 @@ PATIENT_DATA_ACTIONS = [
 UNUSUAL_LIMIT = 200
 
 
-def _opened_records(since: datetime, until: datetime) -> QuerySet[EventPatient]:
-    """Patient rows of events by a person that name exactly one patient: a record
-    opened, not a list page that showed many."""
+@dataclass(frozen=True)
+class OpenedRecord:
+    """A patient's record opened by a person: an event of a user on patient data that
+    names exactly one patient (a list page that showed many is not an opening)."""
+
+    seq: int
+    moment: datetime
+    user_pk: int
+    user: str
+    patient: tuple[str, str]
+
+
+def opened_records(*, since: datetime, until: datetime) -> list[OpenedRecord]:
+    """The records opened in the period, oldest first: one query, driven by the
+    events' time index, that the unusual-access findings share."""
     others = EventPatient.objects.filter(event_id=OuterRef("event_id")).exclude(pk=OuterRef("pk"))
-    return EventPatient.objects.filter(
-        event_date_time__gte=since,
-        event_date_time__lt=until,
-        event__user_pk__isnull=False,
-        event__action__in=PATIENT_DATA_ACTIONS,
-    ).exclude(Exists(others))
+    rows = (
+        EventPatient.objects.filter(
+            event__event_date_time__gte=since,
+            event__event_date_time__lt=until,
+            event__user_pk__isnull=False,
+            event__action__in=PATIENT_DATA_ACTIONS,
+        )
+        .exclude(Exists(others))
+        .order_by("event_id")
+        .values_list(
+            "event_id",
+            "event__event_date_time",
+            "event__user_pk",
+            "event__username",
+            "patient_id",
+            "issuer_of_patient_id",
+        )
+    )
+    return [
+        OpenedRecord(seq, moment, user_pk, user, (patient_id, issuer))
+        for seq, moment, user_pk, user, patient_id, issuer in rows.iterator(chunk_size=5000)
+    ]
 
 
 @dataclass
@@ -308,24 +344,27 @@ class BurstOfPatients:
 
 
 def many_patients_in_short_window(
-    *, since: datetime, until: datetime, threshold: int | None = None, minutes: int | None = None
+    *,
+    since: datetime,
+    until: datetime,
+    threshold: int | None = None,
+    minutes: int | None = None,
+    opened: list[OpenedRecord] | None = None,
 ) -> list[BurstOfPatients]:
     """Users who opened at least `threshold` distinct patients within `minutes`: the
-    largest such window per user."""
+    largest such window per user. `opened`: the period's opened records, if read."""
     threshold = threshold or conf.get("AUDIT_UNUSUAL_PATIENTS")
     window = timedelta(minutes=minutes or conf.get("AUDIT_UNUSUAL_WINDOW_MINUTES"))
-    rows = (
-        _opened_records(since, until)
-        .order_by("event__username", "event_date_time")
-        .values_list("event__username", "event_date_time", "patient_id", "issuer_of_patient_id")
-    )
+    if opened is None:
+        opened = opened_records(since=since, until=until)
     found: dict[str, BurstOfPatients] = {}
     current_user, recent, counts = None, deque(), Counter()
-    for user, moment, patient_id, issuer in rows.iterator(chunk_size=5000):
+    for record in sorted(opened, key=lambda r: (r.user, r.moment)):
+        user, moment = record.user, record.moment
         if user != current_user:
             current_user, recent, counts = user, deque(), Counter()
-        recent.append((moment, (patient_id, issuer)))
-        counts[(patient_id, issuer)] += 1
+        recent.append((moment, record.patient))
+        counts[record.patient] += 1
         while recent[0][0] < moment - window:
             _, old = recent.popleft()
             counts[old] -= 1
@@ -337,8 +376,7 @@ def many_patients_in_short_window(
     return sorted(found.values(), key=lambda b: -b.patients)
 
 
-def outside_working_hours(*, since: datetime, until: datetime) -> QuerySet[Event]:
-    """Accesses to patient data by a person outside working hours (local time)."""
+def _outside_working_hours(since: datetime, until: datetime) -> QuerySet[Event]:
     hours = conf.working_hours()
     off_hours = (
         Q(event_date_time__time__lt=hours.opens)
@@ -346,18 +384,37 @@ def outside_working_hours(*, since: datetime, until: datetime) -> QuerySet[Event
         | ~Q(event_date_time__iso_week_day__in=[d + 1 for d in hours.weekdays])
     )
     with_patients = EventPatient.objects.filter(event_id=OuterRef("seq"))
+    return Event.objects.filter(
+        off_hours,
+        event_date_time__gte=since,
+        event_date_time__lt=until,
+        user_pk__isnull=False,
+        action__in=PATIENT_DATA_ACTIONS,
+    ).filter(Exists(with_patients))
+
+
+def outside_working_hours(*, since: datetime, until: datetime) -> QuerySet[Event]:
+    """Accesses to patient data by a person outside working hours (local time)."""
     return (
-        Event.objects.filter(
-            off_hours,
-            event_date_time__gte=since,
-            event_date_time__lt=until,
-            user_pk__isnull=False,
-            action__in=PATIENT_DATA_ACTIONS,
-        )
-        .filter(Exists(with_patients))
+        _outside_working_hours(since, until)
         .prefetch_related("patients")
         .order_by("-seq")[:UNUSUAL_LIMIT]
     )
+
+
+def outside_working_hours_page(
+    *, since: datetime, until: datetime, before: int | None = None, size: int = PAGE_SIZE
+) -> EventPage:
+    """One page of the accesses outside working hours, newest first, by keyset
+    (`before` a seq): `older` is where the next page starts."""
+    rows = _outside_working_hours(since, until)
+    if before is not None:
+        rows = rows.filter(seq__lt=before)
+    events = list(rows.prefetch_related("patients").order_by("-seq")[: size + 1])
+    page = EventPage(events=events[:size])
+    if len(events) > size:
+        page.older = events[size - 1].seq
+    return page
 
 
 @dataclass
@@ -367,13 +424,16 @@ class UnrelatedAccess:
     issuer: str
     accesses: int
     last: datetime
+    user_pk: int | None = None
+    last_seq: int = 0
 
 
 def _family_given(person_name: str) -> str:
     """Folded Family^Given of a DICOM PN, to compare a user with a physician."""
-    from worklist.models import name_search_key
+    from worklist import names
 
-    return "^".join(name_search_key(person_name).split("^")[:2]).strip()
+    family_given = names.components(names.search_key(person_name))[:2]
+    return names.from_components(*family_given).strip()
 
 
 def _person_name_key(first: str, last: str) -> str:
@@ -428,32 +488,74 @@ def _booked_by(user_pks: set[int], patients: set[tuple[str, str]]) -> set[tuple]
     return {(pk, (patient_id, issuer)) for pk, patient_id, issuer in rows}
 
 
-def without_order_relationship(*, since: datetime, until: datetime) -> list[UnrelatedAccess]:
-    """Records opened by a user who neither booked nor changed an order of that
-    patient, nor is named on one as referring, requesting or performing physician."""
-    pairs = (
-        _opened_records(since, until)
-        .values("event__user_pk", "event__username", "patient_id", "issuer_of_patient_id")
-        .annotate(accesses=Count("event_id", distinct=True), last=Max("event_date_time"))
-        .order_by("-last")[: UNUSUAL_LIMIT * 5]
-    )
-    pairs = list(pairs)
-    patients = {(p["patient_id"], p["issuer_of_patient_id"]) for p in pairs}
-    user_pks = {p["event__user_pk"] for p in pairs}
-    booked = _booked_by(user_pks, patients)
+def _unrelated_pairs(opened: list[OpenedRecord]) -> list[UnrelatedAccess]:
+    """(user, patient) pairs of the opened records, the most recent first, each with
+    its count and the seq of its last access (a pair's own, hence the keyset)."""
+    pairs: dict[tuple, UnrelatedAccess] = {}
+    for record in opened:
+        key = (record.user_pk, record.patient)
+        pair = pairs.get(key)
+        if pair is None:
+            pair = pairs[key] = UnrelatedAccess(record.user, *record.patient, 0, record.moment)
+            pair.user_pk = record.user_pk
+        pair.accesses += 1
+        pair.last, pair.last_seq = record.moment, record.seq
+    return sorted(pairs.values(), key=lambda p: -p.last_seq)
+
+
+def _related(candidates: list[UnrelatedAccess]) -> set[tuple]:
+    """The (user_pk, patient) pairs among the candidates with an order relationship."""
+    patients = {(p.patient_id, p.issuer) for p in candidates}
+    user_pks = {p.user_pk for p in candidates}
+    related = _booked_by(user_pks, patients)
     physicians = _physicians_of(patients)
     users = {
         u.pk: _person_name_key(u.first_name, u.last_name)
         for u in get_user_model().objects.filter(pk__in=user_pks)
         if u.last_name
     }
-    found = []
-    for pair in pairs:
-        patient = (pair["patient_id"], pair["issuer_of_patient_id"])
-        user_pk = pair["event__user_pk"]
-        if (user_pk, patient) in booked or users.get(user_pk) in physicians.get(patient, ()):
-            continue
-        found.append(
-            UnrelatedAccess(pair["event__username"], *patient, pair["accesses"], pair["last"])
-        )
-    return found[:UNUSUAL_LIMIT]
+    for pair in candidates:
+        patient = (pair.patient_id, pair.issuer)
+        if users.get(pair.user_pk) in physicians.get(patient, ()):
+            related.add((pair.user_pk, patient))
+    return related
+
+
+@dataclass
+class UnrelatedPage:
+    accesses: list[UnrelatedAccess]
+    older: int | None = None
+
+
+def without_order_relationship_page(
+    *,
+    since: datetime,
+    until: datetime,
+    before: int | None = None,
+    size: int = PAGE_SIZE,
+    opened: list[OpenedRecord] | None = None,
+) -> UnrelatedPage:
+    """One page of the records opened by a user who neither booked nor changed an
+    order of that patient, nor is named on one as referring, requesting or performing
+    physician; most recent first, by keyset (`before`: the seq of a pair's last
+    access). The relationships are looked up for one page's candidates at a time."""
+    if opened is None:
+        opened = opened_records(since=since, until=until)
+    pairs = [p for p in _unrelated_pairs(opened) if before is None or p.last_seq < before]
+    found: list[UnrelatedAccess] = []
+    start = 0
+    while len(found) <= size and start < len(pairs):
+        candidates = pairs[start : start + size * 2]
+        related = _related(candidates)
+        found += [p for p in candidates if (p.user_pk, (p.patient_id, p.issuer)) not in related]
+        start += len(candidates)
+    page = UnrelatedPage(accesses=found[:size])
+    if len(found) > size:
+        page.older = found[size - 1].last_seq
+    return page
+
+
+def without_order_relationship(*, since: datetime, until: datetime) -> list[UnrelatedAccess]:
+    """Records opened by a user who neither booked nor changed an order of that
+    patient, nor is named on one as referring, requesting or performing physician."""
+    return without_order_relationship_page(since=since, until=until, size=UNUSUAL_LIMIT).accesses

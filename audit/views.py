@@ -18,6 +18,7 @@ from .codes import Action, Verb
 from .forms import EventSearchForm, PatientReportForm, PeriodForm, days_ago
 
 REVIEW = "audit.view_event"
+UNUSUAL_DEFAULT_HOURS = 24
 
 
 def review_required(view):
@@ -78,9 +79,15 @@ def patient_report(request):
             issuer=search.issuer,
             since=search.since,
             until=search.until,
+            before=_int(request.GET.get("before")),
+            after=_int(request.GET.get("after")),
         )
         _record_use(Action.AUDIT_LOG_USED, search, "patient access report")
-    return render(request, "audit/report.html", {"form": form, "report": report})
+    return render(
+        request,
+        "audit/report.html",
+        {"form": form, "report": report, "page_size": selectors.PAGE_SIZE},
+    )
 
 
 class _Echo:
@@ -107,20 +114,32 @@ def patient_report_csv(request):
 
 @review_required
 def unusual(request):
+    """The unusual-access findings of a period (by default the last
+    UNUSUAL_DEFAULT_HOURS hours): the period's opened records are read once; the two
+    lists go back by keyset, each with a cursor of its own."""
     form = PeriodForm(request.GET or None)
-    since, until = days_ago(7), timezone.now() + timedelta(minutes=1)
+    until = timezone.now() + timedelta(minutes=1)
+    since = until - timedelta(hours=UNUSUAL_DEFAULT_HOURS)
     if form.is_bound and form.is_valid():
         since = form.cleaned_data.get("since") or since
         until = form.cleaned_data.get("until") or until
+    opened = selectors.opened_records(since=since, until=until)
     findings = {
-        "bursts": selectors.many_patients_in_short_window(since=since, until=until),
-        "off_hours": list(selectors.outside_working_hours(since=since, until=until)),
-        "unrelated": selectors.without_order_relationship(since=since, until=until),
+        "bursts": selectors.many_patients_in_short_window(since=since, until=until, opened=opened),
+        "off_hours": selectors.outside_working_hours_page(
+            since=since, until=until, before=_int(request.GET.get("off_before"))
+        ),
+        "unrelated": selectors.without_order_relationship_page(
+            since=since,
+            until=until,
+            before=_int(request.GET.get("unrelated_before")),
+            opened=opened,
+        ),
     }
     services.record(
         Action.AUDIT_LOG_USED,
         verb=Verb.READ,
-        detail=f"unusual access review {since:%Y-%m-%d}..{until:%Y-%m-%d}",
+        detail=f"unusual access review {since:%Y-%m-%d %H:%M}..{until:%Y-%m-%d %H:%M}",
     )
     return render(
         request,

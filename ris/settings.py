@@ -72,14 +72,17 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "worklist",
     "audit",
     "export",
+    "hl7",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ris.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -122,10 +125,13 @@ def database_settings() -> dict:
             # thread, and a PostgreSQL session per association (a backend started, its
             # caches cold) cost more than the MPPS message itself.
             config["CONN_MAX_AGE"] = 0
+            # While the database is down a request waits this long for a connection,
+            # then fails: well within a modality's DIMSE timeout (commonly 30 s), so it
+            # hears a failure status rather than giving up on a silent association.
             config.setdefault("OPTIONS", {})["pool"] = {
                 "min_size": 1,
                 "max_size": pool_size,
-                "timeout": 30,
+                "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
             }
         return config
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -177,7 +183,21 @@ RIS_LOGIN_LOCKOUT_SECONDS = env_int("RIS_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("RIS_SESSION_SECONDS", 8 * 3600)
-SESSION_COOKIE_SECURE = env_bool("RIS_SECURE_COOKIES", not DEBUG and bool(CSRF_TRUSTED_ORIGINS))
+# Behind a TLS reverse proxy (docs/operations.md): the proxy terminates TLS and says so
+# in X-Forwarded-Proto; plain HTTP is redirected (except the health check, asked by
+# local probes), browsers are told to use HTTPS only (HSTS) and cookies go over HTTPS
+# only. `manage.py check --deploy` is clean with this on.
+RIS_TLS_PROXY = env_bool("RIS_TLS_PROXY")
+if RIS_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env_int("RIS_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("RIS_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("RIS_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = env_bool(
+    "RIS_SECURE_COOKIES", RIS_TLS_PROXY or (not DEBUG and bool(CSRF_TRUSTED_ORIGINS))
+)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # How often the calendar asks again for what changed (a modality starting an exam).
@@ -190,6 +210,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["ris.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": [
+        "ris.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "ris.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ris.api_errors.exception_handler",
@@ -203,6 +228,18 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the installed drf-spectacular-sidecar, not a CDN: the docs work
+    # without internet and under the Content-Security-Policy (ris/security.py).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # The schema describes the whole API: signed-in users and token holders only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # One name per choice set used by several resources.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "worklist.models.OrderStatus",
+        "StudyOutcomeEnum": "worklist.models.StudyOutcome",
+    },
 }
 
 # Celery: with no broker, tasks run in-process (eagerly) so nothing else must run.
@@ -291,6 +328,24 @@ if RIS_PACS_HOST and RIS_PACS_AE_TITLE:
         "schedule": float(RIS_PACS_POLL_SECONDS),
     }
 
+# HL7 v2 interface (hl7 app; README "HL7"): the MLLP listener (0: off), who may send,
+# how long messages are kept, where order status messages go.
+RIS_HL7_HOST = env_str("RIS_HL7_HOST", RIS_DICOM_HOST)
+RIS_HL7_PORT = env_int("RIS_HL7_PORT", 0)
+RIS_HL7_APPLICATION = env_str("RIS_HL7_APPLICATION", "RIS")
+RIS_HL7_FACILITY = env_str("RIS_HL7_FACILITY")
+RIS_HL7_STRICT_SENDERS = env_bool("RIS_HL7_STRICT_SENDERS", not DEBUG)
+RIS_HL7_TIMEOUT = env_int("RIS_HL7_TIMEOUT", 60)
+RIS_HL7_KEEP_DAYS = env_int("RIS_HL7_KEEP_DAYS", 90)
+RIS_HL7_TLS_CERT = env_str("RIS_HL7_TLS_CERT")
+RIS_HL7_TLS_KEY = env_str("RIS_HL7_TLS_KEY")
+RIS_HL7_TLS_CA = env_str("RIS_HL7_TLS_CA")
+RIS_HL7_DESTINATIONS = env_str("RIS_HL7_DESTINATIONS")
+RIS_HL7_VERSION = env_str("RIS_HL7_VERSION", "2.5.1")
+RIS_HL7_RETRY_SECONDS = env_int("RIS_HL7_RETRY_SECONDS", 10)
+CELERY_BEAT_SCHEDULE["hl7-outbox"] = {"task": "hl7.drain_outbox", "schedule": 30.0}
+CELERY_BEAT_SCHEDULE["hl7-expire"] = {"task": "hl7.expire_messages", "schedule": 3600.0}
+
 # Access audit (audit app; README "Access audit"). Retention 0 keeps every event.
 AUDIT_RETENTION_MONTHS = env_int("RIS_AUDIT_RETENTION_MONTHS", 0)
 AUDIT_SYNCHRONOUS_READS = env_bool("RIS_AUDIT_SYNCHRONOUS_READS", False)
@@ -338,13 +393,23 @@ RIS_EXPORT_EXPIRY_HOURS = env_int("RIS_EXPORT_EXPIRY_HOURS", 7 * 24)
 RIS_ACCESSION_PATTERN = env_str("RIS_ACCESSION_PATTERN", "{date:%Y}{seq:06d}")
 RIS_UID_ROOT = env_str("RIS_UID_ROOT")
 
+# No patient data in the logs beyond identifiers (tests/web/test_no_patient_data_in_logs.py).
+# pydicom's warnings quote the invalid values of elements a peer sent (a birth date),
+# so only its errors are logged; pynetdicom at DEBUG dumps whole datasets: for a
+# short diagnosis only. pydicom sets its logger's level when first imported: import it
+# before Django applies LOGGING, so the level below holds.
+import pydicom.config  # noqa: E402,F401
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"refusals_on_one_line": {"()": "ris.logs.RefusalsOnOneLine"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("RIS_LOG_LEVEL", "INFO")},
     "loggers": {
+        "django.request": {"filters": ["refusals_on_one_line"]},
         "pynetdicom": {"level": env_str("RIS_DICOM_LOG_LEVEL", "WARNING")},
+        "pydicom": {"level": "ERROR"},
     },
 }

@@ -1,8 +1,16 @@
+from pathlib import Path
+
+from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
+
+FAVICON = (Path(__file__).resolve().parent / "favicon.ico").read_bytes()
 
 
+@login_required
 def home(request):
     return render(request, "home.html")
 
@@ -12,3 +20,10 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@require_safe
+@cache_control(max_age=7 * 24 * 3600, public=True)
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says; answer instead of a 404."""
+    return HttpResponse(FAVICON, content_type="image/vnd.microsoft.icon")

@@ -259,3 +259,19 @@ def api_booked(client, **overrides) -> dict:
     response = post_order(client, **overrides)
     assert response.status_code == 201, response.json()
     return response.json()
+
+
+def restore_roles() -> None:
+    """The role groups and their permissions, as the data migrations make them. A
+    transactional test elsewhere in the suite flushes the database (PostgreSQL runs
+    such tests), and with it the groups; put them back when missing (idempotent)."""
+    import importlib
+
+    from django.contrib.auth.models import Group, Permission
+
+    for module, grant in (
+        ("worklist.migrations.0004_roles", "grant_roles"),
+        ("worklist.migrations.0010_study_roles", "grant_study_permissions"),
+        ("export.migrations.0002_researcher_role", "grant_export_roles"),
+    ):
+        getattr(importlib.import_module(module), grant)(Group, Permission)

@@ -4,7 +4,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from worklist.models import Order, OrderStatus
+from worklist.models import Order, OrderStatus, ScheduledProcedureStep, Station
 
 from .factories import order_payload
 
@@ -47,6 +47,16 @@ def test_cancel_action_cancels_through_the_booking_service(admin_client_with_ord
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED
+
+
+def test_cancelling_the_only_step_in_admin_cancels_its_order(admin_client_with_order):
+    step = ScheduledProcedureStep.objects.get()
+    response = admin_client_with_order.post(
+        reverse("admin:worklist_scheduledprocedurestep_changelist"),
+        {"action": "cancel_steps", "_selected_action": [step.pk]},
+    )
+    assert response.status_code == 302
+    assert Order.objects.get().status == OrderStatus.CANCELLED
 
 
 def test_station_added_in_admin_with_opening_hours(admin_client_with_order):
@@ -99,3 +109,55 @@ def test_a_performed_procedure_step_is_shown_read_only(admin_user, client, stati
     assert page.status_code == 200
     assert created.performed_procedure_step_id in page.content.decode()
     assert b'name="_save"' not in page.content
+
+
+def _station_form(**hours) -> dict:
+    data = {
+        "scheduled_station_ae_title": "MG1",
+        "scheduled_station_name": "Mammo 1",
+        "modality": "MG",
+        "scheduled_procedure_step_location": "Breast unit",
+        "active": "on",
+        "opening_hours-TOTAL_FORMS": str(len(hours)),
+        "opening_hours-INITIAL_FORMS": "0",
+    }
+    for index, (opens, closes) in enumerate(hours.values()):
+        data[f"opening_hours-{index}-weekday"] = "0"
+        data[f"opening_hours-{index}-opens"] = opens
+        data[f"opening_hours-{index}-closes"] = closes
+    return data
+
+
+def test_admin_refuses_opening_hours_closing_before_they_open(admin_client_with_order):
+    response = admin_client_with_order.post(
+        reverse("admin:worklist_station_add"), _station_form(first=("18:00", "08:00"))
+    )
+    assert response.status_code == 200
+    assert "Must be after" in response.content.decode()
+    assert not Station.objects.filter(scheduled_station_ae_title="MG1").exists()
+
+
+def test_admin_refuses_overlapping_opening_hours(admin_client_with_order):
+    response = admin_client_with_order.post(
+        reverse("admin:worklist_station_add"),
+        _station_form(first=("08:00", "12:00"), second=("11:00", "13:00")),
+    )
+    assert response.status_code == 200
+    assert "Overlaps" in response.content.decode()
+    assert not Station.objects.filter(scheduled_station_ae_title="MG1").exists()
+
+
+def test_admin_opening_hours_page_refuses_an_overlap_with_a_stored_interval(
+    admin_client_with_order,
+):
+    admin_client_with_order.post(
+        reverse("admin:worklist_station_add"), _station_form(first=("08:00", "12:00"))
+    )
+    station = Station.objects.get(scheduled_station_ae_title="MG1")
+    response = admin_client_with_order.post(
+        reverse("admin:worklist_openinghours_add"),
+        {"station": station.pk, "weekday": "0", "opens": "11:00", "closes": "13:00"},
+    )
+    assert response.status_code == 200
+    assert "Overlaps" in response.content.decode()
+    assert station.opening_hours.count() == 1

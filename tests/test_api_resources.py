@@ -114,6 +114,19 @@ def test_order_cancel_discontinues_its_steps(api, station):
     assert api.get("/api/procedure-steps/", {"status": "SCHEDULED"}).json()["count"] == 0
 
 
+def test_discontinuing_the_only_step_cancels_the_order_as_the_ui_does(api, station):
+    order = api_booked(api)
+    step = order["scheduled_procedure_steps"][0]
+    response = api.patch(
+        f"/api/procedure-steps/{step['id']}/",
+        {"scheduled_procedure_step_status": "DISCONTINUED"},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response.json()["scheduled_procedure_step_status"] == "DISCONTINUED"
+    assert api.get(f"/api/orders/{order['id']}/").json()["status"] == "CANCELLED"
+
+
 def test_order_patch_changes_reason_but_not_accession(api, station):
     order = api_booked(api)
     changed = api.patch(
@@ -265,3 +278,87 @@ def test_api_bookings_record_who_did_them_in_the_order_history(api, station, adm
     history = Order.objects.get(pk=order["id"]).events.order_by("at", "pk")
     assert [event.user for event in history] == [admin_user] * history.count()
     assert history.count() >= 2
+
+
+@pytest.mark.parametrize(
+    "hours, field",
+    [
+        ([{"weekday": 0, "opens": "18:00", "closes": "08:00"}], "closes"),
+        (
+            [
+                {"weekday": 0, "opens": "08:00", "closes": "12:00"},
+                {"weekday": 0, "opens": "10:00", "closes": "14:00"},
+            ],
+            "opens",
+        ),
+    ],
+)
+def test_station_opening_hours_are_checked_by_the_model_rule(api, hours, field):
+    response = api.post(
+        "/api/stations/",
+        {"scheduled_station_ae_title": "MR9", "modality": "MR", "opening_hours": hours},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert field in response.json()["opening_hours"][str(len(hours) - 1)]
+
+
+def test_thousands_of_opening_hours_are_a_400(api):
+    hours = [{"weekday": 0, "opens": "08:00", "closes": "09:00"}] * 3000
+    response = api.post(
+        "/api/stations/",
+        {"scheduled_station_ae_title": "MR9", "modality": "MR", "opening_hours": hours},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "opening_hours" in response.json()
+
+
+def test_the_api_offers_the_fields_the_services_change_declared_once():
+    from worklist.api import serializers
+    from worklist.services import booking
+
+    assert set(serializers.OrderDetailsSerializer().fields) == {
+        *booking.ORDER_EDITABLE,
+        *booking.PROCEDURE_EDITABLE,
+    }
+    slot = {
+        "scheduled_station_ae_title",
+        "scheduled_procedure_step_start_datetime",
+        "scheduled_procedure_step_duration_minutes",
+        "scheduled_procedure_step_status",
+    }
+    assert set(serializers.StepUpdateSerializer().fields) == slot | set(booking.STEP_DESCRIPTIVE)
+    booking_fields = set(serializers.StepBookingSerializer().fields)
+    assert set(booking.STEP_BOOKING_DETAILS) <= booking_fields
+
+
+def test_an_order_patch_checks_the_model_vr_of_each_descriptive_field(api, station):
+    order = api_booked(api)
+    response = api.patch(
+        f"/api/orders/{order['id']}/",
+        {"requesting_service": "x" * 65, "referring_physician_name": "A^B^C^D^E^F"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"requesting_service", "referring_physician_name"}
+
+
+def test_the_patient_name_filter_follows_the_search_rule_of_the_ui(api):
+    """One matching rule: words in any order, accents one way, wild cards."""
+    for pid, name in (("P1", "Müller^Anna"), ("P2", "Murphy^Anne"), ("P3", "Muller^Bob")):
+        assert (
+            api.post(
+                "/api/patients/", {"patient_id": pid, "patient_name": name}, format="json"
+            ).status_code
+            == 201
+        )
+
+    def found(text):
+        results = api.get("/api/patients/", {"patient_name": text}).json()["results"]
+        return sorted(p["patient_id"] for p in results)
+
+    assert found("anna muller") == ["P1"]
+    assert found("Mü") == ["P1"]
+    assert found("mu") == ["P1", "P2", "P3"]
+    assert found("Mu*^A*") == ["P1", "P2"]

@@ -9,10 +9,9 @@ from django.db import connections
 from ris.errors import Conflict
 from tests import factories
 from tests.factories import future_day, local
-from worklist.models import ScheduledProcedureStep
+from worklist.models import ScheduledProcedureStep, Station
 from worklist.services import booking
 from worklist.services.booking import _step_discontinue, order_cancel, step_update
-from worklist.services.stations import station_is_open
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -23,13 +22,13 @@ DAY = future_day(7)
 def slow_open_check(monkeypatch):
     """Widen the window between reading the calendar and writing the step, so that
     without the station lock every racer would see the slot free."""
-    real = station_is_open
+    real = Station.is_open
 
     def slow(*args, **kwargs):
         time.sleep(0.2)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(booking, "station_is_open", slow)
+    monkeypatch.setattr(Station, "is_open", slow)
 
 
 def race(book, count):

@@ -219,11 +219,54 @@ def test_completed_step_cannot_be_rescheduled(station):
         step_update(step=step, start=at(12))
 
 
-def test_discontinuing_the_only_step_discontinues_the_order(station):
+def _two_step_order():
+    return order_create(
+        patient={"patient_id": "P2", "issuer_of_patient_id": "", "patient_name": "Doe^Jo"},
+        steps=[
+            StepBooking(scheduled_station_ae_title="CT1", start=at(9), duration_minutes=15),
+            StepBooking(scheduled_station_ae_title="CT1", start=at(10), duration_minutes=15),
+        ],
+    )
+
+
+def _steps(order):
+    return list(order.requested_procedure.scheduled_procedure_steps.order_by("start"))
+
+
+def test_cancelling_the_only_step_cancels_the_order(station):
+    """One rule for the UI, the API and the admin: the order's last step to be done
+    cancels the order (CANCELLED, with the reason), not a DISCONTINUED order."""
     order = book()
-    step_update(step=step_of(order), scheduled_procedure_step_status="DISCONTINUED")
+    step_update(step=step_of(order), scheduled_procedure_step_status="DISCONTINUED", reason="Ill")
     order.refresh_from_db()
-    assert order.status == OrderStatus.DISCONTINUED
+    assert (order.status, order.cancel_reason) == (OrderStatus.CANCELLED, "Ill")
+    assert step_of(order).scheduled_procedure_step_status == StepStatus.DISCONTINUED
+    assert list(order.events.values_list("kind", flat=True)) == ["booked", "cancelled"]
+
+
+def test_cancelling_one_of_two_steps_discontinues_it_alone(station):
+    order = _two_step_order()
+    first, second = _steps(order)
+    step_update(step=first, scheduled_procedure_step_status="DISCONTINUED")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SCHEDULED
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.scheduled_procedure_step_status == StepStatus.DISCONTINUED
+    assert second.scheduled_procedure_step_status == StepStatus.SCHEDULED
+    step_update(step=second, scheduled_procedure_step_status="DISCONTINUED")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
+
+
+def test_cancelling_the_last_step_of_a_partly_performed_order_discontinues_it(station):
+    order = _two_step_order()
+    first, second = _steps(order)
+    first.scheduled_procedure_step_status = StepStatus.COMPLETED
+    first.save()
+    step_update(step=second, scheduled_procedure_step_status="DISCONTINUED")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.COMPLETED
 
 
 def test_steps_cannot_be_set_in_progress_by_hand(station):
@@ -262,3 +305,59 @@ def test_accession_pattern_producing_too_long_numbers_is_a_configuration_error(s
     settings.RIS_ACCESSION_PATTERN = "HOSPITAL-{date:%Y%m%d}-{seq:06d}"
     with pytest.raises(ImproperlyConfigured):
         book()
+
+
+def test_overlapping_opening_hours_are_refused_naming_the_interval(db):
+    with pytest.raises(Invalid) as refused:
+        station_create(
+            scheduled_station_ae_title="US2",
+            modality="US",
+            opening_hours=[
+                {"weekday": 0, "opens": time(8), "closes": time(12)},
+                {"weekday": 1, "opens": time(11), "closes": time(13)},
+                {"weekday": 0, "opens": time(11), "closes": time(13)},
+            ],
+        )
+    assert list(refused.value.errors["opening_hours"]) == ["2"]
+    assert "opens" in refused.value.errors["opening_hours"]["2"]
+
+
+def test_intervals_meeting_at_the_hour_and_closing_at_midnight_are_fine(db):
+    station = station_create(
+        scheduled_station_ae_title="US2",
+        modality="US",
+        opening_hours=[
+            {"weekday": 0, "opens": time(8), "closes": time(12)},
+            {"weekday": 0, "opens": time(12), "closes": time(0)},
+        ],
+    )
+    assert station.opening_hours.count() == 2
+
+
+def test_thousands_of_opening_hours_are_refused(db):
+    with pytest.raises(Invalid) as refused:
+        station_create(
+            scheduled_station_ae_title="US2",
+            modality="US",
+            opening_hours=[{"weekday": 0, "opens": time(8), "closes": time(9)}] * 2000,
+        )
+    assert "At most" in refused.value.errors["opening_hours"][0]
+
+
+def test_an_opening_interval_validates_itself_against_its_station(db):
+    from django.core.exceptions import ValidationError
+
+    from worklist.models import OpeningHours
+
+    station = station_create(
+        scheduled_station_ae_title="US2",
+        modality="US",
+        opening_hours=[{"weekday": 0, "opens": time(8), "closes": time(12)}],
+    )
+    with pytest.raises(ValidationError) as backwards:
+        OpeningHours(station=station, weekday=1, opens=time(18), closes=time(8)).full_clean()
+    assert "closes" in backwards.value.message_dict
+    with pytest.raises(ValidationError) as overlapping:
+        OpeningHours(station=station, weekday=0, opens=time(11), closes=time(14)).full_clean()
+    assert "opens" in overlapping.value.message_dict
+    OpeningHours(station=station, weekday=0, opens=time(12), closes=time(14)).full_clean()

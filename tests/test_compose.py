@@ -29,8 +29,8 @@ from pynetdicom.apps.echoscu import echoscu
 import ris.celery
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"postgres", "redis", "web", "worker", "beat", "dicom"}
-OURS = {"web", "worker", "beat", "dicom"}
+SERVICES = {"postgres", "redis", "web", "worker", "beat", "dicom", "hl7"}
+OURS = {"web", "worker", "beat", "dicom", "hl7"}
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,13 @@ Pages of patient data read through the audited selectors and record their saves
 (audit.admin.AuditedAdmin)."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 
 from audit.admin import AdminAudit, AuditedAdmin
 from audit.codes import Action
-from ris.errors import Conflict
-from worklist.services.booking import order_cancel
+from ris.errors import Conflict, Invalid
+from worklist.services.booking import order_cancel, step_update
 
 from . import audit_subjects, selectors
 from .models import (
@@ -25,10 +27,15 @@ from .models import (
     ScheduledProcedureStep,
     Series,
     Station,
+    StepStatus,
     Study,
     StudyDecision,
     StudyDiscrepancy,
 )
+
+
+def _message(exc: Conflict | Invalid) -> str:
+    return exc.message if isinstance(exc, Conflict) else str(exc.errors)
 
 
 class ReadOnlyAdmin:
@@ -67,8 +74,33 @@ class ProcedureAdmin(admin.ModelAdmin):
     search_fields = ["code_value", "code_meaning"]
 
 
+class OpeningHoursFormSet(BaseInlineFormSet):
+    """A station's opening hours checked as a whole, by the model's rule
+    (OpeningHours.errors_of), each error shown on its row."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.instance.checked_as_a_whole = True
+        return form
+
+    def clean(self):
+        super().clean()
+        kept = [
+            form
+            for form in self.forms
+            if form.is_valid() and form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        errors = OpeningHours.errors_of([form.instance for form in kept])
+        if "__all__" in errors:
+            raise ValidationError(errors["__all__"])
+        for index, fields in errors.items():
+            for name, messages_ in fields.items():
+                kept[int(index)].add_error(name, messages_)
+
+
 class OpeningHoursInline(admin.TabularInline):
     model = OpeningHours
+    formset = OpeningHoursFormSet
     extra = 0
 
 
@@ -188,12 +220,28 @@ class ScheduledProcedureStepAdmin(AuditedAdmin, admin.ModelAdmin):
     search_fields = ["scheduled_procedure_step_id", "requested_procedure__order__accession_number"]
     date_hierarchy = "start"
     readonly_fields = ["requested_procedure", "scheduled_procedure_step_id", *SLOT_FIELDS]
+    actions = ["cancel_steps"]
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.action(description="Cancel selected steps", permissions=["change"])
+    def cancel_steps(self, request, queryset):
+        """Through the booking service: the order's last step to be done cancels the
+        order, any other step is discontinued alone."""
+        for step in queryset:
+            try:
+                step_update(
+                    step=step,
+                    scheduled_procedure_step_status=StepStatus.DISCONTINUED,
+                    reason="Cancelled in admin",
+                    user=request.user,
+                )
+            except (Conflict, Invalid) as exc:
+                self.message_user(request, _message(exc), level=messages.ERROR)
 
 
 @admin.register(OpeningHours)
@@ -209,8 +257,15 @@ class IdentifierCounterAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderEvent)
-class OrderEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class OrderEventAdmin(ReadOnlyAdmin, AuditedAdmin, admin.ModelAdmin):
     """The order history is written by the booking services only: read-only here."""
+
+    audit = AdminAudit(
+        selectors.order_event_list,
+        Action.ORDER_RECORD,
+        patient=lambda event: event.order.patient,
+        objects=lambda event: audit_subjects.order_objects(event.order),
+    )
 
     list_display = ["order", "at", "kind", "user"]
     list_filter = ["kind"]

@@ -7,7 +7,7 @@ exists once and reads plainly.
 """
 
 import ipaddress
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -57,6 +57,9 @@ class StepStatus(models.TextChoices):
 
 
 class OrderStatus(models.TextChoices):
+    # Requested by the hospital system (HL7 ORM/OMI), waiting to be scheduled: an
+    # order with a requested procedure and no steps yet; the worklist never offers it.
+    REQUESTED = "REQUESTED"
     SCHEDULED = "SCHEDULED"
     IN_PROGRESS = "IN PROGRESS"
     COMPLETED = "COMPLETED"
@@ -126,6 +129,35 @@ class Patient(models.Model):
             kwargs["update_fields"] = {*kwargs["update_fields"], "patient_name_search"}
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        """A birth date is not in the future (local calendar); nor before 1900."""
+        born = self.patient_birth_date
+        if born is not None and born > timezone.localdate():
+            raise ValidationError({"patient_birth_date": "Must not be in the future."})
+        if born is not None:
+            vr.validate_day(born)
+
+
+class PatientAlias(models.Model):
+    """The identifier of a patient merged into another (HL7 A40): still resolves to the
+    surviving patient, so an order or a worklist query naming it finds the survivor."""
+
+    patient_id = models.CharField(max_length=64)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    survivor = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="aliases")
+    merged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient_id", "issuer_of_patient_id"], name="patient_alias_unique"
+            )
+        ]
+        verbose_name_plural = "patient aliases"
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} (merged into {self.survivor})"
+
 
 class Procedure(models.Model):
     """An entry of the procedure catalogue: what the UI offers and what fills defaults."""
@@ -186,6 +218,23 @@ class Station(models.Model):
     def __str__(self) -> str:
         return self.scheduled_station_ae_title
 
+    def is_open(self, start: datetime, end: datetime) -> bool:
+        """True when [start, end) lies inside one opening interval of the station, read
+        in local time. A station without opening hours is always open."""
+        hours = list(self.opening_hours.all())
+        if not hours:
+            return True
+        tz = timezone.get_default_timezone()
+        local_start = start.astimezone(tz)
+        start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+        for interval in hours:
+            if interval.weekday != local_start.weekday():
+                continue
+            opens, closes = interval.bounds(local_start.date(), tz)
+            if opens <= start_utc and end_utc <= closes:
+                return True
+        return False
+
 
 class OpeningHours(models.Model):
     """One opening interval of a station on a weekday, in local time.
@@ -215,6 +264,74 @@ class OpeningHours(models.Model):
     def __str__(self) -> str:
         return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
 
+    def bounds(self, day, tz) -> tuple[datetime, datetime]:
+        """When the interval opens and closes on `day` (local in `tz`), in UTC."""
+        opens = datetime.combine(day, self.opens, tzinfo=tz)
+        close_day = day + timedelta(days=1) if self.closes == time(0) else day
+        closes = datetime.combine(close_day, self.closes, tzinfo=tz)
+        return opens.astimezone(UTC), closes.astimezone(UTC)
+
+    @property
+    def closes_minutes(self) -> int:
+        """Minutes after the day's midnight it closes at (00:00 is the day's end)."""
+        if self.closes == time(0):
+            return 24 * 60
+        return self.closes.hour * 60 + self.closes.minute
+
+    @property
+    def opens_minutes(self) -> int:
+        return self.opens.hour * 60 + self.opens.minute
+
+    def overlaps(self, other: "OpeningHours") -> bool:
+        return (
+            self.weekday == other.weekday
+            and self.opens_minutes < other.closes_minutes
+            and other.opens_minutes < self.closes_minutes
+        )
+
+    def clean(self) -> None:
+        """Closes after it opens (00:00: midnight at the end of the day), and overlaps
+        no other interval of its station stored on that weekday (unless it is checked
+        with its station's others as a whole, `checked_as_a_whole`: the admin's inline
+        forms replacing them together)."""
+        if self.opens is None or self.closes is None or self.weekday is None:
+            return
+        siblings = []
+        if self.station_id is not None and not getattr(self, "checked_as_a_whole", False):
+            siblings = list(
+                OpeningHours.objects.filter(
+                    station_id=self.station_id, weekday=self.weekday
+                ).exclude(pk=self.pk)
+            )
+        errors = OpeningHours.errors_of([*siblings, self])
+        if errors:
+            raise ValidationError(errors.get(str(len(siblings)), errors.get("__all__")))
+
+    @classmethod
+    def errors_of(cls, intervals: list["OpeningHours"]) -> dict:
+        """What is wrong with the opening hours of one station, taken as a whole: more
+        than MAX_OPENING_HOURS, an interval closing before it opens, one overlapping an
+        earlier one. Keyed by the interval's index in the list ({"1": {"opens":
+        [...]}}), or "__all__"; empty when they are right. Every channel (the API, the
+        admin's forms, the services) checks with this."""
+        if len(intervals) > MAX_OPENING_HOURS:
+            return {"__all__": [f"At most {MAX_OPENING_HOURS} opening intervals per station."]}
+        errors = {}
+        for index, interval in enumerate(intervals):
+            if interval.closes_minutes <= interval.opens_minutes:
+                errors[str(index)] = {"closes": [CLOSES_BEFORE_OPENS]}
+                continue
+            for other in intervals[:index]:
+                if interval.overlaps(other):
+                    errors[str(index)] = {"opens": [f"Overlaps {other}."]}
+                    break
+        return errors
+
+
+CLOSES_BEFORE_OPENS = "Must be after 'opens' (use 00:00 for midnight)."
+# Seven weekdays with a few intervals each are plenty; more is a mistake or an abuse.
+MAX_OPENING_HOURS = 50
+
 
 class Order(models.Model):
     """An imaging service request."""
@@ -234,6 +351,12 @@ class Order(models.Model):
         max_length=16, choices=OrderStatus.choices, default=OrderStatus.SCHEDULED, db_index=True
     )
     cancel_reason = models.CharField(max_length=64, blank=True)
+    placer_order_number = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="The ordering system's number of the order (HL7 ORC-2), when it came from there.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -242,6 +365,19 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return self.accession_number
+
+    @staticmethod
+    def status_from(step_statuses: set[str]) -> str:
+        """A (non-cancelled) order's status from the statuses of its steps: in progress
+        while one is, scheduled while one is still to be done, completed when one was
+        done, else discontinued."""
+        if StepStatus.IN_PROGRESS in step_statuses:
+            return OrderStatus.IN_PROGRESS
+        if StepStatus.SCHEDULED in step_statuses:
+            return OrderStatus.SCHEDULED
+        if StepStatus.COMPLETED in step_statuses:
+            return OrderStatus.COMPLETED
+        return OrderStatus.DISCONTINUED
 
     @property
     def requested_procedure(self) -> "RequestedProcedure | None":
@@ -389,6 +525,7 @@ class OrderEvent(models.Model):
     order detail page shows as booked, rescheduled, started, completed..."""
 
     class Kind(models.TextChoices):
+        REQUESTED = "requested", "Requested by the hospital system"
         BOOKED = "booked", "Booked"
         RESCHEDULED = "rescheduled", "Rescheduled"
         STARTED = "started", "Started"

@@ -93,6 +93,18 @@ def step_list() -> QuerySet[ScheduledProcedureStep]:
 
 
 @audited(
+    Action.ORDER_RECORD,
+    patient=lambda event: event.order.patient,
+    objects=lambda event: audit_subjects.order_objects(event.order),
+)
+def order_event_list() -> QuerySet[OrderEvent]:
+    """The orders' history lines (who did what to which order), with their order."""
+    return OrderEvent.objects.select_related("order__patient", "user").prefetch_related(
+        "order__requested_procedures"
+    )
+
+
+@audited(
     Action.PROCEDURE_RECORD,
     patient=audit_subjects.performed_patient,
     objects=audit_subjects.performed_objects,
@@ -221,8 +233,6 @@ def free_slots(
     Three queries whatever the range: the stations' opening hours are expected
     prefetched (stations_for does), the occupied intervals are read at once.
     """
-    from worklist.services.stations import station_is_open
-
     tz = timezone.get_default_timezone()
     duration = timedelta(minutes=duration_minutes)
     grid = timedelta(minutes=grid_minutes)
@@ -256,8 +266,8 @@ def free_slots(
             candidate = day_start
             while candidate < day_end:
                 end = candidate + duration
-                if (not_before is None or candidate >= not_before) and station_is_open(
-                    station, candidate, end
+                if (not_before is None or candidate >= not_before) and station.is_open(
+                    candidate, end
                 ):
                     # the first busy interval ending after the candidate starts
                     index = bisect_right(ends, candidate)

@@ -5,12 +5,21 @@ names the VR rule broken, so the API can answer 400 naming the field.
 """
 
 import re
+from datetime import UTC, date, datetime
 
 from django.core.exceptions import ValidationError
 
+from . import names
+
 # Control characters allowed nowhere in the short string VRs; ESC (0x1B) stays
 # allowed because ISO 2022 code extensions use it.
-_FORBIDDEN_CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
+# C1 controls and the Unicode bidirectional embeddings, overrides and isolates are
+# refused everywhere: they can make a name or a reason read differently on screen
+# from what is stored.
+_C1_AND_BIDI = r"\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_FORBIDDEN_CONTROL = re.compile(rf"[\x00-\x1a\x1c-\x1f{_C1_AND_BIDI}]")
+# The text VRs (LT, ST, UT) allow line breaks, tabs and form feeds.
+_FORBIDDEN_IN_TEXT = re.compile(rf"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f{_C1_AND_BIDI}]")
 _CS = re.compile(r"^[A-Z0-9 _]*$")
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 
@@ -42,6 +51,8 @@ def validate_sh(value: str) -> None:
 def validate_lt(value: str) -> None:
     if len(value) > 10240:
         raise ValidationError("LT allows at most 10240 characters.", code="vr_length")
+    if _FORBIDDEN_IN_TEXT.search(value):
+        raise ValidationError("LT may not contain control characters.", code="vr_charset")
 
 
 def validate_cs(value: str) -> None:
@@ -64,8 +75,12 @@ def validate_ae(value: str) -> None:
 def validate_pn(value: str) -> None:
     """PN: up to three component groups (alphabetic=ideographic=phonetic) of 64 chars each,
     each with at most five components separated by '^'."""
-    groups = value.split("=")
-    if len(groups) > 3:
+    if value and not value.strip(names.GROUP_SEPARATOR + names.COMPONENT_SEPARATOR + " "):
+        raise ValidationError(
+            "PN must hold a name, not only separators or spaces.", code="vr_format"
+        )
+    groups = names.groups(value)
+    if len(groups) > names.PN_GROUPS:
         raise ValidationError("PN has at most three component groups.", code="vr_format")
     for group in groups:
         if len(group) > 64:
@@ -73,7 +88,7 @@ def validate_pn(value: str) -> None:
                 f"PN allows at most 64 characters per component group, got {len(group)}.",
                 code="vr_length",
             )
-        if group.count("^") > 4:
+        if len(names.components(group)) > len(names.COMPONENTS):
             raise ValidationError("PN has at most five components per group.", code="vr_format")
     if "\\" in value:
         raise ValidationError("PN may not contain a backslash.", code="vr_charset")
@@ -114,3 +129,32 @@ def validate_code_sequence(items) -> None:
             validate_lo(item["code_meaning"])
         except ValidationError as exc:
             raise ValidationError(f"Item {index}: {exc.messages[0]}", code="vr") from exc
+
+
+# The calendar days the RIS schedules and searches in: a day further out is a typing
+# mistake, and its bounds would overflow the date-time arithmetic.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
+
+def validate_day(value: date) -> None:
+    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+        raise ValidationError(
+            f"Must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}.",
+            code="out_of_range",
+        )
+
+
+def validate_date_time(value: datetime) -> None:
+    """A date-time of the calendar above (any UTC offset)."""
+    if value is None:
+        return
+    try:
+        day = value.astimezone(UTC).date()
+    except OverflowError:
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        raise ValidationError(
+            f"Must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}.",
+            code="out_of_range",
+        )

@@ -35,8 +35,11 @@ def grant(apps, schema_editor):
     app_config.models_module = True
     create_permissions(app_config, apps=apps, verbosity=0)
     app_config.models_module = None
-    group_model = apps.get_model("auth", "Group")
-    permission_model = apps.get_model("auth", "Permission")
+    grant_export_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
+
+
+def grant_export_roles(group_model, permission_model) -> None:
+    """Create the export roles missing and give each its permissions (idempotent)."""
     for name, codenames in ROLES.items():
         group, _ = group_model.objects.get_or_create(name=name)
         for codename in codenames:

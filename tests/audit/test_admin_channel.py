@@ -85,3 +85,37 @@ def test_the_step_list_records_its_patients(admin_browser):
     assert admin_browser.get("/admin/worklist/scheduledprocedurestep/").status_code == 200
     [event] = events_after(mark)
     assert summary(event) == ("Procedure Record", "R", 0, "admin", "admin", [HOSP])
+
+
+def test_the_order_history_list_records_the_orders_shown(admin_browser):
+    mark = head()
+    page = admin_browser.get("/admin/worklist/orderevent/")
+    assert page.status_code == 200
+    assert b"A0001" in page.content
+    [event] = events_after(mark)
+    assert summary(event) == ("Order Record", "R", 0, "admin", "admin", [HOSP])
+    assert ["accession_number", "A0001"] in event.participant_objects
+
+
+def test_every_admin_page_of_patient_data_reads_through_an_audited_selector():
+    from django.contrib import admin
+
+    from audit.admin import AuditedAdmin
+
+    patient_data = {
+        "Patient",
+        "Order",
+        "OrderEvent",
+        "RequestedProcedure",
+        "ScheduledProcedureStep",
+        "PerformedProcedureStep",
+        "Study",
+        "StudyDecision",
+        "StudyDiscrepancy",
+    }
+    unaudited = [
+        model.__name__
+        for model, model_admin in admin.site._registry.items()
+        if model.__name__ in patient_data and not isinstance(model_admin, AuditedAdmin)
+    ]
+    assert unaudited == []

@@ -7,7 +7,15 @@ import inspect
 
 from worklist import selectors
 
-PATIENT_DATA = ("Patient", "Order", "RequestedProcedure", "ScheduledProcedureStep", "Page")
+PATIENT_DATA = (
+    "Patient",
+    "Order",
+    "RequestedProcedure",
+    "ScheduledProcedureStep",
+    "PerformedProcedureStep",
+    "OrderEvent",
+    "Page",
+)
 
 BUILT_ON_AUDITED = {
     "order_get": "order_list",
@@ -15,6 +23,9 @@ BUILT_ON_AUDITED = {
     "order_search": "order_list",
     "order_detail": "order_list",
     "step_get": "step_list",
+    "unscheduled_performed_steps": "performed_step_list",
+    "order_performed_steps": "performed_step_list",
+    "performed_step_get": "performed_step_list",
     # An iterator streamed to the DICOM handler, which records one Query event
     # naming every patient before it answers (worklist/dicom/mwl.py).
     "modality_worklist": "worklist.dicom.mwl._audit",

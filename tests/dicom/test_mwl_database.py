@@ -102,7 +102,7 @@ def test_associations_do_not_leave_database_connections_open(dicom_port, setting
     DATABASE_POOL_SIZE connections, when there is one): sessions do not grow with the
     number of associations."""
     station("CT1")
-    book_step()
+    book_step(start=local(DAY, 9))
 
     def sessions() -> int:
         with connection.cursor() as cursor:

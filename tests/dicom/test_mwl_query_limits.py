@@ -174,7 +174,7 @@ def test_an_identifier_pydicom_cannot_read_is_refused_on_one_log_line(ct1, caplo
         r for r in caplog.records if r.levelno >= logging.WARNING and r.threadName != "MainThread"
     ]
     assert [r.name for r in logged] == ["worklist.dicom.mwl"], [r.getMessage() for r in logged]
-    assert "Cannot read the identifier: error" in logged[0].getMessage()
+    assert "Cannot read the identifier (error)" in logged[0].getMessage()
     assert logged[0].exc_info is None
     monkeypatch.undo()
     assert values(find(ct1, mwl_query(PatientName="")), "PatientName") == ["Vivaldi^Antonio"]

@@ -17,6 +17,7 @@ from export import services
 from export.selectors import Cohort
 from ris.celery import app
 from tests.dicom.mpps_messages import create, n_create
+from tests.factories import restore_roles
 from worklist.services.booking import StepBooking, order_create
 from worklist.services.stations import station_create
 
@@ -29,6 +30,7 @@ PATIENTS = [
 
 
 def member(django_user_model, username: str, role: str):
+    restore_roles()
     user = django_user_model.objects.create_user(username, f"{username}@example.org", "pw-Secret-1")
     user.groups.add(Group.objects.get(name=role))
     return user

@@ -2,8 +2,6 @@
 day, a small catalogue, and a patient; dates are taken in the future so the free
 slots offered are really free."""
 
-import importlib
-
 import pytest
 
 from tests import factories
@@ -25,14 +23,9 @@ def _own_cache(settings, request):
 
 @pytest.fixture
 def role_groups(db):
-    """The role groups of migration 0004_roles. A transactional test elsewhere in the
-    suite flushes the database, and with it the groups a data migration made; put
-    them back when missing."""
-    from django.contrib.auth.models import Group, Permission
-
-    roles = importlib.import_module("worklist.migrations.0004_roles")
-    if Group.objects.filter(name__in=roles.ROLES).count() < len(roles.ROLES):
-        roles.grant_roles(Group, Permission)
+    """The role groups of the data migrations, put back when a transactional test
+    flushed them."""
+    factories.restore_roles()
 
 
 @pytest.fixture

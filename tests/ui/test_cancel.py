@@ -85,3 +85,12 @@ def test_a_technologist_cannot_cancel(technologist_client, order):
         reverse("ui:order_cancel", args=[order.pk]), {"reason": "x"}
     )
     assert response.status_code == 403
+
+
+def test_order_page_refusing_a_started_order_says_why_with_409(scheduler_client, order):
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.IN_PROGRESS)
+    response = scheduler_client.post(
+        reverse("ui:order_cancel", args=[order.pk]), {"reason": "Too late"}
+    )
+    assert response.status_code == 409
+    assert "cannot be cancelled" in response.content.decode()

@@ -104,3 +104,24 @@ def test_an_htmx_refresh_after_expiry_sends_the_page_to_the_login(scheduler_clie
     )
     assert response.status_code == 200
     assert response["HX-Redirect"] == reverse("ui:login") + "?next=%2Fboard%2F"
+
+
+def test_behind_a_trusted_proxy_the_lockout_counts_per_client(client, scheduler, settings):
+    """One address for the throttle and the audit trail: the client the trusted proxy
+    saw. A client locked out does not lock out another client behind the same proxy,
+    and a forged X-Forwarded-For hop does not escape the lockout."""
+    settings.RIS_LOGIN_MAX_FAILURES = 2
+    settings.AUDIT_TRUSTED_PROXIES = 1
+    url = reverse("ui:login")
+    for _ in range(2):
+        client.post(url, {"username": "sam", "password": "guess"}, HTTP_X_FORWARDED_FOR="10.0.0.7")
+    forged = client.post(
+        url,
+        {"username": "sam", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="1.2.3.4, 10.0.0.7",
+    )
+    assert "Too many failed logins" in forged.content.decode()
+    other = client.post(
+        url, {"username": "sam", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="10.0.0.8"
+    )
+    assert other.status_code == 302

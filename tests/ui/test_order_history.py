@@ -47,7 +47,7 @@ def test_started_and_completed_follow_the_steps(rooms, patient):
     assert kinds(order) == ["booked", "started", "completed"]
 
 
-def test_discontinuing_the_last_step_records_the_step_and_the_order(rooms, patient, scheduler):
+def test_discontinuing_the_last_step_records_the_order_cancelled(rooms, patient, scheduler):
     order = book(patient=patient, start=local(future_day(), 9))
     step_update(
         step=step_of(order),
@@ -56,9 +56,8 @@ def test_discontinuing_the_last_step_records_the_step_and_the_order(rooms, patie
         user=scheduler,
     )
     events = list(OrderEvent.objects.filter(order=order))
-    assert [e.kind for e in events] == ["booked", "discontinued", "discontinued"]
-    assert "Claustrophobia" in events[1].detail
-    assert events[1].user == events[2].user == scheduler
+    assert [e.kind for e in events] == ["booked", "cancelled"]
+    assert (events[1].detail, events[1].user) == ("Claustrophobia", scheduler)
 
 
 def test_cancelling_is_recorded_once(rooms, patient):

@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import Q
 from django_filters.rest_framework import BooleanFilter
 
+from worklist import vr
 from worklist.models import (
     Order,
     OrderStatus,
@@ -12,9 +13,8 @@ from worklist.models import (
     StepStatus,
     Study,
     StudyOutcome,
-    name_search_key,
 )
-from worklist.selectors import local_day_bounds
+from worklist.selectors import local_day_bounds, patient_name_q
 
 
 class PatientFilter(django_filters.FilterSet):
@@ -30,7 +30,7 @@ class PatientFilter(django_filters.FilterSet):
         fields = ["patient_id", "issuer_of_patient_id", "patient_name", "patient_birth_date"]
 
     def filter_name(self, queryset, name, value):
-        return queryset.filter(patient_name_search__contains=name_search_key(value))
+        return queryset.filter(patient_name_q(value))
 
 
 class OrderFilter(django_filters.FilterSet):
@@ -51,7 +51,9 @@ def started_on(queryset, name, value):
 
 class StepFilter(django_filters.FilterSet):
     date = django_filters.DateFilter(
-        method=started_on, help_text="Steps starting on this day, in local time."
+        method=started_on,
+        validators=[vr.validate_day],
+        help_text="Steps starting on this day, in local time.",
     )
     scheduled_station_ae_title = django_filters.CharFilter(
         field_name="station__scheduled_station_ae_title"
@@ -68,7 +70,9 @@ class StepFilter(django_filters.FilterSet):
 
 class PerformedStepFilter(django_filters.FilterSet):
     date = django_filters.DateFilter(
-        method=started_on, help_text="Performed steps started on this day, in local time."
+        method=started_on,
+        validators=[vr.validate_day],
+        help_text="Performed steps started on this day, in local time.",
     )
     performed_procedure_step_status = django_filters.ChoiceFilter(
         choices=PerformedStepStatus.choices
@@ -113,6 +117,7 @@ class StudyFilter(django_filters.FilterSet):
     since = django_filters.IsoDateTimeFilter(
         field_name="last_received_at",
         lookup_expr="gte",
+        validators=[vr.validate_date_time],
         help_text="Studies with images received at or after this time (ISO 8601).",
     )
     exception_open = BooleanFilter(help_text="Waiting for a person (a study exception).")

@@ -6,12 +6,15 @@ worklist.services, which the views call.
 
 import copy
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from worklist import vr
 from worklist.models import (
+    MAX_OPENING_HOURS,
     Modality,
     OpeningHours,
     Order,
@@ -20,6 +23,7 @@ from worklist.models import (
     PerformedProcedureStep,
     Priority,
     Procedure,
+    RequestedProcedure,
     ScheduledProcedureStep,
     Series,
     Sex,
@@ -30,12 +34,18 @@ from worklist.models import (
     StudyDiscrepancy,
     ip_network_list,
 )
-from worklist.services.booking import StepBooking
+from worklist.services.booking import (
+    ORDER_EDITABLE,
+    PROCEDURE_EDITABLE,
+    STEP_BOOKING_DETAILS,
+    STEP_DESCRIPTIVE,
+    StepBooking,
+)
 
 
-class StrictSerializer(serializers.Serializer):
+class RefusesUnknownFields:
     """Refuses fields it does not know, so a typo ('patient_birthdate') is a 400
-    instead of a value silently dropped."""
+    instead of a value silently dropped (and a PATCH writing the rest)."""
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -47,6 +57,10 @@ class StrictSerializer(serializers.Serializer):
                     {name: ["Unknown or read-only field."] for name in unknown}
                 )
         return super().to_internal_value(data)
+
+
+class StrictSerializer(RefusesUnknownFields, serializers.Serializer):
+    pass
 
 
 class BuiltOnceModelSerializer(serializers.ModelSerializer):
@@ -71,10 +85,23 @@ class AwareDateTimeField(serializers.DateTimeField):
     }
 
     def to_internal_value(self, value):
-        parsed = parse_datetime(value) if isinstance(value, str) else None
+        try:
+            parsed = parse_datetime(value) if isinstance(value, str) else None
+        except ValueError:  # a well-formed 25:00, +25:00, February 30th
+            self.fail("invalid", format="ISO 8601 with its UTC offset")
         if parsed is not None and parsed.tzinfo is None:
             self.fail("naive")
+        if parsed is not None:
+            try:
+                vr.validate_date_time(parsed)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages) from exc
         return super().to_internal_value(value)
+
+
+# Bounds of the collections a request may carry: beyond them it is a mistake or abuse.
+MAX_STEPS_PER_ORDER = 50
+MAX_CODE_ITEMS = 32
 
 
 def text(validator, **kwargs):
@@ -101,14 +128,44 @@ class CodeItemSerializer(StrictSerializer):
         return item
 
 
-class OpeningHoursSerializer(serializers.ModelSerializer):
+def with_model_fields(model, names, **overrides):
+    """A class decorator adding write fields `names` typed and checked as the model
+    declares them (its VR validators and length, choices; code sequences item by
+    item), so a list of editable fields is declared once, in the service that edits
+    them. `overrides`: keyword arguments of some fields."""
+
+    def field_for(name):
+        field = model._meta.get_field(name)
+        kwargs = {"required": False, **overrides.get(name, {})}
+        if isinstance(field, models.JSONField):
+            return CodeItemSerializer(many=True, max_length=MAX_CODE_ITEMS, **kwargs)
+        if field.choices:
+            return serializers.ChoiceField(choices=field.choices, **kwargs)
+        kwargs.setdefault("allow_blank", field.blank)
+        if field.blank:
+            kwargs.setdefault("default", "")
+        return serializers.CharField(
+            validators=list(field.validators), trim_whitespace=False, **kwargs
+        )
+
+    def decorate(cls):
+        cls._declared_fields = {
+            **{name: field_for(name) for name in names},
+            **cls._declared_fields,
+        }
+        return cls
+
+    return decorate
+
+
+class OpeningHoursSerializer(RefusesUnknownFields, serializers.ModelSerializer):
     class Meta:
         model = OpeningHours
         fields = ["weekday", "opens", "closes"]
 
 
-class StationSerializer(serializers.ModelSerializer):
-    opening_hours = OpeningHoursSerializer(many=True, required=False)
+class StationSerializer(RefusesUnknownFields, serializers.ModelSerializer):
+    opening_hours = OpeningHoursSerializer(many=True, required=False, max_length=MAX_OPENING_HOURS)
 
     class Meta:
         model = Station
@@ -123,7 +180,7 @@ class StationSerializer(serializers.ModelSerializer):
         ]
 
 
-class ProcedureSerializer(serializers.ModelSerializer):
+class ProcedureSerializer(RefusesUnknownFields, serializers.ModelSerializer):
     class Meta:
         model = Procedure
         fields = [
@@ -138,7 +195,7 @@ class ProcedureSerializer(serializers.ModelSerializer):
         ]
 
 
-class PatientSerializer(BuiltOnceModelSerializer):
+class PatientSerializer(RefusesUnknownFields, BuiltOnceModelSerializer):
     class Meta:
         model = Patient
         fields = [
@@ -182,6 +239,7 @@ class AETitleListField(serializers.ListField):
     def __init__(self, **kwargs):
         kwargs.setdefault("child", serializers.CharField(validators=[vr.validate_ae]))
         kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 16)
         super().__init__(**kwargs)
 
     def to_representation(self, data):
@@ -191,19 +249,7 @@ class AETitleListField(serializers.ListField):
         return "\\".join(title.strip() for title in super().to_internal_value(data))
 
 
-STEP_DETAIL_FIELDS = (
-    "additional_station_ae_titles",
-    "scheduled_station_name",
-    "scheduled_procedure_step_location",
-    "scheduled_performing_physician_name",
-    "scheduled_procedure_step_description",
-    "scheduled_protocol_code_sequence",
-    "requested_contrast_agent",
-    "pre_medication",
-    "comments_on_the_scheduled_procedure_step",
-)
-
-
+@with_model_fields(ScheduledProcedureStep, STEP_BOOKING_DETAILS)
 class StepBookingSerializer(StrictSerializer):
     scheduled_procedure_step_id = text(vr.validate_sh)
     modality = text(vr.validate_cs)
@@ -212,21 +258,13 @@ class StepBookingSerializer(StrictSerializer):
         help_text="AE titles of further modalities that may perform the step (DICOM "
         "returns them after the station's in Scheduled Station AE Title)."
     )
-    scheduled_station_name = text(vr.validate_sh)
-    scheduled_procedure_step_location = text(vr.validate_sh)
     scheduled_procedure_step_start_datetime = AwareDateTimeField()
     scheduled_procedure_step_duration_minutes = serializers.IntegerField(
         required=False, min_value=1, max_value=24 * 60
     )
-    scheduled_performing_physician_name = text(vr.validate_pn)
-    scheduled_procedure_step_description = text(vr.validate_lo)
-    scheduled_protocol_code_sequence = CodeItemSerializer(many=True, required=False)
-    requested_contrast_agent = text(vr.validate_lo)
-    pre_medication = text(vr.validate_lo)
-    comments_on_the_scheduled_procedure_step = text(vr.validate_lt)
 
     def to_booking(self, data: dict) -> StepBooking:
-        details = {name: data[name] for name in STEP_DETAIL_FIELDS if name in data}
+        details = {name: data[name] for name in STEP_BOOKING_DETAILS if name in data}
         return StepBooking(
             scheduled_station_ae_title=data["scheduled_station_ae_title"].strip(),
             start=data["scheduled_procedure_step_start_datetime"],
@@ -237,17 +275,11 @@ class StepBookingSerializer(StrictSerializer):
         )
 
 
+@with_model_fields(Order, ORDER_EDITABLE)
+@with_model_fields(RequestedProcedure, PROCEDURE_EDITABLE)
 class OrderDetailsSerializer(StrictSerializer):
-    """The descriptive fields of an order: what a booking may send and a PATCH may change."""
-
-    referring_physician_name = text(vr.validate_pn)
-    requesting_physician = text(vr.validate_pn)
-    requesting_service = text(vr.validate_lo)
-    reason_for_the_requested_procedure = text(vr.validate_lo)
-    imaging_service_request_comments = text(vr.validate_lt)
-    requested_procedure_description = text(vr.validate_lo)
-    requested_procedure_code_sequence = CodeItemSerializer(many=True, required=False)
-    requested_procedure_priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    """The descriptive fields of an order: what a booking may send and a PATCH may
+    change (booking.ORDER_EDITABLE, booking.PROCEDURE_EDITABLE)."""
 
 
 class OrderCreateSerializer(OrderDetailsSerializer):
@@ -258,7 +290,9 @@ class OrderCreateSerializer(OrderDetailsSerializer):
         choices=Priority.choices, default=Priority.ROUTINE
     )
     study_instance_uid = text(vr.validate_ui)
-    scheduled_procedure_steps = StepBookingSerializer(many=True, allow_empty=False)
+    scheduled_procedure_steps = StepBookingSerializer(
+        many=True, allow_empty=False, max_length=MAX_STEPS_PER_ORDER
+    )
 
     def service_arguments(self) -> dict:
         """validated_data shaped as worklist.services.order_create's keyword arguments."""
@@ -272,9 +306,10 @@ class OrderCreateSerializer(OrderDetailsSerializer):
 
 
 class OrderCancelSerializer(StrictSerializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    reason = text(vr.validate_lo)
 
 
+@with_model_fields(ScheduledProcedureStep, STEP_DESCRIPTIVE, modality={"allow_blank": False})
 class StepUpdateSerializer(StrictSerializer):
     scheduled_station_ae_title = text(vr.validate_ae, allow_blank=False)
     scheduled_procedure_step_start_datetime = AwareDateTimeField(required=False)
@@ -284,13 +319,6 @@ class StepUpdateSerializer(StrictSerializer):
     scheduled_procedure_step_status = serializers.ChoiceField(
         choices=StepStatus.choices, required=False
     )
-    modality = text(vr.validate_cs, allow_blank=False)
-    scheduled_performing_physician_name = text(vr.validate_pn)
-    scheduled_procedure_step_description = text(vr.validate_lo)
-    scheduled_protocol_code_sequence = CodeItemSerializer(many=True, required=False)
-    requested_contrast_agent = text(vr.validate_lo)
-    pre_medication = text(vr.validate_lo)
-    comments_on_the_scheduled_procedure_step = text(vr.validate_lt)
 
     RENAMED = {
         "scheduled_procedure_step_start_datetime": "start",
@@ -413,7 +441,7 @@ class OrderSerializer(BuiltOnceModelSerializer):
         read_only_fields = fields
 
 
-class ModalitySerializer(serializers.ModelSerializer):
+class ModalitySerializer(RefusesUnknownFields, serializers.ModelSerializer):
     """A known modality (/api/modalities/): who may query the worklist, from where, and
     which stations' steps it sees."""
 
@@ -425,8 +453,9 @@ class ModalitySerializer(serializers.ModelSerializer):
         help_text="AE titles of the stations whose steps it sees.",
     )
     allowed_addresses = serializers.ListField(
-        child=serializers.CharField(),
+        child=serializers.CharField(max_length=64),
         required=False,
+        max_length=256,
         help_text="IP addresses or networks (CIDR) it may call from; empty: any.",
     )
 
@@ -718,7 +747,13 @@ class StudyLinkSerializer(StudyActionSerializer):
 
     order = serializers.IntegerField(required=False, help_text="The order's id.")
     accession_number = text(vr.validate_sh, max_length=16, help_text="Or its accession number.")
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
+    comment = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=1000,
+        default="",
+        validators=[vr.validate_lt],
+    )
 
     def validate(self, data):
         data["accession_number"] = data.get("accession_number", "").strip()
@@ -731,5 +766,7 @@ class StudyLinkSerializer(StudyActionSerializer):
 
 class StudyResolveSerializer(StudyActionSerializer):
     comment = serializers.CharField(
-        max_length=1000, help_text="Why the exception is closed, e.g. 'Test images'."
+        max_length=1000,
+        validators=[vr.validate_lt],
+        help_text="Why the exception is closed, e.g. 'Test images'.",
     )

@@ -30,7 +30,7 @@ from audit.codes import Action, ObjectKind, Outcome, Verb
 from worklist import vr
 from worklist.services import performed_steps
 
-from . import mpps_iod, policy
+from . import mpps_iod, policy, redact
 from .mpps_iod import Refusal
 
 logger = logging.getLogger(__name__)
@@ -288,7 +288,7 @@ def _log_refusal(assoc, operation: str, uid: str, refusal: Refusal) -> None:
         uid[:64],
         _calling(assoc),
         refusal.status,
-        refusal.comment,
+        redact.without_values(refusal.comment),
     )
 
 

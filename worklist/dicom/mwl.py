@@ -33,7 +33,7 @@ from audit import services as audit_services
 from audit.codes import Action, ObjectKind, Outcome, Verb
 from worklist import selectors
 
-from . import answers, policy, query, worklist_item
+from . import answers, policy, query, redact, worklist_item
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def _find(event: evt.Event):
         _refused(
             assoc,
             query.InvalidQuery(
-                query.UNABLE_TO_PROCESS, f"Cannot read the identifier: {type(exc).__name__}"
+                query.UNABLE_TO_PROCESS, f"Cannot read the identifier ({type(exc).__name__})"
             ),
         )
         yield failure(query.UNABLE_TO_PROCESS, "Cannot read the identifier"), None
@@ -226,7 +226,7 @@ def _refused(assoc, exc: query.InvalidQuery) -> None:
         assoc.requestor.ae_title,
         assoc.requestor.address,
         exc.status,
-        exc.comment,
+        redact.without_values(exc.comment),
     )
     _audit_failure(assoc, f"refused ({exc.comment})")
 

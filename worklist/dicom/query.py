@@ -33,14 +33,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import TruncTime
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual, Lookup
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 
 from worklist import matching, names
-from worklist.models import StepStatus
+from worklist.models import PatientAlias, StepStatus
 
 from . import values, worklist_item
 from .values import InvalidValue, parse_range, range_form, split_datetime_range, texts
@@ -314,6 +314,8 @@ class _Translator:
                 condition = station_ae_q(attribute.field, value, vr)
             else:
                 condition = text_q(attribute.field, value, vr)
+                if condition is not None and attribute.field == worklist_item.PATIENT_ID:
+                    condition |= merged_patient_q(value)
             if condition is None:
                 return Q()  # one universal value makes the key universal
             alternatives |= condition
@@ -508,3 +510,17 @@ def _refusing(parse):
 parse_date = _refusing(values.parse_date)
 parse_time = _refusing(values.parse_time)
 parse_offset = _refusing(values.parse_offset)
+
+
+def merged_patient_q(patient_id: str) -> Q:
+    """A Patient ID that was merged into another patient (HL7 A40) finds the steps of
+    the surviving patient, who is answered with the survivor's own ID."""
+    if matching.is_universal(patient_id) or any(c in patient_id for c in "*?"):
+        return Q(pk__in=[])
+    return Q(
+        Exists(
+            PatientAlias.objects.filter(
+                survivor=OuterRef(worklist_item.PATIENT + "id"), patient_id=patient_id
+            )
+        )
+    )

@@ -10,13 +10,14 @@ audit event is written in that same transaction, and a refusal is recorded too.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from audit.audited import audited
 from audit.codes import Action, Verb
 from ris.errors import Conflict, Invalid
-from worklist import audit_subjects, identifiers
+from worklist import audit_subjects, identifiers, vr
 from worklist.models import (
     OCCUPYING_STEP_STATUSES,
     Order,
@@ -31,8 +32,7 @@ from worklist.models import (
 
 from . import history
 from .patients import patient_for_order
-from .stations import station_is_open
-from .validation import full_clean, invalid
+from .validation import full_clean, invalid, nest
 
 
 @dataclass
@@ -81,8 +81,36 @@ def _check_not_past(start: datetime, path: tuple, now: datetime | None = None) -
         )
 
 
+def _check_station(station: Station, modality: str, path: tuple) -> None:
+    """A step is booked on an active station of its own modality."""
+    if not station.active:
+        raise invalid(
+            (*path, "scheduled_station_ae_title"),
+            f"Station {station.scheduled_station_ae_title} is not active.",
+        )
+    if modality and modality != station.modality:
+        raise invalid(
+            (*path, "scheduled_station_ae_title"),
+            f"Station {station.scheduled_station_ae_title} is a {station.modality} room; "
+            f"the step is {modality}.",
+        )
+
+
+def _end_of(start: datetime, minutes: int, path: tuple) -> datetime:
+    """When a step starting at `start` ends; a start at the end of the calendar is
+    refused naming the field (vr.validate_date_time, the API's own bound)."""
+    try:
+        vr.validate_date_time(start)
+        return start + timedelta(minutes=minutes)
+    except (ValidationError, OverflowError) as exc:
+        raise invalid(
+            (*path, "scheduled_procedure_step_start_datetime"),
+            "Out of range: " + " ".join(getattr(exc, "messages", [str(exc)])),
+        ) from exc
+
+
 def _check_slot(*, station: Station, start: datetime, end: datetime, path: tuple, exclude=None):
-    if not station_is_open(station, start, end):
+    if not station.is_open(start, end):
         raise invalid(
             (*path, "scheduled_procedure_step_start_datetime"),
             f"Station {station.scheduled_station_ae_title} is closed at that time.",
@@ -140,6 +168,9 @@ def _book_step(
     path: tuple,
     booked_at: datetime | None,
 ) -> ScheduledProcedureStep:
+    unknown = set(booking.details) - set(STEP_BOOKING_DETAILS)
+    if unknown:
+        raise Invalid(nest(path, {name: ["Unknown field."] for name in sorted(unknown)}))
     duration = booking.duration_minutes or (procedure.duration_minutes if procedure else 15)
     step = ScheduledProcedureStep(
         requested_procedure=requested_procedure,
@@ -156,7 +187,8 @@ def _book_step(
     step.scheduled_procedure_step_location = (
         step.scheduled_procedure_step_location or station.scheduled_procedure_step_location
     )
-    step.end = step.start + timedelta(minutes=duration)
+    step.end = _end_of(step.start, duration, path)
+    _check_station(station, step.modality, path)
     _check_not_past(step.start, path, booked_at)
     _check_slot(station=station, start=step.start, end=step.end, path=path)
     full_clean(step, path, exclude=["requested_procedure", "station", "end"], identity_checked=True)
@@ -282,18 +314,20 @@ def _check_unique(accession_number, requested_procedure_id, study_instance_uid, 
         )
 
 
-ORDER_EDITABLE = {
+# The descriptive fields of an order and of its requested procedure: what a booking
+# may send and order_update may change. The API's serializers are built from these.
+ORDER_EDITABLE = (
     "referring_physician_name",
     "requesting_physician",
     "requesting_service",
     "reason_for_the_requested_procedure",
     "imaging_service_request_comments",
-}
-PROCEDURE_EDITABLE = {
+)
+PROCEDURE_EDITABLE = (
     "requested_procedure_description",
     "requested_procedure_code_sequence",
     "requested_procedure_priority",
-}
+)
 
 
 @audited(
@@ -343,10 +377,17 @@ def order_cancel(*, order: Order, reason: str = "", user=None) -> Order:
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status == OrderStatus.CANCELLED:
         return order
-    if order.status != OrderStatus.SCHEDULED:
+    if order.status not in (OrderStatus.SCHEDULED, OrderStatus.REQUESTED):
         raise Conflict(f"Order {order.accession_number} is {order.status} and cannot be cancelled.")
-    if len(reason) > 64:
-        raise Invalid({"reason": ["At most 64 characters."]})
+    return _cancel(order, reason=reason, user=user)
+
+
+def _cancel(order: Order, *, reason: str, user) -> Order:
+    """Cancel a (locked, SCHEDULED) order: its scheduled steps are discontinued."""
+    try:
+        vr.validate_lo(reason)
+    except ValidationError as exc:
+        raise Invalid({"reason": exc.messages}) from exc
     ScheduledProcedureStep.objects.filter(
         requested_procedure__order=order,
         scheduled_procedure_step_status=StepStatus.SCHEDULED,
@@ -375,24 +416,13 @@ def order_refresh_status(order: Order, *, user=None) -> None:
             "scheduled_procedure_step_status", flat=True
         )
     )
-    status = order_status_from(statuses)
+    status = Order.status_from(statuses)
     if status != order.status:
         order.status = status
         order.save(update_fields=["status", "updated_at"])
         line = order_status_line(status)
         if line is not None:
             history.record(order, line[0], user=user, detail=line[1])
-
-
-def order_status_from(step_statuses: set[str]) -> str:
-    """A (non-cancelled) order's status from the statuses of its steps."""
-    if StepStatus.IN_PROGRESS in step_statuses:
-        return OrderStatus.IN_PROGRESS
-    if StepStatus.SCHEDULED in step_statuses:
-        return OrderStatus.SCHEDULED
-    if StepStatus.COMPLETED in step_statuses:
-        return OrderStatus.COMPLETED
-    return OrderStatus.DISCONTINUED
 
 
 def order_status_line(status: str) -> tuple[str, str] | None:
@@ -402,7 +432,10 @@ def order_status_line(status: str) -> tuple[str, str] | None:
     return ORDER_STATUS_EVENTS[status], f"Order {status}."
 
 
-STEP_DESCRIPTIVE = {
+# The descriptive fields of a step: what step_update may change besides its slot
+# and status. A booking may also send the station's name and location as the step
+# carries them, and further AE titles (STEP_BOOKING_DETAILS).
+STEP_DESCRIPTIVE = (
     "scheduled_performing_physician_name",
     "scheduled_procedure_step_description",
     "scheduled_protocol_code_sequence",
@@ -410,16 +443,15 @@ STEP_DESCRIPTIVE = {
     "pre_medication",
     "comments_on_the_scheduled_procedure_step",
     "modality",
-}
-
-
-@audited(
-    Action.PROCEDURE_RECORD,
-    verb=Verb.UPDATE,
-    patient=audit_subjects.step_patient,
-    objects=audit_subjects.step_objects,
-    patient_of_call=lambda kwargs: audit_subjects.step_patient(kwargs["step"]),
 )
+STEP_BOOKING_DETAILS = (
+    "additional_station_ae_titles",
+    "scheduled_station_name",
+    "scheduled_procedure_step_location",
+    *(name for name in STEP_DESCRIPTIVE if name != "modality"),
+)
+
+
 def _lock_order_of(step: ScheduledProcedureStep) -> None:
     """Lock the step's order before the step itself: stations, order, steps is the
     order every writer takes its locks in (order_cancel locks the order, then updates
@@ -431,6 +463,13 @@ def _lock_order_of(step: ScheduledProcedureStep) -> None:
     )
 
 
+@audited(
+    Action.PROCEDURE_RECORD,
+    verb=Verb.UPDATE,
+    patient=audit_subjects.step_patient,
+    objects=audit_subjects.step_objects,
+    patient_of_call=lambda kwargs: audit_subjects.step_patient(kwargs["step"]),
+)
 @transaction.atomic
 def step_update(
     *,
@@ -447,8 +486,9 @@ def step_update(
 
     A move is checked like a new booking: the room exists, is open, and is free, and a
     new time or room does not start in the past (a longer or shorter step keeps its
-    start, past or not). Moves
-    and discontinuations are recorded in the order's history, with `user` and `reason`.
+    start, past or not). Discontinuing the order's last step still to be done cancels
+    the order (cancelling_ends_order). Moves and discontinuations are recorded in the
+    order's history, with `user` and `reason`.
     """
     current = Station.objects.values_list("scheduled_station_ae_title", flat=True).get(
         pk=step.station_id
@@ -465,7 +505,7 @@ def step_update(
             f"Step {step.scheduled_procedure_step_id} is "
             f"{step.scheduled_procedure_step_status} and cannot change."
         )
-    unknown = set(details) - STEP_DESCRIPTIVE
+    unknown = set(details) - set(STEP_DESCRIPTIVE)
     if unknown:
         raise Invalid({name: ["This field cannot be changed."] for name in unknown})
     for name, value in details.items():
@@ -476,6 +516,8 @@ def step_update(
     moved = _apply_move(step, stations, scheduled_station_ae_title, start, duration_minutes)
     if step.start != was_start or step.station_id != was_station:
         _check_not_past(step.start, ())
+    if step.station_id != was_station or "modality" in details:
+        _check_station(step.station, step.modality, ())
     if moved:
         _check_slot(station=step.station, start=step.start, end=step.end, path=(), exclude=step.pk)
     full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
@@ -507,8 +549,23 @@ def _apply_move(step, stations, ae_title, start, duration_minutes) -> bool:
     if duration_minutes is not None and duration_minutes != step.duration_minutes:
         step.duration_minutes = duration_minutes
         moved = True
-    step.end = step.start + timedelta(minutes=step.duration_minutes)
+    step.end = _end_of(step.start, step.duration_minutes, ())
     return moved
+
+
+def cancelling_ends_order(step: ScheduledProcedureStep) -> bool:
+    """The rule for cancelling one step: when it is the last step of its order still
+    to be done (no other SCHEDULED or IN PROGRESS step) and nothing of the order was
+    performed (no COMPLETED step), the whole order is cancelled (CANCELLED); otherwise
+    the step alone is discontinued and the order follows its steps."""
+    others = (
+        ScheduledProcedureStep.objects.filter(
+            requested_procedure__order_id=step.requested_procedure.order_id
+        )
+        .exclude(pk=step.pk)
+        .values_list("scheduled_procedure_step_status", flat=True)
+    )
+    return not set(others) & {StepStatus.SCHEDULED, StepStatus.IN_PROGRESS, StepStatus.COMPLETED}
 
 
 def _step_discontinue(
@@ -526,6 +583,9 @@ def _step_discontinue(
     full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
     order = step.requested_procedure.order
+    if cancelling_ends_order(step) and order.status == OrderStatus.SCHEDULED:
+        _cancel(order, reason=reason, user=user)
+        return step
     history.record(
         order,
         OrderEvent.Kind.DISCONTINUED,
@@ -535,3 +595,110 @@ def _step_discontinue(
     )
     order_refresh_status(order, user=user)
     return step
+
+
+# --- orders requested by the hospital system (HL7 ORM/OMI), scheduled later ----------
+
+
+@audited(
+    Action.ORDER_RECORD,
+    verb=Verb.CREATE,
+    patient=lambda order: order.patient,
+    objects=audit_subjects.order_objects,
+    patient_of_call=lambda kwargs: kwargs["patient"],
+)
+@transaction.atomic
+def order_request(
+    *,
+    patient: dict,
+    placer_order_number: str,
+    requested_procedure_code_sequence: list[dict] | None = None,
+    requested_procedure_description: str = "",
+    requested_procedure_priority: str = "ROUTINE",
+    **order_fields,
+) -> Order:
+    """An order the hospital system placed: patient matched or registered, order and
+    requested procedure, no step yet (status REQUESTED, waiting for a scheduler).
+    The procedure code is matched against the catalogue; an unknown code is kept as
+    sent (the requested procedure then has no catalogue entry)."""
+    if Order.objects.filter(placer_order_number=placer_order_number).exists():
+        raise Conflict(
+            f"Placer order number {placer_order_number} is already known.",
+            placer_order_number=placer_order_number,
+        )
+    code_sequence = requested_procedure_code_sequence or []
+    procedure = catalogue_entry(code_sequence)
+    order = Order(
+        patient=patient_for_order(**patient),
+        accession_number=identifiers.new_accession_number(),
+        placer_order_number=placer_order_number,
+        status=OrderStatus.REQUESTED,
+        **order_fields,
+    )
+    full_clean(order, exclude=["patient"], identity_checked=True)
+    order.save()
+    requested = RequestedProcedure(
+        order=order,
+        requested_procedure_id=identifiers.new_requested_procedure_id(),
+        requested_procedure_description=(
+            requested_procedure_description or (procedure.code_meaning if procedure else "")
+        )[:64],
+        requested_procedure_code_sequence=code_sequence,
+        procedure=procedure,
+        study_instance_uid=identifiers.new_study_instance_uid(),
+        requested_procedure_priority=requested_procedure_priority,
+    )
+    full_clean(requested, exclude=["order", "procedure"], identity_checked=True)
+    requested.save()
+    history.record(order, OrderEvent.Kind.REQUESTED, detail=f"Placer order {placer_order_number}")
+    return _with_relations(order, requested, [])
+
+
+@audited(
+    Action.ORDER_RECORD,
+    verb=Verb.UPDATE,
+    patient=lambda order: order.patient,
+    objects=audit_subjects.order_objects,
+    patient_of_call=lambda kwargs: kwargs["order"].patient,
+)
+@transaction.atomic
+def order_schedule(*, order: Order, steps: list[StepBooking], user=None) -> Order:
+    """Book the steps of an order waiting to be scheduled (REQUESTED): the same checks
+    as a new booking, on the order's own requested procedure, instead of a second
+    order. Stations are locked before the order, as every writer does."""
+    if not steps:
+        raise Invalid({"scheduled_procedure_steps": ["At least one step is required."]})
+    stations = _lock_stations([s.scheduled_station_ae_title for s in steps])
+    order = Order.objects.select_for_update().select_related("patient").get(pk=order.pk)
+    if order.status != OrderStatus.REQUESTED:
+        raise Conflict(f"Order {order.accession_number} is {order.status}, not waiting.")
+    for index, booking in enumerate(steps):
+        if booking.scheduled_station_ae_title not in stations:
+            raise invalid(
+                ("scheduled_procedure_steps", index, "scheduled_station_ae_title"),
+                f"No station with AE title {booking.scheduled_station_ae_title!r}.",
+            )
+    _check_unique("", "", "", steps)
+    requested = order.requested_procedures.select_related("procedure").first()
+    booked = [
+        _book_step(
+            requested_procedure=requested,
+            booking=booking,
+            station=stations[booking.scheduled_station_ae_title],
+            procedure=requested.procedure,
+            path=("scheduled_procedure_steps", index),
+            booked_at=None,
+        )
+        for index, booking in enumerate(steps)
+    ]
+    order.status = OrderStatus.SCHEDULED
+    order.save(update_fields=["status", "updated_at"])
+    history.record(
+        order,
+        OrderEvent.Kind.BOOKED,
+        user=user,
+        detail="; ".join(
+            f"{s.scheduled_procedure_step_id} on {history.slot_text(s)}" for s in booked
+        ),
+    )
+    return _with_relations(order, requested, booked)

@@ -6,7 +6,7 @@ from audit.audited import audited
 from audit.codes import Action, Verb
 from ris.errors import Conflict, Invalid
 from worklist import names
-from worklist.models import Patient
+from worklist.models import Order, Patient, PatientAlias, PerformedProcedureStep
 
 from .validation import full_clean, invalid
 
@@ -33,7 +33,7 @@ def patient_for_order(
         Patient.objects.select_for_update()
         .filter(patient_id=patient_id, issuer_of_patient_id=issuer_of_patient_id)
         .first()
-    )
+    ) or _survivor_of(patient_id, issuer_of_patient_id)
     if patient is None:
         if not demographics.get("patient_name"):
             raise invalid(("patient", "patient_name"), "Required for a new patient.")
@@ -113,3 +113,59 @@ def _check_patient_identity_free(patient_id: str, issuer: str, exclude=None) -> 
     taken = Patient.objects.filter(patient_id=patient_id, issuer_of_patient_id=issuer)
     if taken.exclude(pk=exclude).exists():
         raise Invalid({"patient_id": ["A patient with this patient ID and issuer already exists."]})
+
+
+def _survivor_of(patient_id: str, issuer: str) -> Patient | None:
+    """The patient a merged identifier now stands for (locked), if it was merged."""
+    alias = PatientAlias.objects.filter(patient_id=patient_id, issuer_of_patient_id=issuer).first()
+    if alias is None:
+        return None
+    return Patient.objects.select_for_update().filter(pk=alias.survivor_id).first()
+
+
+def patient_resolve(patient_id: str, issuer: str = "") -> Patient | None:
+    """The patient known by this identifier: its own, or one merged into it."""
+    patient = Patient.objects.filter(patient_id=patient_id, issuer_of_patient_id=issuer).first()
+    if patient is not None:
+        return patient
+    alias = PatientAlias.objects.filter(patient_id=patient_id, issuer_of_patient_id=issuer).first()
+    return alias.survivor if alias is not None else None
+
+
+@audited(
+    Action.PATIENT_RECORD,
+    verb=Verb.UPDATE,
+    patients=lambda survivor: [survivor, *getattr(survivor, "merged_patients", [])],
+    patient_of_call=lambda kwargs: kwargs["survivor"],
+)
+@transaction.atomic
+def patient_merge(*, survivor: Patient, merged: Patient) -> Patient:
+    """Merge `merged` into `survivor` (HL7 A40): its orders (with their steps and the
+    studies linked to them) and its performed steps move to the survivor, its
+    identifiers (and those merged into it before) resolve to the survivor from now
+    on, and the record goes. One audit event names both patients.
+
+    Both records are locked first, in a fixed order, so a booking for either waits
+    and then books onto the survivor (patient_for_order resolves the alias)."""
+    if survivor.pk == merged.pk:
+        raise Invalid({"merged": ["A patient cannot be merged into itself."]})
+    locked = {
+        p.pk: p
+        for p in Patient.objects.select_for_update()
+        .filter(pk__in=[survivor.pk, merged.pk])
+        .order_by("pk")
+    }
+    if merged.pk not in locked or survivor.pk not in locked:
+        raise Conflict("The patient to merge is no longer known (merged already?).")
+    survivor, merged = locked[survivor.pk], locked[merged.pk]
+    Order.objects.filter(patient=merged).update(patient=survivor)
+    PerformedProcedureStep.objects.filter(matched_patient=merged).update(matched_patient=survivor)
+    PatientAlias.objects.filter(survivor=merged).update(survivor=survivor)
+    PatientAlias.objects.create(
+        patient_id=merged.patient_id,
+        issuer_of_patient_id=merged.issuer_of_patient_id,
+        survivor=survivor,
+    )
+    survivor.merged_patients = [(merged.patient_id, merged.issuer_of_patient_id)]
+    merged.delete()
+    return survivor

@@ -42,7 +42,7 @@ from worklist.models import (
     StepStatus,
 )
 
-from .booking import order_status_from, order_status_line
+from .booking import order_status_line
 
 
 class DuplicateInstance(Conflict):
@@ -554,7 +554,7 @@ def _follow(performed, orders, *, user=None, linked_by_hand: bool = False) -> Ou
         lines.append(_history_line(performed, order, mine, user, linked_by_hand))
         if order.status == OrderStatus.CANCELLED:
             continue
-        status = order_status_from(
+        status = Order.status_from(
             {s for pk, s in steps.status.items() if steps.order[pk] == order.pk}
         )
         if status != order.status:

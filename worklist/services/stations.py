@@ -1,11 +1,9 @@
 """Stations (rooms and their modality) with their opening hours, and the procedure
 catalogue."""
 
-from datetime import UTC, datetime, time, timedelta
-
 from django.db import transaction
-from django.utils import timezone
 
+from ris.errors import Invalid
 from worklist.models import (
     Modality,
     OpeningHours,
@@ -13,23 +11,16 @@ from worklist.models import (
     Station,
 )
 
-from .validation import full_clean, invalid
-
-
-def _validate_opening_hours(hours: list[dict]) -> None:
-    for index, interval in enumerate(hours):
-        opens, closes = interval["opens"], interval["closes"]
-        if closes != time(0) and closes <= opens:
-            raise invalid(
-                ("opening_hours", index, "closes"),
-                "Must be after 'opens' (use 00:00 for midnight).",
-            )
+from .validation import full_clean
 
 
 def _replace_opening_hours(station: Station, hours: list[dict]) -> None:
-    _validate_opening_hours(hours)
+    intervals = [OpeningHours(station=station, **h) for h in hours]
+    errors = OpeningHours.errors_of(intervals)
+    if errors:
+        raise Invalid({"opening_hours": errors.get("__all__", errors)})
     station.opening_hours.all().delete()
-    OpeningHours.objects.bulk_create(OpeningHours(station=station, **h) for h in hours)
+    OpeningHours.objects.bulk_create(intervals)
 
 
 @transaction.atomic
@@ -52,31 +43,6 @@ def station_update(
     if opening_hours is not None:
         _replace_opening_hours(station, opening_hours)
     return station
-
-
-def _interval_bounds(day, interval: OpeningHours, tz) -> tuple[datetime, datetime]:
-    opens = datetime.combine(day, interval.opens, tzinfo=tz)
-    close_day = day + timedelta(days=1) if interval.closes == time(0) else day
-    closes = datetime.combine(close_day, interval.closes, tzinfo=tz)
-    return opens.astimezone(UTC), closes.astimezone(UTC)
-
-
-def station_is_open(station: Station, start: datetime, end: datetime) -> bool:
-    """True when [start, end) lies inside one opening interval of the station, read in
-    local time. A station without opening hours is always open."""
-    hours = list(station.opening_hours.all())
-    if not hours:
-        return True
-    tz = timezone.get_default_timezone()
-    local_start = start.astimezone(tz)
-    start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
-    for interval in hours:
-        if interval.weekday != local_start.weekday():
-            continue
-        opens, closes = _interval_bounds(local_start.date(), interval, tz)
-        if opens <= start_utc and end_utc <= closes:
-            return True
-    return False
 
 
 @transaction.atomic

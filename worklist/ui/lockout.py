@@ -14,11 +14,14 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 
+from audit.context import client_ip
+
 
 def client_address(request) -> str:
-    """The peer address. Behind a reverse proxy every client shares the proxy's
-    address, which makes the throttle per user name only: stricter, never looser."""
-    return (request.META.get("REMOTE_ADDR") or "") if request is not None else ""
+    """The client's address as the access audit records it (audit.context.client_ip:
+    behind RIS_AUDIT_TRUSTED_PROXIES reverse proxies, the address the outermost
+    trusted one saw; a forged X-Forwarded-For is not believed)."""
+    return (client_ip(request) or "") if request is not None else ""
 
 
 def _key(username: str, address: str) -> str:

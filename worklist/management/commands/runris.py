@@ -120,6 +120,17 @@ def start_dicom(options, running: ExitStack):
     return server
 
 
+def start_hl7(running: ExitStack):
+    """The HL7 MLLP listener, when RIS_HL7_PORT is set (off by default)."""
+    if not settings.RIS_HL7_PORT:
+        return None
+    from hl7 import listener as hl7_listener
+
+    server = hl7_listener.start()
+    running.callback(hl7_listener.stop, server)
+    return server
+
+
 def start_tasks(running: ExitStack) -> None:
     """With no broker, delayed and periodic tasks run here (ris/inprocess.py): the
     studies' quiet period and sweeper, the PACS poll, the audit chain's upkeep."""
@@ -158,7 +169,11 @@ class Command(BaseCommand):
             # later start fails (e.g. the web port is taken).
             start_tasks(running)
             dicom_server = None if options["no_dicom"] else start_dicom(options, running)
+            hl7_server = start_hl7(running)
             http_port = start_web(options, running)
             describe(self.stdout, http_port=http_port, dicom_server=dicom_server)
+            if hl7_server is not None:
+                host, port = hl7_server.server_address[:2]
+                self.stdout.write(f"HL7:       MLLP on {host}:{port}")
             wait_until_set(stopping)
             self.stdout.write("Stopping.")

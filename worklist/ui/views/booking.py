@@ -4,17 +4,13 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.utils import timezone
 
-from ris.errors import Conflict, Invalid
 from worklist import selectors
 from worklist.models import Priority
 from worklist.services import booking
-from worklist.ui.forms import (
-    BookingForm,
-    put_errors,
-)
+from worklist.ui.forms import BookingForm
 from worklist.ui.grid import person_name
 
-from .common import _found, _fragment_or_page, _with_defaults, requires
+from .common import _found, _fragment_or_page, _with_defaults, attempt, requires
 
 
 def _slot_panel(*, stations, form, duration, exclude_step=None) -> list[dict]:
@@ -83,20 +79,24 @@ def book(request):
     if posted and form.is_valid():
         data = form.cleaned_data
         ae_title = data["slot"][0]
-        try:
-            order = booking.order_create(**form.service_arguments(patient), user=request.user)
-        except Conflict as exc:
+        outcome = attempt(
+            form,
+            booking.order_create,
+            renamed={"scheduled_procedure_step_start_datetime": "slot"},
+            conflict_on_form=False,
+            user=request.user,
+            **form.service_arguments(patient),
+        )
+        status = outcome.status
+        if outcome.conflict:
             # Another scheduler took the slot (or a clash appeared) since the page was
             # drawn: say so, keep what was typed, and show the slots as they are now.
-            status = 409
-            lost_slot = exc.message
+            lost_slot = outcome.conflict
             form.cleaned_data["slot"] = None
             form.data = form.data.copy()
             form.data.pop("slot", None)
-        except Invalid as exc:
-            status = 400
-            put_errors(form, exc, renamed={"scheduled_procedure_step_start_datetime": "slot"})
-        else:
+        elif outcome.done:
+            order = outcome.result
             step = order.requested_procedure.scheduled_procedure_steps.all()[0]
             messages.success(
                 request,

@@ -6,7 +6,9 @@ Access is by model permission, held through the role groups (see
 worklist/migrations/0004_roles.py): a technologist views, a scheduler books.
 """
 
+from dataclasses import dataclass
 from functools import wraps
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -15,6 +17,9 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
+
+from ris.errors import Conflict, Invalid
+from worklist.ui.forms import put_errors
 
 
 def requires(*perms: str):
@@ -62,3 +67,33 @@ def _fragment_or_page(request, fragment: str, page: str, context: dict, status: 
     """The fragment alone for an htmx request that targets it, else the whole page."""
     template = fragment if request.htmx and not request.htmx.boosted else page
     return render(request, template, context, status=status)
+
+
+@dataclass
+class Attempt:
+    """What a service call for a submitted form came to: its result, or the status to
+    answer (400 refused input, 409 a conflict, with the conflict's message)."""
+
+    result: Any = None
+    status: int = 200
+    conflict: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.status == 200
+
+
+def attempt(form, service, /, *, renamed=None, conflict_on_form=True, **kwargs) -> Attempt:
+    """Call `service(**kwargs)` for a submitted form, mapping its refusals once for
+    every view: Invalid puts the errors beside the fields they name (`renamed`: the
+    service's field names the form calls otherwise), 400; Conflict puts its message at
+    the top of the form (unless the page shows it elsewhere), 409."""
+    try:
+        return Attempt(result=service(**kwargs))
+    except Conflict as exc:
+        if conflict_on_form:
+            form.add_error(None, exc.message)
+        return Attempt(status=409, conflict=exc.message)
+    except Invalid as exc:
+        put_errors(form, exc, renamed)
+        return Attempt(status=400)

@@ -6,15 +6,11 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
-from ris.errors import Conflict, Invalid
 from worklist import selectors
 from worklist.services import performed_steps
-from worklist.ui.forms import (
-    PerformedLinkForm,
-    put_errors,
-)
+from worklist.ui.forms import PerformedLinkForm
 
-from .common import _found, _fragment_or_page, requires
+from .common import _found, _fragment_or_page, attempt, requires
 
 UNSCHEDULED_PER_PAGE = 50
 
@@ -74,16 +70,16 @@ def performed_link(request, pk: int):
     if posted:
         status = 400
         if form.is_valid():
-            try:
-                performed_steps.performed_step_link(
-                    performed_step=performed, steps=form.cleaned_data["steps"], user=request.user
-                )
-            except Conflict as exc:
-                status = 409
-                form.add_error(None, exc.message)
-            except Invalid as exc:
-                put_errors(form, exc, renamed={"scheduled_procedure_steps": "steps"})
-            else:
+            outcome = attempt(
+                form,
+                performed_steps.performed_step_link,
+                renamed={"scheduled_procedure_steps": "steps"},
+                performed_step=performed,
+                steps=form.cleaned_data["steps"],
+                user=request.user,
+            )
+            status = outcome.status
+            if outcome.done:
                 messages.success(
                     request,
                     f"Exam {performed.performed_procedure_step_id} from "

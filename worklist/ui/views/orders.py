@@ -4,18 +4,13 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from ris.errors import Conflict, Invalid
 from worklist import selectors
 from worklist.models import OrderStatus, PerformedProcedureStep
 from worklist.services import booking
-from worklist.ui.forms import (
-    CancelForm,
-    OrderFilterForm,
-    put_errors,
-)
+from worklist.ui.forms import CancelForm, OrderFilterForm
 from worklist.ui.grid import person_name
 
-from .common import _found, _fragment_or_page, requires
+from .common import _found, _fragment_or_page, attempt, requires
 from .studies import order_study_panels
 
 
@@ -121,14 +116,17 @@ def order_detail(request, pk: int):
 def order_cancel(request, pk: int):
     order = _found(selectors.order_detail, pk=pk, user=request.user)
     form = CancelForm(request.POST)
+    status = 400
     if form.is_valid():
-        try:
-            booking.order_cancel(order=order, reason=form.cleaned_data["reason"], user=request.user)
-        except Conflict as exc:
-            form.add_error(None, exc.message)
-        except Invalid as exc:
-            put_errors(form, exc)
-        else:
+        outcome = attempt(
+            form,
+            booking.order_cancel,
+            order=order,
+            reason=form.cleaned_data["reason"],
+            user=request.user,
+        )
+        if outcome.done:
             messages.success(request, f"Order {order.accession_number} cancelled.")
             return redirect("ui:order", pk=order.pk)
-    return _order_page(request, order, cancel_form=form, status=400)
+        status = outcome.status
+    return _order_page(request, order, cancel_form=form, status=status)

@@ -3,16 +3,11 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-from ris.errors import Invalid
 from worklist import selectors
 from worklist.services import patients as patient_services
-from worklist.ui.forms import (
-    PatientForm,
-    PatientSearchForm,
-    put_errors,
-)
+from worklist.ui.forms import PatientForm, PatientSearchForm
 
-from .common import _found, _fragment_or_page, requires
+from .common import _found, _fragment_or_page, attempt, requires
 
 
 @requires("worklist.view_patient")
@@ -38,13 +33,15 @@ def patients(request):
 def patient_new(request):
     form = PatientForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        try:
-            patient = patient_services.patient_create(**form.service_arguments())
-        except Invalid as exc:
-            put_errors(form, exc, renamed={"patient_name": "family_name"})
-        else:
-            messages.success(request, f"Patient {patient.patient_id} registered.")
-            return redirect("ui:patient", pk=patient.pk)
+        outcome = attempt(
+            form,
+            patient_services.patient_create,
+            renamed={"patient_name": "family_name"},
+            **form.service_arguments(),
+        )
+        if outcome.done:
+            messages.success(request, f"Patient {outcome.result.patient_id} registered.")
+            return redirect("ui:patient", pk=outcome.result.pk)
     return render(request, "ui/patients/new.html", {"form": form})
 
 

@@ -8,18 +8,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from ris.errors import Conflict, Invalid
 from worklist import selectors
 from worklist.models import StepStatus
 from worklist.services import booking
-from worklist.ui.forms import (
-    CancelForm,
-    RescheduleForm,
-    put_errors,
-)
+from worklist.ui.forms import CancelForm, RescheduleForm
 
 from .booking import _slot_panel
-from .common import _found, _fragment_or_page, _with_defaults, requires
+from .common import _found, _fragment_or_page, _with_defaults, attempt, requires
 
 
 @requires("worklist.view_scheduledprocedurestep")
@@ -50,32 +45,28 @@ def step_reschedule(request, pk: int):
     status, lost_slot = 200, None
     if posted and form.is_valid():
         ae_title, start = form.cleaned_data["slot"]
-        try:
-            moved = booking.step_update(
-                step=step,
-                scheduled_station_ae_title=ae_title,
-                start=start,
-                reason=form.cleaned_data["reason"],
-                user=request.user,
-            )
-        except Conflict as exc:
-            status, lost_slot = 409, exc.message
+        outcome = attempt(
+            form,
+            booking.step_update,
+            renamed={
+                "scheduled_procedure_step_start_datetime": "slot",
+                "scheduled_station_ae_title": "slot",
+            },
+            conflict_on_form=False,
+            step=step,
+            scheduled_station_ae_title=ae_title,
+            start=start,
+            reason=form.cleaned_data["reason"],
+            user=request.user,
+        )
+        status, lost_slot = outcome.status, outcome.conflict or None
+        if outcome.conflict:
             form.cleaned_data["slot"] = None
-        except Invalid as exc:
-            status = 400
-            put_errors(
-                form,
-                exc,
-                renamed={
-                    "scheduled_procedure_step_start_datetime": "slot",
-                    "scheduled_station_ae_title": "slot",
-                },
-            )
-        else:
-            local = timezone.localtime(moved.start)
+        elif outcome.done:
+            local = timezone.localtime(outcome.result.start)
             messages.success(
                 request,
-                f"Step {moved.scheduled_procedure_step_id} moved to {ae_title} "
+                f"Step {outcome.result.scheduled_procedure_step_id} moved to {ae_title} "
                 f"at {local:%a %d %b %Y %H:%M}.",
             )
             return redirect(_calendar_url(ae_title, local.date()))
@@ -104,42 +95,30 @@ def step_cancel(request, pk: int):
     else this step alone (discontinued)."""
     step = _found(selectors.step_get, pk=pk, user=request.user)
     order = step.requested_procedure.order
-    others_open = [
-        other
-        for procedure in order.requested_procedures.all()
-        for other in procedure.scheduled_procedure_steps.all()
-        if other.pk != step.pk and other.scheduled_procedure_step_status == StepStatus.SCHEDULED
-    ]
     form = CancelForm(request.POST if request.method == "POST" else None)
     status = 200
     if step.scheduled_procedure_step_status != StepStatus.SCHEDULED:
         messages.error(request, f"This step is {step.scheduled_procedure_step_status}.")
         return redirect("ui:step", pk=step.pk)
+    ends_order = booking.cancelling_ends_order(step)
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            reason = form.cleaned_data["reason"]
-            try:
-                if others_open:
-                    booking.step_update(
-                        step=step,
-                        scheduled_procedure_step_status=StepStatus.DISCONTINUED,
-                        reason=reason,
-                        user=request.user,
-                    )
-                else:
-                    booking.order_cancel(order=order, reason=reason, user=request.user)
-            except Conflict as exc:
-                status = 409
-                form.add_error(None, exc.message)
-            except Invalid as exc:
-                put_errors(form, exc)
-            else:
+            outcome = attempt(
+                form,
+                booking.step_update,
+                step=step,
+                scheduled_procedure_step_status=StepStatus.DISCONTINUED,
+                reason=form.cleaned_data["reason"],
+                user=request.user,
+            )
+            status = outcome.status
+            if outcome.done:
                 messages.success(
                     request,
-                    f"Step {step.scheduled_procedure_step_id} cancelled."
-                    if others_open
-                    else f"Order {order.accession_number} cancelled.",
+                    f"Order {order.accession_number} cancelled."
+                    if ends_order
+                    else f"Step {step.scheduled_procedure_step_id} cancelled.",
                 )
                 return redirect(
                     _calendar_url(
@@ -147,5 +126,5 @@ def step_cancel(request, pk: int):
                         timezone.localtime(step.start).date(),
                     )
                 )
-    context = {"step": step, "order": order, "others_open": others_open, "form": form}
+    context = {"step": step, "order": order, "ends_order": ends_order, "form": form}
     return render(request, "ui/steps/cancel.html", context, status=status)

@@ -16,7 +16,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ris.errors import Conflict, Invalid
 from worklist import selectors
 from worklist.models import EXCEPTION_OUTCOMES, Order, Study, StudyOutcome
 from worklist.services import images
@@ -28,10 +27,9 @@ from worklist.ui.forms import (
     StudyExceptionFilterForm,
     StudyLinkForm,
     StudyResolveForm,
-    put_errors,
 )
 
-from .common import _found, requires
+from .common import _found, attempt, requires
 
 EXCEPTIONS_PER_PAGE = 50
 WORKS_STUDIES = ("worklist.change_study", "worklist.view_study")
@@ -248,15 +246,13 @@ def _act(request, pk: int, name: str, form, action, done):
     study = _found(selectors.study_get, pk=pk, user=request.user)
     if not form.is_valid():
         return _study_page(request, study, bound={name: form}, status=400)
-    try:
-        result = action(study, form.cleaned_data)
-    except Conflict as exc:
+    outcome = attempt(form, action, conflict_on_form=False, study=study, data=form.cleaned_data)
+    if outcome.conflict:
         fresh = selectors.study_get(pk=pk, user=request.user)
-        return _study_page(request, fresh, conflict=exc.message, status=409)
-    except Invalid as exc:
-        put_errors(form, exc)
-        return _study_page(request, study, bound={name: form}, status=400)
-    messages.success(request, done(result))
+        return _study_page(request, fresh, conflict=outcome.conflict, status=409)
+    if not outcome.done:
+        return _study_page(request, study, bound={name: form}, status=outcome.status)
+    messages.success(request, done(outcome.result))
     return redirect("ui:study", pk=pk)
 
 

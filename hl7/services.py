@@ -1,0 +1,298 @@
+"""Receiving a message: decoded, checked (sender, receiving application, type), kept,
+applied in one transaction, answered. A message sent again (same sender and control
+ID) is answered with the ACK it had and not applied twice."""
+
+import ipaddress
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit import context as audit_context
+from worklist.models import ip_network_list
+
+from . import codec, inbound
+from .models import Direction, Message, Sender, Status
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Answer:
+    ack: bytes
+    ack_code: str
+    message: Message | None = None
+    duplicate: bool = False
+
+
+def receive(raw: bytes, *, address: str = "", port: int | None = None) -> Answer:
+    """One message's bytes (the MLLP frame removed) -> the ACK's bytes."""
+    started = time.perf_counter()
+    try:
+        msh = codec.msh_fields(raw)
+    except codec.MessageError as error:
+        return _unlogged_reject(error)
+    try:
+        parsed = codec.decode(raw)
+    except codec.MessageError as error:
+        return _answer_unparsed(raw, msh, error, address, started)
+    header = _header(parsed)
+    previous = _previous(header)
+    if previous is not None:
+        return _again(previous, parsed)
+    with audit_context.hl7(
+        application=header["sending_application"],
+        address=address,
+        port=port,
+        detail=f"HL7 {header['message_type']} {header['control_id']}"[:255],
+    ):
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    direction=Direction.IN,
+                    status=Status.ERROR,
+                    raw=parsed.text,
+                    charset=parsed.charset,
+                    peer=address,
+                    **header,
+                    **_identifiers(parsed),
+                )
+                answer = _apply(message, parsed, msh, address)
+                _finish(message, answer, started)
+        except IntegrityError:
+            # The same message on another connection at the same moment: the first
+            # one's ACK, once it is written.
+            previous = _previous(header)
+            if previous is None:
+                raise
+            return _again(previous, parsed)
+    return answer
+
+
+def reapply(message: Message) -> Message:
+    """Apply a kept message again (after the catalogue or the patient was fixed): its
+    status, ACK and order are those of this attempt. The sender is not told."""
+    parsed = codec.decode(message.raw.encode(codec.CHARSETS.get(message.charset, "utf-8")))
+    msh = codec.msh_fields(message.raw.encode("utf-8"))
+    started = time.perf_counter()
+    with (
+        audit_context.hl7(
+            application=message.sending_application,
+            detail=f"HL7 re-apply {message.message_type} {message.control_id}"[:255],
+        ),
+        transaction.atomic(),
+    ):
+        message = Message.objects.select_for_update().get(pk=message.pk)
+        if message.status == Status.APPLIED:
+            return message
+        answer = _apply(message, parsed, msh, address=None)
+        message.reapplied += 1
+        _finish(message, answer, started)
+    return message
+
+
+def _apply(message: Message, parsed: codec.Parsed, msh: list[str], address) -> Answer:
+    """Check and apply in a savepoint: a refusal undoes whatever the handler wrote and
+    keeps the message with its error."""
+    try:
+        with transaction.atomic():
+            if address is not None:
+                _check_sender(message, address)
+            _check_receiver(parsed)
+            handler = inbound.handler_for(*_type(parsed))
+            outcome = handler(parsed)
+    except Exception as exc:  # noqa: BLE001 - every failure is answered, none lost
+        error = _as_error(exc)
+        message.status = Status.REJECTED if error.ack_code == "AR" else Status.ERROR
+        message.error = (f"{error.location}: " if error.location else "") + error.text[:200]
+        return _answer(message, parsed, msh, error.ack_code, error=error)
+    message.status = Status.APPLIED
+    message.error = ""
+    if outcome.order is not None:
+        message.order = outcome.order
+    return _answer(message, parsed, msh, "AA", text=outcome.text)
+
+
+def _as_error(exc: Exception) -> codec.MessageError:
+    try:
+        return inbound.refusal(exc)
+    except Exception:
+        logger.exception("HL7 message failed to apply")
+        return codec.MessageError(f"Internal error: {type(exc).__name__}", error_code="207")
+
+
+def _answer(message, parsed, msh, ack_code, *, error=None, text="") -> Answer:
+    ack = codec.build_ack(
+        msh=msh,
+        ack_code=ack_code,
+        control_id=_new_control_id(),
+        application=settings.RIS_HL7_APPLICATION,
+        facility=settings.RIS_HL7_FACILITY,
+        error=error,
+        text=text,
+    )
+    message.ack = ack
+    message.ack_code = ack_code
+    return Answer(ack=ack.encode(parsed.codec, "replace"), ack_code=ack_code, message=message)
+
+
+def _finish(message: Message, answer: Answer, started: float) -> None:
+    message.processed_at = timezone.now()
+    message.duration_ms = (time.perf_counter() - started) * 1000
+    message.save()
+
+
+def _again(previous: Message, parsed: codec.Parsed) -> Answer:
+    logger.info("HL7 message %s sent again: answered with its ACK", previous.control_id)
+    return Answer(
+        ack=previous.ack.encode(parsed.codec, "replace"),
+        ack_code=previous.ack_code,
+        message=previous,
+        duplicate=True,
+    )
+
+
+def _previous(header: dict) -> Message | None:
+    return (
+        Message.objects.filter(
+            direction=Direction.IN,
+            sending_application=header["sending_application"],
+            sending_facility=header["sending_facility"],
+            control_id=header["control_id"],
+        )
+        .exclude(ack="")
+        .first()
+    )
+
+
+def _answer_unparsed(raw, msh, error, address, started) -> Answer:
+    """A message whose MSH could be read but whose text could not (character set,
+    broken structure): kept as received, answered AE/AR."""
+    text = raw.decode("utf-8", "replace")
+    get = lambda n: msh[n].split("^")[0] if len(msh) > n else ""  # noqa: E731
+    ack = codec.build_ack(
+        msh=msh,
+        ack_code=error.ack_code,
+        control_id=_new_control_id(),
+        application=settings.RIS_HL7_APPLICATION,
+        facility=settings.RIS_HL7_FACILITY,
+        error=error,
+    )
+    message = Message(
+        direction=Direction.IN,
+        status=Status.REJECTED if error.ack_code == "AR" else Status.ERROR,
+        control_id=get(10)[:64] or "?",
+        sending_application=get(3)[:64],
+        sending_facility=get(4)[:64],
+        message_type="^".join(msh[9].split("^")[:2])[:16] if len(msh) > 9 else "",
+        raw=text,
+        peer=address,
+        ack=ack,
+        ack_code=error.ack_code,
+        error=f"{error.location}: {error.text}"[:255],
+    )
+    answer = Answer(ack=ack.encode("ascii", "replace"), ack_code=error.ack_code, message=message)
+    try:
+        with transaction.atomic():
+            _finish(message, answer, started)
+    except IntegrityError:
+        pass  # that control ID is kept already
+    return answer
+
+
+def _unlogged_reject(error: codec.MessageError) -> Answer:
+    ack = codec.build_ack(
+        msh=["MSH", "|", "^~\\&"],
+        ack_code="AR",
+        control_id=_new_control_id(),
+        application=settings.RIS_HL7_APPLICATION,
+        facility=settings.RIS_HL7_FACILITY,
+        error=error,
+    )
+    return Answer(ack=ack.encode("ascii"), ack_code="AR")
+
+
+def _header(parsed: codec.Parsed) -> dict:
+    control_id = parsed.value("MSH", 10)
+    if not control_id:
+        control_id = "?"
+    message_type, trigger = _type(parsed)
+    return {
+        "control_id": control_id[:64],
+        "sending_application": parsed.value("MSH", 3)[:64],
+        "sending_facility": parsed.value("MSH", 4)[:64],
+        "message_type": f"{message_type}^{trigger}"[:16],
+    }
+
+
+def _type(parsed: codec.Parsed) -> tuple[str, str]:
+    return parsed.value("MSH", 9, 1).upper(), parsed.value("MSH", 9, 2).upper()
+
+
+def _identifiers(parsed: codec.Parsed) -> dict:
+    """Patient and order identifiers, to find the message in the log."""
+    return {
+        "patient_id": parsed.value("PID", 3, 1)[:64],
+        "issuer_of_patient_id": parsed.value("PID", 3, 4)[:64],
+        "placer_order_number": (parsed.value("ORC", 2) or parsed.value("OBR", 2))[:64],
+    }
+
+
+def _check_sender(message: Message, address: str) -> None:
+    """A known sender (application, and facility when its record names one), connecting
+    from an allowed address. Without strict senders, unknown ones are accepted."""
+    candidates = Sender.objects.filter(
+        active=True, sending_application=message.sending_application
+    ).filter(sending_facility__in=["", message.sending_facility])
+    sender = next(iter(sorted(candidates, key=lambda s: s.sending_facility == "")), None)
+    if sender is None:
+        if settings.RIS_HL7_STRICT_SENDERS:
+            raise codec.MessageError(
+                f"Sender {message.sending_application}^{message.sending_facility} is not known.",
+                ack_code="AR",
+                error_code="207",
+                segment="MSH",
+                field=3,
+            )
+        return
+    if not _address_allowed(sender, address):
+        raise codec.MessageError(
+            f"Sender {sender} may not send from {address}.",
+            ack_code="AR",
+            error_code="207",
+            segment="MSH",
+            field=3,
+        )
+
+
+def _address_allowed(sender: Sender, address: str) -> bool:
+    networks = ip_network_list(sender.allowed_addresses)
+    if not networks:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+def _check_receiver(parsed: codec.Parsed) -> None:
+    receiver = parsed.value("MSH", 5)
+    if receiver != settings.RIS_HL7_APPLICATION:
+        raise codec.MessageError(
+            f"Receiving application {receiver!r} is not this one ({settings.RIS_HL7_APPLICATION}).",
+            ack_code="AR",
+            error_code="207",
+            segment="MSH",
+            field=5,
+        )
+
+
+_counter = iter(range(1, 1 << 62))
+
+
+def _new_control_id() -> str:
+    return f"RIS{time.time_ns() // 1000:x}{next(_counter) % 1000:03d}"[:20]

@@ -10,12 +10,14 @@ from pynetdicom.transport import RequestHandler
 from worklist.dicom import context_copies, listener  # noqa: F401 - installs the copies
 
 
-def test_a_copied_uid_is_the_same_immutable_uid():
-    uid = UID("1.2.840.10008.1.2.1")
-    copied = copy.deepcopy(uid)
-    assert copied is uid
-    assert copied == ExplicitVRLittleEndian
-    assert copied.is_little_endian and not copied.is_implicit_VR
+def test_a_copied_context_shares_its_immutable_uids():
+    contexts = listener.build_ae(ae_title="RIS").supported_contexts
+    copied = copy.deepcopy(contexts)
+    assert copied[0].abstract_syntax is contexts[0].abstract_syntax
+    assert copied[0].transfer_syntax[0] is contexts[0].transfer_syntax[0]
+    assert copied[0].transfer_syntax is not contexts[0].transfer_syntax
+    assert isinstance(copied[0].transfer_syntax[0], UID)
+    assert ExplicitVRLittleEndian in copied[0].transfer_syntax
 
 
 def test_each_association_still_gets_contexts_of_its_own():

@@ -8,18 +8,14 @@ constructor and its validation: about 50-80 ms of CPU per association on the ben
 machine, more than everything else a worklist query, an MPPS pair or a C-STORE cost
 the listener.
 
-A UID is an immutable str, so its copy is the same object, as a plain str's is. A
-context's copy is a new PresentationContext with the same scalar attributes and a
-list of transfer syntaxes of its own: nothing one association negotiates reaches the
-server's contexts or another association's.
+A context's copy is a new PresentationContext with the same scalar attributes and
+a list of transfer syntaxes of its own holding the same UIDs (immutable strs): nothing
+one association negotiates reaches the server's contexts or another association's.
+Only PresentationContext's copy changes; a UID deep-copied anywhere else is copied as
+before.
 """
 
-from pydicom.uid import UID
 from pynetdicom.presentation import PresentationContext
-
-
-def _same_uid(self, memo):
-    return self
 
 
 def _copy_context(self, memo):
@@ -33,7 +29,6 @@ def _copy_context(self, memo):
 
 
 def install() -> None:
-    UID.__deepcopy__ = _same_uid
     PresentationContext.__deepcopy__ = _copy_context
 
 

@@ -135,7 +135,7 @@ def test_a_step_already_under_way_may_be_lengthened_but_not_moved(station):
 def test_overlap_is_refused_on_the_same_station_only(station):
     station_create(scheduled_station_ae_title="CT2", modality="CT")
     book(accession="A1")
-    assert book("CT2", accession="A2")
+    assert book("CT2", accession="A2", pid="P2")
     with pytest.raises(Conflict) as clash:
         book("CT1", start=at(9, 14), accession="A3")
     assert clash.value.details["conflicting_step"]["accession_number"] == "A1"

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from worklist.services.booking import StepBooking, order_cancel, order_create, order_refresh_status
 from worklist.services.patients import patient_create
+from worklist.services.safety import booking_alerts
 from worklist.services.stations import procedure_save, station_create
 
 from .models import (
@@ -79,6 +80,17 @@ CATALOGUE = [
     ("MGSCREEN", "Screening mammography", "MG", 15),
     ("MGDIAG", "Diagnostic mammography", "MG", 20),
 ]
+
+CONTRAST_PROCEDURES = {"CTHEADC", "CTANGIO"}
+PREPARATION = {
+    "CT": "Please arrive 15 minutes early. Bring your list of medicines and any earlier "
+    "scans. For a scan with contrast: nothing to eat for 4 hours before, drink water.",
+    "MR": "Please arrive 20 minutes early. Leave jewellery, watches and cards at home. "
+    "Tell us about any implant, pacemaker or metal in your body.",
+    "US": "For an abdominal scan: nothing to eat or drink for 6 hours before.",
+    "CR": "No preparation needed.",
+    "MG": "Please do not use deodorant, powder or lotion on the day of the exam.",
+}
 
 FAMILY_NAMES = [
     "Müller",
@@ -303,8 +315,10 @@ def load(
     fill: float = 0.7,
     seed: int = 1,
     password: str = "demo",  # noqa: S107 - the demo users' password, printed by loaddemo
+    progress=None,
 ) -> DemoSummary:
-    """Fill an empty database with the demo department (refuses one holding data)."""
+    """Fill an empty database with the demo department (refuses one holding data);
+    `progress` (a callable) is told after each day booked."""
     if Patient.objects.exists() or Order.objects.exists() or Station.objects.exists():
         raise NotEmpty("The database already holds stations, patients or orders.")
     rng = random.Random(seed)
@@ -315,11 +329,13 @@ def load(
         users = _users(password)
     count = 0
     today = timezone.localdate()
-    for offset in range(-days_before, days_after):
+    total = days_before + days_after
+    for number, offset in enumerate(range(-days_before, days_after), start=1):
+        day = today + timedelta(days=offset)
         with transaction.atomic():
-            count += _book_day(
-                rng, today + timedelta(days=offset), stations, procedures, people, fill
-            )
+            count += _book_day(rng, day, stations, procedures, people, fill)
+        if progress is not None:
+            progress(f"Day {number}/{total} ({day:%Y-%m-%d}) booked: {count} orders so far")
     return DemoSummary(len(stations), len(procedures), len(people), count, users)
 
 
@@ -345,6 +361,8 @@ def _catalogue() -> list[Procedure]:
             code_meaning=meaning,
             modality=modality,
             duration_minutes=minutes,
+            uses_contrast=code in CONTRAST_PROCEDURES,
+            preparation_instructions=PREPARATION.get(modality, ""),
         )
         for code, meaning, modality, minutes in CATALOGUE
     ]
@@ -363,6 +381,8 @@ def _patients(rng: random.Random, count: int) -> list[Patient]:
                 patient_birth_date=born,
                 patient_sex=sex,
                 allergies=rng.choice(["", "", "", "", "Iodinated contrast", "Latex"]),
+                medical_alerts=rng.choice([""] * 12 + ["Pacemaker", "Diabetes"]),
+                special_needs=rng.choice([""] * 12 + ["Wheelchair", "Interpreter (Italian)"]),
             )
         )
     return people
@@ -404,6 +424,7 @@ def _book_day(rng, day, stations, procedures, people, fill) -> int:
     over (completed, a few discontinued) and the one under way."""
     now = timezone.now()
     booked = 0
+    busy: dict[int, list[tuple[datetime, datetime]]] = {}
     by_modality: dict[str, list[Procedure]] = {}
     for procedure in procedures:
         by_modality.setdefault(procedure.modality, []).append(procedure)
@@ -415,12 +436,15 @@ def _book_day(rng, day, stations, procedures, people, fill) -> int:
                 end = cursor + timedelta(minutes=procedure.duration_minutes)
                 if end > closes:
                     break
-                if rng.random() < fill:
+                person = _free_person(rng, people, busy, cursor, end)
+                if person is not None and rng.random() < fill:
+                    busy.setdefault(person.pk, []).append((cursor, end))
                     order = order_create(
                         patient={
-                            "patient_id": (person := rng.choice(people)).patient_id,
+                            "patient_id": person.patient_id,
                             "issuer_of_patient_id": person.issuer_of_patient_id,
                         },
+                        acknowledged_alerts=[a.code for a in booking_alerts(person, procedure)],
                         steps=[
                             StepBooking(
                                 scheduled_station_ae_title=station.scheduled_station_ae_title,
@@ -443,6 +467,16 @@ def _book_day(rng, day, stations, procedures, people, fill) -> int:
                     _play(rng, order, cursor, end, now)
                 cursor = end
     return booked
+
+
+def _free_person(rng, people, busy, start, end):
+    """A patient with no other exam in [start, end) (one patient is never in two rooms
+    at once); None after a few tries."""
+    for _ in range(5):
+        person = rng.choice(people)
+        if all(end <= s or e <= start for s, e in busy.get(person.pk, ())):
+            return person
+    return None
 
 
 def _play(rng, order, start, end, now) -> None:

@@ -132,10 +132,14 @@ class Patient(models.Model):
     def clean(self) -> None:
         """A birth date is not in the future (local calendar); nor before 1900."""
         born = self.patient_birth_date
-        if born is not None and born > timezone.localdate():
+        if born is None:
+            return
+        if born > timezone.localdate():
             raise ValidationError({"patient_birth_date": "Must not be in the future."})
-        if born is not None:
+        try:
             vr.validate_day(born)
+        except ValidationError as exc:
+            raise ValidationError({"patient_birth_date": exc.messages}) from exc
 
 
 class PatientAlias(models.Model):
@@ -171,6 +175,14 @@ class Procedure(models.Model):
         default=15, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
     )
     active = models.BooleanField(default=True)
+    uses_contrast = models.BooleanField(
+        default=False,
+        help_text="The exam gives contrast: booking it for a patient with a recorded "
+        "contrast allergy needs an acknowledgement.",
+    )
+    preparation_instructions = models.TextField(
+        blank=True, help_text="Printed on the appointment letter."
+    )
 
     class Meta:
         constraints = [
@@ -351,6 +363,11 @@ class Order(models.Model):
         max_length=16, choices=OrderStatus.choices, default=OrderStatus.SCHEDULED, db_index=True
     )
     cancel_reason = models.CharField(max_length=64, blank=True)
+    alert_acknowledgements = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Safety alerts acknowledged when booking: code, text, user, time.",
+    )
     placer_order_number = models.CharField(
         max_length=64,
         blank=True,
@@ -474,6 +491,12 @@ class ScheduledProcedureStep(models.Model):
 
     class Meta:
         ordering = ["start", "id"]
+        permissions = [
+            (
+                "allow_patient_overlap",
+                "Can book a patient into exams that overlap in time (allow_patient_overlap)",
+            )
+        ]
         indexes = [
             models.Index(fields=["station", "start"], name="sps_station_start"),
             models.Index(fields=["modality", "start"], name="sps_modality_start"),

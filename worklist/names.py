@@ -74,3 +74,20 @@ def search_key(person_name: str) -> str:
     """The alphabetic group folded (accents stripped, upper case), for indexed
     prefix and substring matching; one-way accent matching checks the name itself."""
     return fold(alphabetic(person_name))
+
+
+def name_tokens(person_name: str) -> frozenset[str]:
+    """The words of a name's alphabetic group, folded (accents stripped, upper case),
+    whatever component they were typed in: 'Müller^Anna Maria' -> {MULLER, ANNA, MARIA}."""
+    words = fold(alphabetic(person_name)).replace(COMPONENT_SEPARATOR, " ").replace("-", " ")
+    return frozenset(w for w in words.split() if w)
+
+
+def similar(a: str, b: str) -> bool:
+    """Whether two names may be the same person's: the same words once accents and case
+    are ignored, in any order (family and given swapped), or the words of one all in
+    the other (a middle name left out)."""
+    first, second = name_tokens(a), name_tokens(b)
+    if not first or not second:
+        return False
+    return first <= second or second <= first

@@ -13,13 +13,25 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from audit.audited import audited
 from audit.codes import Action
 
-from . import audit_subjects, matching
+from . import audit_subjects, matching, names
 from .models import (
     OCCUPYING_STEP_STATUSES,
     Instance,
@@ -29,6 +41,7 @@ from .models import (
     Patient,
     PatientAlias,
     PerformedProcedureStep,
+    Priority,
     Procedure,
     RequestedProcedure,
     ScheduledProcedureStep,
@@ -172,6 +185,26 @@ def patient_name_q(text: str) -> Q:
     return where
 
 
+BIRTH_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y%m%d")
+
+
+def typed_birth_date(text: str) -> date | None:
+    """A date typed in the search box (2026-03-04, 04.03.2026, 04/03/2026, 20260304)."""
+    for pattern in BIRTH_DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def patient_id_q(text: str) -> Q:
+    """Patients whose ID is the text, or (three characters or more) contains it."""
+    if len(text) >= 3 and " " not in text:
+        return Q(patient_id__icontains=text)
+    return Q(patient_id__iexact=text)
+
+
 @audited(Action.PATIENT_RECORD, patients=lambda result: result.patients)
 def patient_search(
     *, text: str = "", birth_date: date | None = None, user=None, limit: int = PATIENT_SEARCH_LIMIT
@@ -179,11 +212,15 @@ def patient_search(
     """Patients whose name matches `text` (patient_name_q), or whose patient ID is `text`, and
     born on `birth_date` when given. Nothing is listed without a criterion."""
     text = text.strip()
+    typed_date = typed_birth_date(text)
+    if typed_date is not None:
+        # a birth date typed in the search box
+        text, birth_date = "", birth_date or typed_date
     if not text and birth_date is None:
         return PatientSearchResult([], False)
     patients = Patient.objects.all()
     if text:
-        patients = patients.filter(patient_name_q(text) | Q(patient_id__iexact=text))
+        patients = patients.filter(patient_name_q(text) | patient_id_q(text))
     if birth_date is not None:
         patients = patients.filter(patient_birth_date=birth_date)
     found = list(patients[: limit + 1])
@@ -315,6 +352,11 @@ def calendar_steps(
             "requested_procedure__order__patient__issuer_of_patient_id",
             "requested_procedure__order__patient__patient_name",
             "requested_procedure__order__patient__patient_birth_date",
+            "requested_procedure__order__patient__medical_alerts",
+            "requested_procedure__order__patient__allergies",
+            "requested_procedure__order__patient__pregnancy_status",
+            "requested_procedure__order__patient__special_needs",
+            "requested_procedure__requested_procedure_priority",
         )
         .order_by("start", "pk")
     )
@@ -362,9 +404,12 @@ def order_search(
     page: int | str = 1,
     per_page: int = 50,
     user=None,
+    sort: str = "",
+    patient_id: str = "",
 ) -> Page:
     """One page of orders matching the filters; a day, modality or station selects the
-    orders with a step there. Ordered by their first step, or newest first."""
+    orders with a step there. Ordered by their first step, or newest first; with
+    `sort="urgency"` by priority first (STAT, HIGH, ROUTINE, LOW), then so."""
     orders = order_list().annotate(
         first_start=Min("requested_procedures__scheduled_procedure_steps__start")
     )
@@ -385,8 +430,29 @@ def order_search(
         orders = orders.filter(status=status)
     if accession_number:
         orders = orders.filter(accession_number__iexact=accession_number.strip())
+    if patient_id:
+        orders = orders.filter(patient__patient_id__iexact=patient_id.strip())
     orders = orders.order_by("first_start", "pk") if day else orders.order_by("-created_at", "-pk")
+    if sort == "urgency":
+        orders = orders.annotate(
+            urgency=Min(urgency_rank("requested_procedures__requested_procedure_priority"))
+        ).order_by("urgency", *orders.query.order_by)
     return Paginator(orders, per_page).get_page(page)
+
+
+URGENCY = (Priority.STAT, Priority.HIGH, Priority.MEDIUM, Priority.ROUTINE, Priority.LOW)
+
+
+def urgency_rank(field: str) -> Case:
+    """A priority as a number, most urgent first: STAT 0, HIGH 1, MEDIUM and ROUTINE 2,
+    LOW 3; the order every list sorted by urgency uses."""
+    return Case(
+        When(**{field: Priority.STAT}, then=Value(0)),
+        When(**{field: Priority.HIGH}, then=Value(1)),
+        When(**{field: Priority.LOW}, then=Value(3)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
 
 
 def order_detail(*, pk: int, user=None) -> Order:
@@ -678,3 +744,31 @@ def study_for_viewer(*, pk: int, user=None) -> Study:
     """A study about to be opened in the image viewer (RIS_VIEWER_URL): the RIS hands
     the person on to its images, and records that it did."""
     return Study.objects.select_related("order__patient").get(pk=pk)
+
+
+@audited(Action.PATIENT_RECORD, patient=lambda patient: patient)
+def possible_duplicates(
+    *,
+    patient_id: str = "",
+    issuer_of_patient_id: str = "",
+    patient_name: str = "",
+    patient_birth_date: date | None = None,
+    exclude: int | None = None,
+    user=None,
+    limit: int = 20,
+) -> list[Patient]:
+    """Registered patients who may be the one about to be registered: born the same day
+    with a similar name (worklist.names.similar: accents, case and order of the name
+    parts ignored), or holding the same patient ID under another issuer."""
+    found = {}
+    if patient_id:
+        for patient in Patient.objects.filter(patient_id__iexact=patient_id.strip()).exclude(
+            issuer_of_patient_id=issuer_of_patient_id
+        )[:limit]:
+            found[patient.pk] = patient
+    if patient_birth_date is not None and patient_name:
+        for patient in Patient.objects.filter(patient_birth_date=patient_birth_date)[:1000]:
+            if names.similar(patient.patient_name, patient_name):
+                found.setdefault(patient.pk, patient)
+    found.pop(exclude, None)
+    return list(found.values())[:limit]

@@ -165,7 +165,8 @@ def test_booking_a_slot_creates_the_order_through_the_booking_service(
     event = OrderEvent.objects.get(order=order)
     assert (event.kind, event.user) == ("booked", scheduler)
     page = scheduler_client.get(response["Location"]).content.decode()
-    assert "Booked CT head for Müller, Anna on CT2" in page
+    assert "Booked CT head for Müller, Anna at 10:00" in page
+    assert "in CT2, accession" in page
 
 
 def test_booking_without_a_slot_says_so_next_to_the_slots(

@@ -76,8 +76,8 @@ def test_week_view_of_a_room_has_a_column_per_day_from_monday(scheduler_client, 
 def test_rooms_of_a_modality_side_by_side(scheduler_client, rooms, patient):
     day = future_day()
     book(patient=patient, ae_title="CT1", start=local(day, 9))
-    book(patient=patient, ae_title="CT2", start=local(day, 9))
-    book(patient=patient, ae_title="MR1", start=local(day, 9))
+    book(patient_id="P2", ae_title="CT2", start=local(day, 9))
+    book(patient_id="P3", ae_title="MR1", start=local(day, 9))
     calendar, _ = grid(scheduler_client, modality="CT", day=day.isoformat())
     assert [c.station.scheduled_station_ae_title for c in calendar.columns] == ["CT1", "CT2"]
     assert calendar.step_count == 2

@@ -41,6 +41,7 @@ from worklist.services.booking import (
     STEP_DESCRIPTIVE,
     StepBooking,
 )
+from worklist.services.safety import ACKNOWLEDGEABLE
 
 
 class RefusesUnknownFields:
@@ -192,10 +193,19 @@ class ProcedureSerializer(RefusesUnknownFields, serializers.ModelSerializer):
             "modality",
             "duration_minutes",
             "active",
+            "uses_contrast",
+            "preparation_instructions",
         ]
 
 
 class PatientSerializer(RefusesUnknownFields, BuiltOnceModelSerializer):
+    revision = serializers.DateTimeField(
+        write_only=True,
+        required=False,
+        help_text="On PATCH: the updated_at read; if the patient changed since, the "
+        "answer is 409 and nothing is written.",
+    )
+
     class Meta:
         model = Patient
         fields = [
@@ -215,6 +225,7 @@ class PatientSerializer(RefusesUnknownFields, BuiltOnceModelSerializer):
             "special_needs",
             "created_at",
             "updated_at",
+            "revision",
         ]
         read_only_fields = ["created_at", "updated_at"]
         # Uniqueness of (patient_id, issuer) is checked by the service, naming patient_id.
@@ -293,6 +304,18 @@ class OrderCreateSerializer(OrderDetailsSerializer):
     scheduled_procedure_steps = StepBookingSerializer(
         many=True, allow_empty=False, max_length=MAX_STEPS_PER_ORDER
     )
+    allow_patient_overlap = serializers.BooleanField(
+        default=False,
+        help_text="Book even if the patient has another exam at that time (needs the "
+        "worklist.allow_patient_overlap permission; audited).",
+    )
+    acknowledged_alerts = serializers.ListField(
+        child=serializers.ChoiceField(choices=ACKNOWLEDGEABLE),
+        default=list,
+        max_length=len(ACKNOWLEDGEABLE),
+        help_text="Safety alerts acknowledged for this booking (CONTRAST_ALLERGY, "
+        "MR_IMPLANT); a booking raising one not listed is answered 409.",
+    )
 
     def service_arguments(self) -> dict:
         """validated_data shaped as worklist.services.order_create's keyword arguments."""
@@ -318,6 +341,11 @@ class StepUpdateSerializer(StrictSerializer):
     )
     scheduled_procedure_step_status = serializers.ChoiceField(
         choices=StepStatus.choices, required=False
+    )
+    allow_patient_overlap = serializers.BooleanField(
+        required=False,
+        help_text="Move even if the patient has another exam at the new time (needs the "
+        "worklist.allow_patient_overlap permission; audited).",
     )
 
     RENAMED = {
@@ -435,6 +463,7 @@ class OrderSerializer(BuiltOnceModelSerializer):
             "study_instance_uid",
             "scheduled_procedure_steps",
             "cancel_reason",
+            "alert_acknowledgements",
             "created_at",
             "updated_at",
         ]
@@ -769,4 +798,45 @@ class StudyResolveSerializer(StudyActionSerializer):
         max_length=1000,
         validators=[vr.validate_lt],
         help_text="Why the exception is closed, e.g. 'Test images'.",
+    )
+
+
+# --- first available -------------------------------------------------------------
+
+
+class FirstAvailableQuerySerializer(StrictSerializer):
+    """GET /api/procedures/{id}/first-available/: from which day, within which hours."""
+
+    after = serializers.DateField(required=False, help_text="First day to search (local).")
+    from_time = serializers.TimeField(required=False, help_text="Earliest start, local (HH:MM).")
+    to_time = serializers.TimeField(required=False, help_text="Latest end, local (HH:MM).")
+    count = serializers.IntegerField(required=False, min_value=1, max_value=50, default=5)
+
+    def validate(self, data):
+        given = [name for name in ("from_time", "to_time") if name in data]
+        if len(given) == 1:
+            raise serializers.ValidationError({given[0]: ["Give both from_time and to_time."]})
+        if given and data["from_time"] >= data["to_time"]:
+            raise serializers.ValidationError({"to_time": ["Must be after from_time."]})
+        return data
+
+    def service_arguments(self) -> dict:
+        data = dict(self.validated_data)
+        window = (data.pop("from_time"), data.pop("to_time")) if "from_time" in data else None
+        return {**data, "window": window}
+
+
+class FreeSlotSerializer(serializers.Serializer):
+    scheduled_station_ae_title = serializers.CharField(source="station.scheduled_station_ae_title")
+    scheduled_procedure_step_start_datetime = serializers.DateTimeField(source="start")
+    scheduled_procedure_step_end_datetime = serializers.DateTimeField(source="end")
+
+
+class FirstAvailableSerializer(serializers.Serializer):
+    procedure = serializers.IntegerField(source="procedure.pk")
+    first_day = serializers.DateField()
+    slots = FreeSlotSerializer(many=True)
+    reason = serializers.CharField(
+        help_text="Why the first day searched has no slot ('closed on Sunday', "
+        "'full until 14 Dec'); empty when it has one."
     )

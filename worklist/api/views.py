@@ -9,8 +9,9 @@ from ris.errors import Invalid
 from ris.permissions import ChangePermission, ModelPermissions
 from worklist import selectors
 from worklist.models import Modality, Procedure
+from worklist.services import availability
 from worklist.services.booking import order_cancel, order_create, order_update, step_update
-from worklist.services.patients import patient_create, patient_update
+from worklist.services.patients import patient_create, patient_edit
 from worklist.services.stations import modality_save, procedure_save, station_create, station_update
 from worklist.services.studies import study_link, study_resolve
 
@@ -75,6 +76,22 @@ class ProcedureViewSet(ServiceWriteViewSet):
     def update_object(self, instance, data):
         return procedure_save(procedure=instance, **data)
 
+    @extend_schema(
+        parameters=[serializers.FirstAvailableQuerySerializer],
+        responses=serializers.FirstAvailableSerializer,
+    )
+    @action(detail=True, methods=["get"], url_path="first-available")
+    def first_available(self, request, pk=None):
+        """The earliest free slots for this procedure across every room of its modality,
+        optionally from a day on (`after`) and within hours (`from_time`, `to_time`);
+        `reason` says why the first day has none."""
+        params = serializers.FirstAvailableQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        result = availability.first_available(
+            procedure=self.get_object(), **params.service_arguments()
+        )
+        return Response(serializers.FirstAvailableSerializer(result).data)
+
 
 class PatientViewSet(ServiceWriteViewSet):
     queryset = selectors.patient_list()
@@ -82,10 +99,11 @@ class PatientViewSet(ServiceWriteViewSet):
     filterset_class = PatientFilter
 
     def create_object(self, data):
+        data.pop("revision", None)
         return patient_create(**data)
 
     def update_object(self, instance, data):
-        return patient_update(patient=instance, **data)
+        return patient_edit(patient=instance, **data)
 
 
 class OrderViewSet(ReadViewSet):

@@ -30,7 +30,7 @@ from worklist.models import (
     StepStatus,
 )
 
-from . import history
+from . import history, safety
 from .patients import patient_for_order
 from .validation import full_clean, invalid, nest
 
@@ -216,12 +216,16 @@ def order_create(
     study_instance_uid: str = "",
     user=None,
     booked_at: datetime | None = None,
+    allow_patient_overlap: bool = False,
+    acknowledged_alerts: list[str] | None = None,
     **order_fields,
 ) -> Order:
     """Book an exam: patient matched or registered, order, requested procedure, and each
     scheduled procedure step on a free slot of an open station, not in the past. `user`,
     when given, is named in the order's history. `booked_at` is the moment the booking
-    counts as made, for replaying a department's history (loaddemo); None is now."""
+    counts as made, for replaying a department's history (loaddemo); None is now.
+    The patient safety rules apply (services.safety): `allow_patient_overlap` and
+    `acknowledged_alerts` are the explicit overrides they ask for."""
     if not steps:
         raise Invalid({"scheduled_procedure_steps": ["At least one step is required."]})
     stations = _lock_stations([s.scheduled_station_ae_title for s in steps])
@@ -235,9 +239,18 @@ def order_create(
     code_sequence = requested_procedure_code_sequence or []
     procedure = catalogue_entry(code_sequence)
 
+    patient_record = patient_for_order(**patient)
+    acknowledgements = safety.check_alerts_acknowledged(
+        patient=patient_record,
+        procedure=procedure,
+        modality=steps[0].modality,
+        acknowledged=acknowledged_alerts,
+        user=user,
+    )
     order = Order(
-        patient=patient_for_order(**patient),
+        patient=patient_record,
         accession_number=accession_number or identifiers.new_accession_number(),
+        alert_acknowledgements=acknowledgements,
         **order_fields,
     )
     full_clean(order, exclude=["patient"], identity_checked=True)
@@ -271,8 +284,15 @@ def order_create(
         OrderEvent.Kind.BOOKED,
         user=user,
         detail="; ".join(
-            f"{s.scheduled_procedure_step_id} on {history.slot_text(s)}" for s in booked
+            [f"{s.scheduled_procedure_step_id} on {history.slot_text(s)}" for s in booked]
+            + ([safety.acknowledgement_text(order)] if acknowledgements else [])
         ),
+    )
+    safety.check_patient_free(
+        patient=patient_record,
+        steps=booked,
+        allow_patient_overlap=allow_patient_overlap,
+        user=user,
     )
     return _with_relations(order, requested, booked)
 
@@ -480,6 +500,7 @@ def step_update(
     scheduled_procedure_step_status: str | None = None,
     user=None,
     reason: str = "",
+    allow_patient_overlap: bool = False,
     **details,
 ) -> ScheduledProcedureStep:
     """Reschedule (new time, duration or room), discontinue, or edit a scheduled step.
@@ -522,6 +543,14 @@ def step_update(
         _check_slot(station=step.station, start=step.start, end=step.end, path=(), exclude=step.pk)
     full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
+    if moved:
+        safety.check_patient_free(
+            patient=safety.locked_patient_of(step),
+            steps=[step],
+            allow_patient_overlap=allow_patient_overlap,
+            user=user,
+            moved=True,
+        )
     if moved:
         history.record(
             step.requested_procedure.order,

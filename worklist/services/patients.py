@@ -169,3 +169,29 @@ def patient_merge(*, survivor: Patient, merged: Patient) -> Patient:
     survivor.merged_patients = [(merged.patient_id, merged.issuer_of_patient_id)]
     merged.delete()
     return survivor
+
+
+@audited(
+    Action.PATIENT_RECORD,
+    verb=Verb.UPDATE,
+    patient=lambda patient: patient,
+    patient_of_call=lambda kwargs: kwargs["patient"],
+)
+@transaction.atomic
+def patient_edit(*, patient: Patient, revision=None, **fields) -> Patient:
+    """Change a patient's record as read at `revision` (its updated_at then): if it
+    changed since, someone else edited it meanwhile and nothing is written (Conflict,
+    naming the current revision). None skips the check (an integration's PATCH
+    without one). The rules of patient_update apply."""
+    current = Patient.objects.select_for_update().get(pk=patient.pk)
+    if revision is not None and current.updated_at != revision:
+        raise Conflict(
+            f"Patient {current.patient_id} was changed by someone else meanwhile; "
+            "reload it and make the change again.",
+            revision=current.updated_at.isoformat(),
+        )
+    changed = {name: value for name, value in fields.items() if getattr(current, name) != value}
+    if not changed:
+        return current
+    # patient_update's rules without a second audit event for the same change.
+    return patient_update.__wrapped__(patient=current, **changed)

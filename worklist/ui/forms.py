@@ -1,7 +1,7 @@
 """Forms of the scheduler UI: they parse and check what was typed; the booking rules
 are the services', whose errors are put back next to the field they name."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
@@ -20,6 +20,7 @@ from worklist.models import (
     StudyOutcome,
 )
 from worklist.services.booking import StepBooking
+from worklist.services.safety import ACKNOWLEDGEABLE
 
 from . import lockout
 
@@ -76,13 +77,16 @@ class LoginForm(AuthenticationForm):
 
 class PatientSearchForm(forms.Form):
     q = forms.CharField(
-        label="Name or patient ID",
+        label="Name, patient ID or birth date",
         required=False,
         max_length=64,
-        help_text="Any part of the name, accents and case ignored; * and ? as wildcards.",
+        help_text="Any part of the name (accents and case ignored; * and ? as wildcards), "
+        "part of the patient ID, or a birth date such as 1978-03-04 or 04.03.1978.",
         widget=forms.TextInput(attrs={"type": "search", "autofocus": True}),
     )
-    birth_date = forms.DateField(label="Birth date", required=False, widget=DateInput())
+    birth_date = forms.DateField(
+        label="Birth date", required=False, widget=DateInput(), validators=[vr.validate_day]
+    )
 
 
 class PatientForm(forms.Form):
@@ -103,7 +107,9 @@ class PatientForm(forms.Form):
     middle_name = forms.CharField(label="Middle name", max_length=64, required=False)
     name_prefix = forms.CharField(label="Prefix", max_length=16, required=False)
     name_suffix = forms.CharField(label="Suffix", max_length=16, required=False)
-    patient_birth_date = forms.DateField(label="Birth date", widget=DateInput())
+    patient_birth_date = forms.DateField(
+        label="Birth date", widget=DateInput(), validators=[vr.validate_day]
+    )
     patient_sex = forms.ChoiceField(label="Sex", choices=[("", "—"), *Sex.choices])
     medical_alerts = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
     allergies = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
@@ -120,6 +126,9 @@ class PatientForm(forms.Form):
         label="Height (m)", required=False, min_value=0, max_digits=4, decimal_places=2
     )
     special_needs = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
+    register_anyway = forms.BooleanField(
+        label="None of these: register a new patient", required=False
+    )
 
     def clean_patient_birth_date(self):
         born = self.cleaned_data["patient_birth_date"]
@@ -144,9 +153,59 @@ class PatientForm(forms.Form):
 
     def service_arguments(self) -> dict:
         """cleaned_data shaped as services.patient_create's keyword arguments."""
-        data = {k: v for k, v in self.cleaned_data.items() if k not in self.NAME_PARTS}
+        data = {
+            k: v
+            for k, v in self.cleaned_data.items()
+            if k not in self.NAME_PARTS and k != "register_anyway"
+        }
         data["patient_name"] = self.patient_name()
         return {k: v for k, v in data.items() if v not in (None, "") or k == "patient_id"}
+
+
+class PatientEditForm(PatientForm):
+    """A registered patient's record changed on their page; `revision` is the record's
+    updated_at when the form was drawn, so an edit made meanwhile is not overwritten."""
+
+    revision = forms.DateTimeField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, patient=None, **kwargs):
+        if patient is not None and not args and "data" not in kwargs:
+            kwargs["initial"] = self.initial_of(patient)
+        super().__init__(*args, **kwargs)
+        del self.fields["register_anyway"]
+
+    @classmethod
+    def initial_of(cls, patient) -> dict:
+        parts = names.components(names.alphabetic(patient.patient_name)) + [""] * 5
+        initial = {name: parts[i] for i, name in enumerate(cls.NAME_PARTS)}
+        for name in (
+            "patient_id",
+            "issuer_of_patient_id",
+            "patient_birth_date",
+            "patient_sex",
+            "medical_alerts",
+            "allergies",
+            "pregnancy_status",
+            "patient_weight",
+            "patient_size",
+            "special_needs",
+        ):
+            initial[name] = getattr(patient, name)
+        initial["revision"] = patient.updated_at
+        return initial
+
+    def service_arguments(self) -> dict:
+        """Every field, blanks included (a value cleared is a change), and revision."""
+        data = {
+            k: v
+            for k, v in self.cleaned_data.items()
+            if k not in self.NAME_PARTS and k not in ("register_anyway", "revision")
+        }
+        data["patient_name"] = self.patient_name()
+        for name in ("patient_sex", "medical_alerts", "allergies", "special_needs"):
+            data[name] = data.get(name) or ""
+        data["issuer_of_patient_id"] = data.get("issuer_of_patient_id") or ""
+        return {**data, "revision": self.cleaned_data["revision"]}
 
 
 # --- booking ------------------------------------------------------------------------
@@ -166,7 +225,9 @@ def parse_slot(value: str) -> tuple[str, datetime]:
 class SlotRangeForm(forms.Form):
     """Which free slots to show: from a day, for a day or a week, in one room or all."""
 
-    day = forms.DateField(label="From", required=False, widget=DateInput())
+    day = forms.DateField(
+        label="From", required=False, widget=DateInput(), validators=[vr.validate_day]
+    )
     span = forms.ChoiceField(choices=SPANS, required=False, initial="day")
     station = forms.ChoiceField(label="Room", required=False)
 
@@ -234,6 +295,21 @@ class BookingForm(SlotRangeForm):
         validators=[vr.validate_lt],
     )
 
+    from_time = forms.TimeField(
+        label="Earliest start", required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    to_time = forms.TimeField(
+        label="Latest end", required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    acknowledged_alerts = forms.MultipleChoiceField(
+        choices=[(code, code) for code in ACKNOWLEDGEABLE],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    allow_patient_overlap = forms.BooleanField(
+        label="Book anyway: the patient has another exam at that time", required=False
+    )
+
     ORDER_FIELDS = (
         "requested_procedure_priority",
         "referring_physician_name",
@@ -277,7 +353,18 @@ class BookingForm(SlotRangeForm):
         cleaned["requested_procedure_priority"] = (
             cleaned.get("requested_procedure_priority") or Priority.ROUTINE
         )
+        start, end = cleaned.get("from_time"), cleaned.get("to_time")
+        if start and end and start >= end:
+            self.add_error("to_time", "Must be after the start time.")
         return cleaned
+
+    def window(self):
+        """The time-of-day window asked for the first free slots, or None."""
+        data = self.cleaned_data
+        start, end = data.get("from_time"), data.get("to_time")
+        if not start and not end:
+            return None
+        return (start or time(0), end or time(23, 59, 59))
 
     def service_arguments(self, patient) -> dict:
         """cleaned_data shaped as services.order_create's keyword arguments: one step on
@@ -300,6 +387,8 @@ class BookingForm(SlotRangeForm):
                 )
             ],
             "requested_procedure_code_sequence": [procedure.as_code_item()],
+            "acknowledged_alerts": data.get("acknowledged_alerts") or [],
+            "allow_patient_overlap": bool(data.get("allow_patient_overlap")),
             **{name: data[name] for name in self.ORDER_FIELDS},
         }
 
@@ -310,6 +399,9 @@ class RescheduleForm(SlotRangeForm):
     slot = forms.CharField(required=False)
     reason = forms.CharField(
         label="Reason (optional)", required=False, max_length=64, validators=[vr.validate_lo]
+    )
+    allow_patient_overlap = forms.BooleanField(
+        label="Move anyway: the patient has another exam at that time", required=False
     )
 
     def __init__(self, *args, booking=False, **kwargs):
@@ -336,7 +428,7 @@ class CancelForm(forms.Form):
 
 
 class CalendarForm(forms.Form):
-    day = forms.DateField(required=False, widget=DateInput())
+    day = forms.DateField(required=False, widget=DateInput(), validators=[vr.validate_day])
     span = forms.ChoiceField(choices=SPANS, required=False)
     station = forms.ChoiceField(label="Room", required=False)
     modality = forms.ChoiceField(required=False)
@@ -348,6 +440,10 @@ class CalendarForm(forms.Form):
             for s in stations
         ]
         self.fields["modality"].choices = [("", "All modalities")] + [(m, m) for m in modalities]
+        if not (self.data or {}).get("station"):
+            # A week is drawn for one room: with all rooms it is not offered.
+            self.fields["span"].choices = [("day", "Day")]
+            self.fields["span"].help_text = "Week: choose a room first."
 
     def clean(self):
         cleaned = super().clean()
@@ -373,11 +469,19 @@ class BoardForm(forms.Form):
 
 
 class OrderFilterForm(forms.Form):
-    day = forms.DateField(label="Date", required=False, widget=DateInput())
+    day = forms.DateField(
+        label="Date", required=False, widget=DateInput(), validators=[vr.validate_day]
+    )
+    patient_id = forms.CharField(label="Patient ID", required=False, max_length=64)
     status = forms.ChoiceField(choices=[("", "Any status"), *OrderStatus.choices], required=False)
     modality = forms.ChoiceField(required=False)
     station = forms.ChoiceField(label="Room", required=False)
     accession_number = forms.CharField(label="Accession", required=False, max_length=16)
+    sort = forms.ChoiceField(
+        label="Sort",
+        choices=[("", "By time"), ("urgency", "Most urgent first")],
+        required=False,
+    )
 
     def __init__(self, *args, stations, modalities, **kwargs):
         super().__init__(*args, **kwargs)

@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString
 
 from worklist.models import ScheduledProcedureStep, Station, StepStatus
 from worklist.names import display as person_name
+from worklist.services.safety import patient_alerts
 
 PX_PER_MINUTE = 1.6  # 24 px for a 15-minute step: one line of text
 DEFAULT_HOURS = (7, 19)  # shown for a station open around the clock with nothing booked
@@ -46,10 +47,20 @@ class Block:
     procedure_text: str
     label: str
     url: str = ""
+    priority: str = ""
+    alerts: str = ""
 
     @property
     def html(self) -> SafeString:
-        mark = format_html('<span class="mark">{}</span> ', self.mark) if self.mark else ""
+        mark = (
+            format_html('<span class="mark">{}</span> ', self.mark) if self.mark else SafeString()
+        )
+        if self.priority and self.priority != "ROUTINE":
+            mark += format_html(
+                '<span class="prio prio-{}">{}</span> ', self.priority, self.priority
+            )
+        if self.alerts:
+            mark += format_html('<span class="alert-mark" title="{}">⚠</span> ', self.alerts)
         return format_html(
             '<a role="listitem" class="blk {}" style="top:{}px;height:{}px" href="{}" '
             'title="{}" aria-label="{}">{}<b>{}</b> {} <span class="proc">{}</span></a>',
@@ -67,10 +78,24 @@ class Block:
 
 
 @dataclass
+class Band:
+    """A stretch of a column that is not an exam: closed hours (shaded) or a free gap
+    (bookable by click when `url` is set)."""
+
+    top: float
+    height: float
+    text: str
+    url: str = ""
+
+
+@dataclass
 class Column:
     station: Station
     day: date
     blocks: list[Block] = field(default_factory=list)
+    closed: list[Band] = field(default_factory=list)
+    gaps: list[Band] = field(default_factory=list)
+    now_top: float | None = None
 
     @property
     def key(self) -> tuple[int, date]:
@@ -164,6 +189,8 @@ def build_grid(
         status = step.scheduled_procedure_step_status
         start_text = f"{step.start.astimezone(tz):%H:%M}"
         end_text = f"{step.end.astimezone(tz):%H:%M}"
+        priority = step.requested_procedure.requested_procedure_priority
+        alerts = _alerts_text(order.patient)
         column.blocks.append(
             Block(
                 pk=step.pk,
@@ -177,13 +204,142 @@ def build_grid(
                 procedure_text=procedure,
                 label=(
                     f"{start_text}–{end_text} {patient}, {procedure}, {status}, "
-                    f"accession {order.accession_number}"
+                    f"{priority}, accession {order.accession_number}"
+                    + (f", alerts: {alerts}" if alerts else "")
                 ),
                 url=f"{step_url}{step.pk}/",
+                priority=priority,
+                alerts=alerts,
             )
         )
-    return Grid(columns=columns, first_hour=first_hour, last_hour=last_hour)
+    grid = Grid(columns=columns, first_hour=first_hour, last_hour=last_hour)
+    _add_bands(grid, steps, tz)
+    return grid
+
+
+MIN_GAP_MINUTES = 15
+
+
+def _px(minutes: float, first_hour: int) -> float:
+    return round((minutes - first_hour * 60) * PX_PER_MINUTE, 1)
+
+
+def _open_minutes(station: Station, day: date) -> list[tuple[int, int]]:
+    """The station's opening intervals on `day` as wall-clock minutes from midnight;
+    all day when it has no opening hours at all."""
+    hours = list(station.opening_hours.all())
+    if not hours:
+        return [(0, 24 * 60)]
+    return sorted(
+        (
+            h.opens.hour * 60 + h.opens.minute,
+            24 * 60 if h.closes == time(0) else h.closes.hour * 60 + h.closes.minute,
+        )
+        for h in hours
+        if h.weekday == day.weekday()
+    )
+
+
+def _alerts_text(patient) -> str:
+    """The patient's alerts in one line; most patients have none (checked first)."""
+    if not (
+        patient.medical_alerts
+        or patient.allergies
+        or patient.special_needs
+        or patient.pregnancy_status
+    ):
+        return ""
+    return "; ".join(f"{a.label}: {a.text}" for a in patient_alerts(patient))
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _add_bands(grid: Grid, steps, tz) -> None:
+    """Closed hours, free gaps (open, nothing occupying, not past) and the now-line of
+    each column, in the grid's pixel scale."""
+    now = timezone.localtime(timezone=tz)
+    now_minutes = now.hour * 60 + now.minute
+    low, high = grid.first_hour * 60, grid.last_hour * 60
+    busy: dict[tuple[int, date], list[tuple[int, int]]] = {}
+    by_station: dict[int, list[Column]] = {}
+    for column in grid.columns:
+        by_station.setdefault(column.station.pk, []).append(column)
+    for step in steps:
+        if step.scheduled_procedure_step_status not in ("SCHEDULED", "IN PROGRESS"):
+            continue
+        for column in by_station.get(step.station_id, ()):
+            top = _wall_minutes(step.start, column.day, tz)
+            bottom = _wall_minutes(step.end, column.day, tz)
+            if bottom > top:
+                busy.setdefault(column.key, []).append((top, bottom))
+    for column in grid.columns:
+        opening = _open_minutes(column.station, column.day)
+        cursor = low
+        for opens, closes in [*opening, (high, high)]:
+            if opens > cursor:
+                end = min(opens, high)
+                if end > cursor:
+                    column.closed.append(
+                        Band(
+                            _px(cursor, grid.first_hour),
+                            round((end - cursor) * PX_PER_MINUTE, 1),
+                            "Closed",
+                        )
+                    )
+            cursor = max(cursor, closes)
+        if column.day == now.date():
+            if low <= now_minutes <= high:
+                column.now_top = _px(now_minutes, grid.first_hour)
+        elif column.day < now.date():
+            continue
+        floor = now_minutes if column.day == now.date() else 0
+        taken = sorted(busy.get(column.key, []))
+        for opens, open_until in opening:
+            closes = min(open_until, high)
+            start = max(opens, low, floor - floor % 15)
+            for top, bottom in [*taken, (closes, closes)]:
+                if bottom <= start:
+                    continue
+                end = min(top, closes)
+                if end - start >= MIN_GAP_MINUTES:
+                    column.gaps.append(
+                        Band(
+                            _px(start, grid.first_hour),
+                            round((end - start) * PX_PER_MINUTE, 1),
+                            f"Free {_hhmm(start)}–{_hhmm(end)}",
+                        )
+                    )
+                start = max(start, bottom)
+                if start >= closes:
+                    break
+
+
+def gap_start(column: Column, band: Band, first_hour: int) -> datetime:
+    """The local start time of a free gap."""
+    minutes = round(band.top / PX_PER_MINUTE) + first_hour * 60
+    return datetime.combine(
+        column.day, time(minutes // 60, minutes % 60), tzinfo=timezone.get_default_timezone()
+    )
 
 
 def week_days(first: date) -> list[date]:
     return [first + timedelta(days=offset) for offset in range(7)]
+
+
+def exam_text(step: ScheduledProcedureStep, patient=None) -> str:
+    """An exam as the desk says it: 'CT head for Vivaldi, Antonio at 09:00 on Thu 3 Dec
+    in CT1', never a step ID."""
+    requested = step.requested_procedure
+    procedure = (
+        requested.requested_procedure_description
+        or step.scheduled_procedure_step_description
+        or step.modality
+    )
+    patient = patient or requested.order.patient
+    start = timezone.localtime(step.start)
+    return (
+        f"{procedure} for {person_name(patient.patient_name)} at {start:%H:%M} on "
+        f"{start:%a} {start.day} {start:%b %Y} in {step.station.scheduled_station_ae_title}"
+    )

@@ -23,6 +23,10 @@ class Command(BaseCommand):
             "--password", default="demo", help="password of the demo users (default: demo)"
         )
 
+    def _progress(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
     def handle(self, *args, **options):
         try:
             with audit.context.system("loaddemo"):
@@ -33,6 +37,7 @@ class Command(BaseCommand):
                     fill=options["fill"],
                     seed=options["seed"],
                     password=options["password"],
+                    progress=self._progress if options["verbosity"] > 0 else None,
                 )
         except demo.NotEmpty as exc:
             raise CommandError(f"{exc} loaddemo only fills an empty database.") from exc

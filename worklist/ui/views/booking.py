@@ -1,16 +1,22 @@
 """Booking an exam on a free slot of a room of its procedure's modality."""
 
-from django.contrib import messages
-from django.shortcuts import redirect
-from django.utils import timezone
+from urllib.parse import urlencode
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django_htmx.http import push_url
+
+from ris.errors import Conflict
 from worklist import selectors
 from worklist.models import Priority
-from worklist.services import booking
+from worklist.services import availability, booking, safety
 from worklist.ui.forms import BookingForm
-from worklist.ui.grid import person_name
+from worklist.ui.grid import exam_text
 
-from .common import _found, _fragment_or_page, _with_defaults, attempt, requires
+from .common import Attempt, _found, _fragment_or_page, _with_defaults, attempt, requires
 
 
 def _slot_panel(*, stations, form, duration, exclude_step=None) -> list[dict]:
@@ -43,6 +49,34 @@ def _slot_panel(*, stations, form, duration, exclude_step=None) -> list[dict]:
     return panel
 
 
+def _first_free(form, procedure):
+    """The earliest free slots for the procedure from the day shown on, across its rooms
+    (services.availability); the day shown moves to the first of them."""
+    data = form.cleaned_data
+    found = availability.first_available(
+        procedure=procedure,
+        after=data["day"],
+        window=form.window(),
+        duration_minutes=data["duration"],
+        count=6,
+    )
+    if found.slots:
+        day = timezone.localtime(found.slots[0].start).date()
+        data["day"] = day
+        form.data = form.data.copy()
+        form.data["day"] = day.isoformat()
+    return found
+
+
+def _booked(request, patient, order):
+    step = order.requested_procedure.scheduled_procedure_steps.all()[0]
+    messages.success(
+        request,
+        f"Booked {exam_text(step, patient=patient)}, accession {order.accession_number}.",
+    )
+    return redirect("ui:order", pk=order.pk)
+
+
 @requires("worklist.add_order", "worklist.view_patient")
 def book(request):
     """Pick a procedure, see the free slots of its rooms, pick one, book."""
@@ -68,27 +102,37 @@ def book(request):
             initial={
                 "patient": patient.pk,
                 "span": "day",
-                "day": timezone.localdate(),
+                "day": source.get("day") or timezone.localdate(),
                 "requested_procedure_priority": Priority.ROUTINE,
+                # a free gap clicked on the calendar: kept until a procedure is chosen
+                "slot": source.get("slot", ""),
+                "station": source.get("station", ""),
             },
             procedures=procedures,
             stations=all_stations,
         )
     status = 200
     lost_slot = None
+    refusal = None
     if posted and form.is_valid():
-        data = form.cleaned_data
-        ae_title = data["slot"][0]
-        outcome = attempt(
-            form,
-            booking.order_create,
-            renamed={"scheduled_procedure_step_start_datetime": "slot"},
-            conflict_on_form=False,
-            user=request.user,
-            **form.service_arguments(patient),
-        )
+        try:
+            outcome = attempt(
+                form,
+                booking.order_create,
+                renamed={"scheduled_procedure_step_start_datetime": "slot"},
+                conflict_on_form=False,
+                user=request.user,
+                **form.service_arguments(patient),
+            )
+        except PermissionDenied:
+            outcome = Attempt(status=403)
+            form.add_error("allow_patient_overlap", "You may not book overlapping exams.")
         status = outcome.status
-        if outcome.conflict:
+        if outcome.conflict_details.get("rule"):
+            # A patient safety rule (services.safety): say which, keep the slot, offer
+            # the explicit confirmation it asks for.
+            refusal = Conflict(outcome.conflict, **outcome.conflict_details)
+        elif outcome.conflict:
             # Another scheduler took the slot (or a clash appeared) since the page was
             # drawn: say so, keep what was typed, and show the slots as they are now.
             lost_slot = outcome.conflict
@@ -96,20 +140,11 @@ def book(request):
             form.data = form.data.copy()
             form.data.pop("slot", None)
         elif outcome.done:
-            order = outcome.result
-            step = order.requested_procedure.scheduled_procedure_steps.all()[0]
-            messages.success(
-                request,
-                f"Booked {data['procedure'].code_meaning} for "
-                f"{person_name(patient.patient_name)} on {ae_title} at "
-                f"{timezone.localtime(step.start):%a %d %b %Y %H:%M}, "
-                f"accession {order.accession_number}.",
-            )
-            return redirect("ui:order", pk=order.pk)
+            return _booked(request, patient, outcome.result)
     elif posted:
         status = 400
 
-    procedure, panel = None, None
+    procedure, panel, first = None, None, None
     if form.is_bound:
         form.is_valid()  # bound to GET it only chooses what to show; errors are displayed
         procedure = form.cleaned_data.get("procedure")
@@ -118,6 +153,8 @@ def book(request):
         form.fields["station"].choices = [("", f"All {procedure.modality} rooms")] + [
             (s.scheduled_station_ae_title, s.scheduled_station_ae_title) for s in matching
         ]
+        if source.get("first") and form.cleaned_data.get("duration"):
+            first = _first_free(form, procedure)
         chosen = form.cleaned_data.get("station")
         shown = [s for s in matching if not chosen or s.scheduled_station_ae_title == chosen]
         panel = _slot_panel(stations=shown, form=form, duration=form.cleaned_data["duration"])
@@ -127,5 +164,33 @@ def book(request):
         "procedure": procedure,
         "panel": panel,
         "lost_slot": lost_slot,
+        "refusal": refusal,
+        "first": first,
+        "booking_alerts": safety.booking_alerts(patient, procedure) if procedure else [],
+        "may_overlap": request.user.has_perm(safety.OVERLAP_PERMISSION),
     }
-    return _fragment_or_page(request, "ui/book/_panel.html", "ui/book/page.html", context, status)
+    response = _fragment_or_page(
+        request, "ui/book/_panel.html", "ui/book/page.html", context, status
+    )
+    if request.htmx and not posted:
+        push_url(response, _state_url(form))
+    return response
+
+
+STATE_FIELDS = (
+    "patient",
+    "procedure",
+    "day",
+    "span",
+    "station",
+    "duration",
+    "from_time",
+    "to_time",
+)
+
+
+def _state_url(form) -> str:
+    """The booking page's address for what is shown (procedure, day, room...), so a
+    reload or a shared link shows the same; one-off actions (move, first) left out."""
+    state = {name: form.data.get(name) for name in STATE_FIELDS if form.data.get(name)}
+    return f"{reverse('ui:book')}?{urlencode(state)}"

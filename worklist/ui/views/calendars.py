@@ -1,6 +1,7 @@
 """The room calendars and today's board, which follow the modalities."""
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -12,7 +13,7 @@ from worklist.ui.forms import (
     BoardForm,
     CalendarForm,
 )
-from worklist.ui.grid import build_grid, week_days
+from worklist.ui.grid import build_grid, gap_start, week_days
 
 from .common import _fragment_or_page, _with_defaults, requires
 
@@ -57,6 +58,7 @@ def _calendar_context(request, shown: dict, version: str) -> dict:
         steps=steps,
         step_url=reverse("ui:step", args=[0])[:-2],
     )
+    _gap_links(grid, request.GET.get("patient", ""))
     query = shown["query"].copy()
     links = {"current": "?" + query.urlencode()}
     days = shown["days"]
@@ -85,6 +87,26 @@ def _calendar_context(request, shown: dict, version: str) -> dict:
 POLL_VERSION = "drawn"
 
 
+def _gap_links(grid, patient: str) -> None:
+    """Free gaps open the booking page on that slot, for the patient the calendar was
+    opened for (from their page)."""
+    if not patient.isdigit():
+        return
+    book = reverse("ui:book")
+    for column in grid.columns:
+        ae_title = column.station.scheduled_station_ae_title
+        for band in column.gaps:
+            start = gap_start(column, band, grid.first_hour)
+            band.url = f"{book}?" + urlencode(
+                {
+                    "patient": patient,
+                    "station": ae_title,
+                    "day": column.day.isoformat(),
+                    "slot": f"{ae_title}|{start.isoformat()}",
+                }
+            )
+
+
 @requires("worklist.view_scheduledprocedurestep")
 def calendar(request):
     """Day or week of one room, or a day of all rooms (of a modality) side by side.
@@ -107,6 +129,14 @@ def board(request):
     stations = selectors.stations_for()
     form = BoardForm(request.GET or None, stations=stations)
     chosen = form.cleaned_data.get("station") if form.is_valid() else ""
+    # The room chosen last is remembered (per session) for the next visit.
+    if chosen:
+        request.session[BOARD_ROOM] = chosen
+    else:
+        chosen = request.session.get(BOARD_ROOM, "")
+        if chosen:
+            form = BoardForm({"station": chosen}, stations=stations)
+            form.is_valid()
     station = next(
         (s for s in stations if s.scheduled_station_ae_title == chosen),
         stations[0] if stations else None,
@@ -118,5 +148,26 @@ def board(request):
         steps = selectors.calendar_steps(
             stations=[station], start=start, end=end, user=request.user
         )
-    context = {"form": form, "station": station, "today": today, "steps": steps}
+    context = {
+        "form": form,
+        "station": station,
+        "today": today,
+        "steps": steps,
+        "current": current_step(steps, timezone.now()),
+    }
     return _fragment_or_page(request, "ui/board/_table.html", "ui/board/page.html", context)
+
+
+BOARD_ROOM = "board_station"
+
+
+def current_step(steps, now):
+    """The exam the room is on: the one under way, else the one whose slot holds now,
+    else the next to come; None when the day is over."""
+    for step in steps:
+        if step.scheduled_procedure_step_status == "IN PROGRESS":
+            return step
+    for step in steps:
+        if step.scheduled_procedure_step_status == "SCHEDULED" and step.end > now:
+            return step
+    return None

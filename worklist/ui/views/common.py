@@ -6,7 +6,7 @@ Access is by model permission, held through the role groups (see
 worklist/migrations/0004_roles.py): a technologist views, a scheduler books.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
@@ -77,6 +77,7 @@ class Attempt:
     result: Any = None
     status: int = 200
     conflict: str = ""
+    conflict_details: dict = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -93,7 +94,7 @@ def attempt(form, service, /, *, renamed=None, conflict_on_form=True, **kwargs) 
     except Conflict as exc:
         if conflict_on_form:
             form.add_error(None, exc.message)
-        return Attempt(status=409, conflict=exc.message)
+        return Attempt(status=409, conflict=exc.message, conflict_details=exc.details)
     except Invalid as exc:
         put_errors(form, exc, renamed)
         return Attempt(status=400)

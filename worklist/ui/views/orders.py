@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from worklist import selectors
@@ -18,14 +19,21 @@ from .studies import order_study_panels
 def orders(request):
     stations = selectors.stations_for()
     modalities = sorted({s.modality for s in stations})
-    form = OrderFilterForm(request.GET or None, stations=stations, modalities=modalities)
-    filters = form.cleaned_data if form.is_valid() else {}
+    # A bare /orders/ opens on today; an emptied date field lists every day.
+    query = request.GET if request.GET else {"day": timezone.localdate().isoformat()}
+    form = OrderFilterForm(query, stations=stations, modalities=modalities)
+    form.is_valid()
+    # A value that cannot be read is said so next to its field and ignored; the other
+    # filters still apply.
+    filters = {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
     page = selectors.order_search(
+        patient_id=filters.get("patient_id", ""),
         day=filters.get("day"),
         status=filters.get("status", ""),
         modality=filters.get("modality", ""),
         ae_title=filters.get("station", ""),
         accession_number=filters.get("accession_number", ""),
+        sort=filters.get("sort", ""),
         page=request.GET.get("page", 1),
         user=request.user,
     )
@@ -130,3 +138,19 @@ def order_cancel(request, pk: int):
             return redirect("ui:order", pk=order.pk)
         status = outcome.status
     return _order_page(request, order, cancel_form=form, status=status)
+
+
+@requires("worklist.view_order", "worklist.view_patient")
+def order_letter(request, pk: int):
+    """The appointment letter of an order, to print (its own print stylesheet): when
+    and where, and how to prepare (from the procedure catalogue)."""
+    order = _found(selectors.order_detail, pk=pk, user=request.user)
+    procedure = order.requested_procedure
+    steps = list(procedure.scheduled_procedure_steps.all()) if procedure else []
+    context = {
+        "order": order,
+        "procedure": procedure,
+        "steps": steps,
+        "catalogue": procedure.procedure if procedure else None,
+    }
+    return render(request, "ui/orders/letter.html", context)

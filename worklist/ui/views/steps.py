@@ -4,17 +4,20 @@ from datetime import date
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from ris.errors import Conflict
 from worklist import selectors
 from worklist.models import StepStatus
-from worklist.services import booking
+from worklist.services import booking, safety
 from worklist.ui.forms import CancelForm, RescheduleForm
+from worklist.ui.grid import exam_text
 
 from .booking import _slot_panel
-from .common import _found, _fragment_or_page, _with_defaults, attempt, requires
+from .common import Attempt, _found, _fragment_or_page, _with_defaults, attempt, requires
 
 
 @requires("worklist.view_scheduledprocedurestep")
@@ -42,33 +45,38 @@ def step_reschedule(request, pk: int):
         source, day=max(initial_day, timezone.localdate()).isoformat(), span="day"
     )
     form = RescheduleForm(data, stations=stations, booking=posted)
-    status, lost_slot = 200, None
+    status, lost_slot, refusal = 200, None, None
     if posted and form.is_valid():
         ae_title, start = form.cleaned_data["slot"]
-        outcome = attempt(
-            form,
-            booking.step_update,
-            renamed={
-                "scheduled_procedure_step_start_datetime": "slot",
-                "scheduled_station_ae_title": "slot",
-            },
-            conflict_on_form=False,
-            step=step,
-            scheduled_station_ae_title=ae_title,
-            start=start,
-            reason=form.cleaned_data["reason"],
-            user=request.user,
-        )
-        status, lost_slot = outcome.status, outcome.conflict or None
-        if outcome.conflict:
+        try:
+            outcome = attempt(
+                form,
+                booking.step_update,
+                renamed={
+                    "scheduled_procedure_step_start_datetime": "slot",
+                    "scheduled_station_ae_title": "slot",
+                },
+                conflict_on_form=False,
+                step=step,
+                scheduled_station_ae_title=ae_title,
+                start=start,
+                reason=form.cleaned_data["reason"],
+                allow_patient_overlap=form.cleaned_data["allow_patient_overlap"],
+                user=request.user,
+            )
+        except PermissionDenied:
+            outcome = Attempt(status=403)
+            form.add_error("allow_patient_overlap", "You may not book overlapping exams.")
+        status = outcome.status
+        if outcome.conflict_details.get("rule"):
+            # a patient safety rule: the slot is kept, the rule named
+            refusal = Conflict(outcome.conflict, **outcome.conflict_details)
+        elif outcome.conflict:
+            lost_slot = outcome.conflict
             form.cleaned_data["slot"] = None
         elif outcome.done:
+            messages.success(request, f"Moved {exam_text(outcome.result)}.")
             local = timezone.localtime(outcome.result.start)
-            messages.success(
-                request,
-                f"Step {outcome.result.scheduled_procedure_step_id} moved to {ae_title} "
-                f"at {local:%a %d %b %Y %H:%M}.",
-            )
             return redirect(_calendar_url(ae_title, local.date()))
     elif posted:
         status = 400
@@ -83,6 +91,8 @@ def step_reschedule(request, pk: int):
         "form": form,
         "panel": panel,
         "lost_slot": lost_slot,
+        "refusal": refusal,
+        "may_overlap": request.user.has_perm(safety.OVERLAP_PERMISSION),
     }
     return _fragment_or_page(
         request, "ui/steps/_reschedule_panel.html", "ui/steps/reschedule.html", context, status
@@ -116,9 +126,8 @@ def step_cancel(request, pk: int):
             if outcome.done:
                 messages.success(
                     request,
-                    f"Order {order.accession_number} cancelled."
-                    if ends_order
-                    else f"Step {step.scheduled_procedure_step_id} cancelled.",
+                    f"Cancelled {exam_text(step)}"
+                    + (f" (order {order.accession_number} cancelled)." if ends_order else "."),
                 )
                 return redirect(
                     _calendar_url(

@@ -27,7 +27,7 @@ from pynetdicom.presentation import AllStoragePresentationContexts
 from audit import context as audit_context
 from worklist.services import studies
 
-from . import context_copies, policy, study_attributes
+from . import policy, study_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +38,6 @@ CANNOT_UNDERSTAND = 0xC000
 NOT_AUTHORIZED = 0x0124
 
 STORAGE_SOP_CLASSES = tuple(cx.abstract_syntax for cx in AllStoragePresentationContexts)
-# Every association gets a copy of these contexts: made cheap (context_copies.py).
-context_copies.install()
 
 # Every transfer syntax pydicom knows, except JPIP's referenced pixel data (the
 # pixels live on a JPIP server, not in the instance).

@@ -190,8 +190,8 @@ def load_database(url: str, size: int, query_day: date) -> float:
             with cur.copy(
                 "COPY worklist_order (id, patient_id, accession_number, referring_physician_name,"
                 " requesting_physician, requesting_service, reason_for_the_requested_procedure,"
-                " imaging_service_request_comments, status, cancel_reason, created_at, updated_at)"
-                " FROM STDIN"
+                " imaging_service_request_comments, status, cancel_reason, created_at, updated_at,"
+                " placer_order_number, alert_acknowledgements) FROM STDIN"
             ) as copy:
                 for i in range(size):
                     status = "COMPLETED" if step_fields(i)[1].date() < query_day else "SCHEDULED"
@@ -209,6 +209,8 @@ def load_database(url: str, size: int, query_day: date) -> float:
                             "",
                             now,
                             now,
+                            "",
+                            "[]",
                         )
                     )
             with cur.copy(

@@ -36,6 +36,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -620,6 +621,8 @@ def start_profiler(path: str, pid: int, log: Path) -> subprocess.Popen:
     during the timed phase only: the thread holding the GIL, 100 times a second,
     without pausing it (so the figures stay those of an unprofiled run)."""
     spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        spy = shutil.which("py-spy") or spy
     formats = {".svg": "flamegraph", ".json": "speedscope"}
     fmt = formats.get(Path(path).suffix, "raw")
     with open(log, "w") as out:

@@ -19,6 +19,19 @@ afresh and with the answers kept from the previous query (worklist/dicom/answers
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ris_mwl_bench \\
         .venv/bin/python bench/mwl_bench.py --sizes 10000 100000 1000000
 
+The floor (`--servers floor`, bench/floor_scp.py) is a bare pynetdicom SCP answering
+the same query with the same items built in memory before the first query, with
+TCP_NODELAY and TCP_QUICKACK on its sockets; every row is also given as a ratio to the
+floor's row of the same run (same size, client, answer count and concurrency).
+`--answers 32 2` asks the station's whole day (32 answers) and its first two slots (a
+Start Time range, 2 answers); `--clients pynetdicom findscu` asks with pynetdicom's
+default client and with DCMTK findscu (its defaults, a process per query, one
+modality). Issue 14's run:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ris_mwl_bench \\
+        .venv/bin/python bench/mwl_bench.py --sizes 10000 --servers floor ris \\
+        --answers 32 2 --clients pynetdicom findscu --concurrency 1 16 --seconds 10
+
 The database named in DATABASE_URL is dropped and created anew; `ris` and `test_ris`
 are refused. A server whose single query takes longer than --slow seconds is not run
 at higher concurrency (its row says so).
@@ -177,8 +190,8 @@ def load_database(url: str, size: int, query_day: date) -> float:
             with cur.copy(
                 "COPY worklist_order (id, patient_id, accession_number, referring_physician_name,"
                 " requesting_physician, requesting_service, reason_for_the_requested_procedure,"
-                " imaging_service_request_comments, status, cancel_reason, created_at, updated_at)"
-                " FROM STDIN"
+                " imaging_service_request_comments, status, cancel_reason, created_at, updated_at,"
+                " placer_order_number, alert_acknowledgements) FROM STDIN"
             ) as copy:
                 for i in range(size):
                     status = "COMPLETED" if step_fields(i)[1].date() < query_day else "SCHEDULED"
@@ -196,6 +209,8 @@ def load_database(url: str, size: int, query_day: date) -> float:
                             "",
                             now,
                             now,
+                            "",
+                            "[]",
                         )
                     )
             with cur.copy(
@@ -462,7 +477,12 @@ def stop(process: subprocess.Popen) -> None:
 # --- the modalities -------------------------------------------------------------------
 
 
-def station_day_query(ae: str, day: date):
+# Two answers: the first two slots of the day (08:00 and 08:15).
+TWO_SLOTS = "080000-081500"
+
+
+def station_day_query(ae: str, day: date, answers: int = 32):
+    """The station-day query; with answers=2, only the day's first two slots."""
     from pydicom.dataset import Dataset
 
     query = Dataset()
@@ -482,7 +502,7 @@ def station_day_query(ae: str, day: date):
     item = Dataset()
     item.ScheduledStationAETitle = ae
     item.ScheduledProcedureStepStartDate = f"{day:%Y%m%d}"
-    item.ScheduledProcedureStepStartTime = ""
+    item.ScheduledProcedureStepStartTime = TWO_SLOTS if answers == 2 else ""
     item.Modality = ae[:2]
     for keyword in (
         "ScheduledPerformingPhysicianName",
@@ -500,14 +520,16 @@ def modality(args):
     """One modality: queries its station's day, a new association each time, until
     the deadline. Returns (latencies of the queries after the first, answers each,
     failures, queries answered in all)."""
-    port, called_ae, ae, day, deadline, timeout = args
+    port, called_ae, ae, day, deadline, timeout, answers_asked, client_kind = args
+    if client_kind == "findscu":
+        return modality_findscu(port, called_ae, ae, day, deadline, timeout, answers_asked)
     import logging
 
     from pynetdicom import AE
     from pynetdicom.sop_class import ModalityWorklistInformationFind
 
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
-    query = station_day_query(ae, day)
+    query = station_day_query(ae, day, answers_asked)
     latencies, answers, failures, answered = [], set(), 0, 0
     first = True
     while time.time() < deadline or first:
@@ -541,6 +563,66 @@ def modality(args):
     return latencies, sorted(answers), failures, answered
 
 
+def findscu_command(port, called_ae, ae, day, timeout, answers_asked) -> list[str]:
+    """DCMTK findscu with its defaults (Nagle on), the same keys as station_day_query."""
+    item = "ScheduledProcedureStepSequence[0]."
+    keys = [
+        f"{item}ScheduledStationAETitle={ae}",
+        f"{item}ScheduledProcedureStepStartDate={day:%Y%m%d}",
+        f"{item}ScheduledProcedureStepStartTime={TWO_SLOTS if answers_asked == 2 else ''}",
+        f"{item}Modality={ae[:2]}",
+    ]
+    keys += [
+        f"{item}{keyword}"
+        for keyword in (
+            "ScheduledPerformingPhysicianName",
+            "ScheduledProcedureStepDescription",
+            "ScheduledProcedureStepID",
+            "ScheduledStationName",
+            "ScheduledProcedureStepLocation",
+        )
+    ]
+    keys += [
+        "AccessionNumber",
+        "ReferringPhysicianName",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "RequestedProcedureDescription",
+        "RequestedProcedureID",
+        "RequestedProcedurePriority",
+    ]
+    command = ["findscu", "-v", "-W", "-aet", ae, "-aec", called_ae, "-to", str(int(timeout))]
+    for key in keys:
+        command += ["-k", key]
+    return [*command, "127.0.0.1", str(port)]
+
+
+def modality_findscu(port, called_ae, ae, day, deadline, timeout, answers_asked):
+    """One modality as DCMTK findscu, a process per query (its start-up, about the same
+    for every server, is in the latency)."""
+    command = findscu_command(port, called_ae, ae, day, timeout, answers_asked)
+    latencies, answers, failures, answered = [], set(), 0, 0
+    first = True
+    while time.time() < deadline or first:
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 30)
+        elapsed = time.perf_counter() - started
+        output = done.stdout + done.stderr
+        ok = done.returncode == 0 and "Received Final Find Response (Success)" in output
+        count = output.count("(Pending)")
+        if not ok:
+            failures += 1
+        elif not first or time.time() >= deadline:
+            latencies.append(elapsed)
+        answered += ok
+        answers.add(count)
+        first = False
+    return latencies, sorted(answers), failures, answered
+
+
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) used so far by a process, its threads and its
     child processes still running."""
@@ -557,10 +639,29 @@ def process_cpu(pid: int) -> float:
     return total
 
 
-def measure(port, called_ae, day, concurrency, seconds, timeout, server_pid=None):
+def measure(
+    port,
+    called_ae,
+    day,
+    concurrency,
+    seconds,
+    timeout,
+    server_pid=None,
+    answers_asked=32,
+    client="pynetdicom",
+):
     deadline = time.time() + seconds
     jobs = [
-        (port, called_ae, STATIONS[w % len(STATIONS)], day, deadline, timeout)
+        (
+            port,
+            called_ae,
+            STATIONS[w % len(STATIONS)],
+            day,
+            deadline,
+            timeout,
+            answers_asked,
+            client,
+        )
         for w in range(concurrency)
     ]
     started = time.monotonic()
@@ -582,6 +683,9 @@ def measure(port, called_ae, day, concurrency, seconds, timeout, server_pid=None
         "p95_ms": 1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
         if latencies
         else None,
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        if latencies
+        else None,
         "qps": queries / wall if wall else None,
         "server_cpu_ms": 1000 * cpu / answered if cpu is not None and answered else None,
     }
@@ -590,8 +694,29 @@ def measure(port, called_ae, day, concurrency, seconds, timeout, server_pid=None
 # --- the run --------------------------------------------------------------------------
 
 
-def server_table(url: str, work: Path, folder: Path, other_root: Path | None = None) -> dict:
+def start_floor(size: int, day: date, port: int) -> subprocess.Popen:
+    return _start(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "floor_scp.py"),
+            "--port",
+            str(port),
+            "--size",
+            str(size),
+            "--day",
+            day.isoformat(),
+        ],
+        cwd=ROOT / "bench",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def server_table(
+    url: str, work: Path, folder: Path, other_root: Path | None = None, size=0, day=None
+) -> dict:
     return {
+        "floor": ("floor (bare pynetdicom)", "RIS", lambda port: start_floor(size, day, port)),
         "ris": ("RIS (PostgreSQL)", "RIS", lambda port: start_ris(url, port)),
         "ris-other": (
             f"RIS at {other_root}",
@@ -712,17 +837,18 @@ def run(args) -> list[dict]:
         print(explain(url, day), flush=True)
         if "ris" in args.servers:
             print(answer_path(url, day), flush=True)
-        servers = server_table(url, work, folder, args.other_root)
+        servers = server_table(url, work, folder, args.other_root, size=size, day=day)
         for key in args.servers:
             label, called_ae, start = servers[key]
             port = free_port()
             process = start(port)
             try:
                 wait_for_port(port, process)
-                slow = None
-                for concurrency in args.concurrency:
-                    if slow is not None:
-                        row = {"skipped": f"one query takes {slow:.1f} s"}
+                slow = {}  # (client, answers) -> seconds of a single query, when too slow
+                for client, answers_asked, concurrency in plan(args, key):
+                    too_slow = slow.get((client, answers_asked))
+                    if too_slow is not None and concurrency > 1:
+                        row = {"skipped": f"one query takes {too_slow:.1f} s"}
                     else:
                         row = measure(
                             port,
@@ -732,10 +858,19 @@ def run(args) -> list[dict]:
                             args.seconds,
                             args.timeout,
                             server_pid=process.pid,
+                            answers_asked=answers_asked,
+                            client=client,
                         )
-                        if row["p50_ms"] and row["p50_ms"] / 1000 > args.slow:
-                            slow = row["p50_ms"] / 1000
-                    row.update(server=label, size=size, concurrency=concurrency)
+                        if concurrency == 1 and row["p50_ms"] and row["p50_ms"] / 1000 > args.slow:
+                            slow[client, answers_asked] = row["p50_ms"] / 1000
+                    row.update(
+                        server=label,
+                        key=key,
+                        size=size,
+                        concurrency=concurrency,
+                        client=client,
+                        asked=answers_asked,
+                    )
                     results.append(row)
                     print(json.dumps(row), flush=True)
             finally:
@@ -743,28 +878,61 @@ def run(args) -> list[dict]:
     return results
 
 
+def plan(args, key: str):
+    """(client, answers, modalities) of each measurement, lowest concurrency first:
+    every client at one modality for each answer count, and the pynetdicom client at
+    every concurrency for 32 answers (the file servers are only asked the 32-answer
+    query)."""
+    answer_counts = args.answers if key in ("ris", "ris-other", "floor") else [32]
+    for concurrency in sorted(args.concurrency):
+        for client in args.clients:
+            for answers_asked in answer_counts:
+                if concurrency > 1 and (client != "pynetdicom" or answers_asked != 32):
+                    continue
+                yield client, answers_asked, concurrency
+
+
+def floor_of(results: list[dict], r: dict) -> dict | None:
+    for f in results:
+        if f.get("key") == "floor" and all(
+            f.get(k) == r.get(k) for k in ("size", "client", "asked", "concurrency")
+        ):
+            return f
+    return None
+
+
+def ratio(value, floor_value, inverse=False):
+    if not value or not floor_value:
+        return "—"
+    return f"{(floor_value / value) if inverse else (value / floor_value):.2f}"
+
+
 def table(results: list[dict]) -> str:
     lines = [
-        "| steps | server | modalities | p50 | p95 | queries/s | server CPU/query "
-        "| queries | answers each |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| steps | server | client | asked | modalities | p50 | p95 | p99 | queries/s "
+        "| server CPU/query | p50 ÷ floor | queries/s ÷ floor | queries | answers each |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
+        head = (
+            f"| {r['size']:,} | {r['server']} | {r.get('client', 'pynetdicom')} "
+            f"| {r.get('asked', 32)} | {r['concurrency']} "
+        )
         if "skipped" in r:
-            lines.append(
-                f"| {r['size']:,} | {r['server']} | {r['concurrency']} | — | — | — | — | "
-                f"not run: {r['skipped']} | |"
-            )
+            lines.append(f"{head}| — | — | — | — | — | — | — | not run: {r['skipped']} | |")
             continue
+        floor = floor_of(results, r) or {}
         p50 = f"{r['p50_ms']:.1f} ms" if r["p50_ms"] is not None else "—"
         p95 = f"{r['p95_ms']:.1f} ms" if r["p95_ms"] is not None else "—"
         qps = f"{r['qps']:.1f}" if r["qps"] else "—"
         cpu = f"{r['server_cpu_ms']:.1f} ms" if r.get("server_cpu_ms") else "—"
+        p99 = f"{r['p99_ms']:.1f} ms" if r.get("p99_ms") is not None else "—"
         failed = f" ({r['failures']} failed)" if r["failures"] else ""
         answers = "/".join(str(a) for a in r["answers"])
         lines.append(
-            f"| {r['size']:,} | {r['server']} | {r['concurrency']} | {p50} | {p95} | {qps} "
-            f"| {cpu} | {r['queries']}{failed} | {answers} |"
+            f"{head}| {p50} | {p95} | {p99} | {qps} | {cpu} "
+            f"| {ratio(r['p50_ms'], floor.get('p50_ms'))} | {ratio(r['qps'], floor.get('qps'))} "
+            f"| {r['queries']}{failed} | {answers} |"
         )
     return "\n".join(lines)
 
@@ -777,7 +945,22 @@ def main() -> None:
         "--servers",
         nargs="+",
         default=["ris", "wlmscpfs", "orthanc"],
-        choices=["ris", "ris-other", "wlmscpfs", "orthanc"],
+        choices=["ris", "ris-other", "floor", "wlmscpfs", "orthanc"],
+    )
+    parser.add_argument(
+        "--answers",
+        type=int,
+        nargs="+",
+        default=[32],
+        choices=[2, 32],
+        help="station-day query (32 answers) and/or its first two slots (2)",
+    )
+    parser.add_argument(
+        "--clients",
+        nargs="+",
+        default=["pynetdicom"],
+        choices=["pynetdicom", "findscu"],
+        help="pynetdicom's default client and/or DCMTK findscu (one modality only)",
     )
     parser.add_argument(
         "--other-root",

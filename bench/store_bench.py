@@ -18,7 +18,8 @@ The rate is images / wall time from the start signal to the last sender's exit; 
 run checks each sender's exit status and, for the RIS, that the database holds one
 instance per image. The RIS's studies are deleted between its runs (a second copy of
 an instance would be a cheap no-op). Prints one line per run and the RIS's rates as
-ratios to both storescp runs. The database is dropped at the end unless --keep-db.
+ratios to both storescp runs, with the listener process's CPU per image (user + system, from
+/proc, over the sending). The database is dropped at the end unless --keep-db.
 
     .venv/bin/python bench/store_bench.py --senders 4 --images 100
 """
@@ -173,7 +174,11 @@ def run_ris(url: str, port: int, batches, work: Path, *, files: bool, nodelay: b
     )
     try:
         wait_for_port(port, receiver)
+        cpu_before = process_cpu(receiver.pid)
         elapsed = send_all(port, batches, nodelay)
+        LISTENER_CPU_MS[files, nodelay] = (
+            1000 * (process_cpu(receiver.pid) - cpu_before) / sum(len(b) for b in batches)
+        )
     finally:
         receiver.terminate()
         receiver.wait(timeout=30)
@@ -181,6 +186,16 @@ def run_ris(url: str, port: int, batches, work: Path, *, files: bool, nodelay: b
     check_and_clear(url, sum(len(b) for b in batches))
     shutil.rmtree(work / "data" / "studies", ignore_errors=True)
     return elapsed
+
+
+# (files kept, senders TCP_NODELAY) -> the listener's CPU per image in the last run
+LISTENER_CPU_MS: dict[tuple[bool, bool], float] = {}
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its threads so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def check_and_clear(url: str, expected: int) -> None:
@@ -227,9 +242,11 @@ def main() -> None:
             ),
         ]
         for name, run in runs:
+            LISTENER_CPU_MS.clear()
             elapsed = run(free_port())
             rates[name] = total / elapsed
-            print(f"{name:42s} {rates[name]:8.1f} images/s  ({elapsed:.2f} s)", flush=True)
+            cpu = "".join(f", listener CPU {ms:.1f} ms an image" for ms in LISTENER_CPU_MS.values())
+            print(f"{name:42s} {rates[name]:8.1f} images/s  ({elapsed:.2f} s){cpu}", flush=True)
         base, fast = rates["storescp defaults"], rates["storescp TCP_NODELAY=1 both ends"]
         for name, rate in rates.items():
             if name.startswith("RIS"):

@@ -16,6 +16,12 @@ pynetdicom.service_class.encode. install() wraps that function so an EncodedIden
 is sent as its bytes and anything else is encoded as before; the guard test
 (tests/dicom/test_mwl_answers.py) fails if a new pynetdicom stops calling it. Where it
 cannot be installed, answers are built and encoded for every query, as they were.
+
+The command set of each pending response (C-FIND-RSP: SOP class, message ID being
+responded to, status FF00/FF01, a data set follows) is the same for every answer of a
+query: install_commands() makes pynetdicom build and encode it once, with its own
+code, and send those bytes for the following answers (KeptCommand). Anything else
+(final, failure, cancel responses) is built as before.
 """
 
 import logging
@@ -24,7 +30,8 @@ from collections import OrderedDict
 from datetime import tzinfo
 
 from pydicom.dataset import Dataset
-from pynetdicom import dsutils, service_class
+from pynetdicom import dimse_messages, dsutils, service_class
+from pynetdicom.dimse_messages import C_FIND_RSP
 
 from . import worklist_item
 from .worklist_item import Row
@@ -76,6 +83,84 @@ def install() -> bool:
 PRE_ENCODED = install()
 if not PRE_ENCODED:
     logger.warning("pynetdicom does not encode C-FIND answers as expected: no answer memo")
+
+
+class KeptCommand(Dataset):
+    """A pending C-FIND-RSP command set, with the bytes pynetdicom encoded for it.
+    Shared by every response with the same values: read (by pynetdicom's logging
+    handlers), never changed."""
+
+    def __init__(self, command_set: Dataset, encoded: bytes):
+        super().__init__(command_set)
+        self.encoded = encoded
+
+
+PENDING = (0xFF00, 0xFF01)
+# What pynetdicom copies from a C-FIND response primitive into its command set.
+_RESPONSE_FIELDS = ("AffectedSOPClassUID", "MessageIDBeingRespondedTo", "Status")
+_UNCACHED_FIELDS = ("OffendingElement", "ErrorComment")
+MAX_COMMANDS = 1024
+
+
+def install_commands() -> bool:
+    """Let pynetdicom send a pending C-FIND response's command set from a KeptCommand;
+    False when this version of pynetdicom does not build and encode them as expected."""
+    encode_msg = dimse_messages.DIMSEMessage.encode_msg
+    if "encode" not in encode_msg.__code__.co_names or not hasattr(
+        C_FIND_RSP, "primitive_to_message"
+    ):
+        return False
+    if getattr(C_FIND_RSP.primitive_to_message, "keeps_commands", False):
+        return True
+    original_encode = dimse_messages.encode
+    build = dimse_messages.DIMSEMessage.primitive_to_message
+    kept: dict[tuple, KeptCommand] = {}
+
+    def encode(ds, is_implicit_vr, is_little_endian, deflated=False):
+        if isinstance(ds, KeptCommand) and is_implicit_vr and is_little_endian and not deflated:
+            return ds.encoded
+        return original_encode(ds, is_implicit_vr, is_little_endian, deflated)
+
+    def primitive_to_message(self, primitive):
+        key = _command_key(primitive)
+        if key is None:
+            return build(self, primitive)
+        command = kept.get(key)
+        if command is None:
+            build(self, primitive)
+            encoded = original_encode(self.command_set, True, True)
+            if encoded is None:
+                return None
+            command = KeptCommand(self.command_set, encoded)
+            if len(kept) >= MAX_COMMANDS:
+                kept.clear()
+            kept[key] = command
+        self.command_set = command
+        self.data_set = primitive.Identifier
+        self._data_set_path = None
+        return None
+
+    primitive_to_message.keeps_commands = True
+    dimse_messages.encode = encode
+    C_FIND_RSP.primitive_to_message = primitive_to_message
+    return True
+
+
+def _command_key(primitive) -> tuple | None:
+    """The values that make a pending response's command set, or None when it is not
+    one kept (another status, no data set, an Error Comment or offending element)."""
+    if primitive.MessageIDBeingRespondedTo is None or primitive.Status not in PENDING:
+        return None
+    if primitive.Identifier is None or getattr(primitive, "_dataset_path", None):
+        return None
+    if any(getattr(primitive, name, None) is not None for name in _UNCACHED_FIELDS):
+        return None
+    return tuple(str(getattr(primitive, name)) for name in _RESPONSE_FIELDS)
+
+
+KEPT_COMMANDS = install_commands()
+if not KEPT_COMMANDS:
+    logger.warning("pynetdicom does not build C-FIND responses as expected: commands rebuilt")
 
 
 class _Entry:

@@ -19,6 +19,7 @@ Requirement types are those of Table F.7.2-1 for the SCP: 1 present with a value
 2 present (may be empty), 3 optional; None in the N-SET column is "Not allowed".
 """
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
@@ -80,7 +81,13 @@ class Rule:
 
     @property
     def tag(self) -> Tag:
-        return Tag(tag_for_keyword(self.keyword))
+        return _tag(self.keyword)
+
+
+@functools.cache
+def _tag(keyword: str) -> Tag:
+    """The tag of a keyword of the table, looked up once (every message checks them)."""
+    return Tag(tag_for_keyword(keyword))
 
 
 def _not_set(keyword: str, create: str, **kwargs) -> Rule:

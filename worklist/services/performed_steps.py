@@ -214,12 +214,14 @@ def performed_step_create(
 
 
 def _locked_instance(sop_instance_uid: str) -> PerformedProcedureStep | None:
-    return (
+    # SOP Instance UID is unique: one row or none, no ordering to compile.
+    locked = (
         PerformedProcedureStep.objects.select_related("matched_patient")
         .select_for_update(of=("self",))
         .filter(sop_instance_uid=sop_instance_uid)
-        .first()
+        .order_by()[:1]
     )
+    return next(iter(locked), None)
 
 
 def _retried(existing, fingerprint: str, calling_ae_title: str) -> Outcome:
@@ -510,15 +512,19 @@ class _Steps:
 def _steps_of(orders, performed) -> _Steps:
     """Read after the orders are locked, so a racing change of a sibling performed
     step (the group case) is seen committed."""
-    rows = ScheduledProcedureStep.objects.filter(
-        requested_procedure__order__in=[order.pk for order in orders]
-    ).values_list(
-        "pk",
-        "scheduled_procedure_step_id",
-        "scheduled_procedure_step_status",
-        "requested_procedure__order_id",
-        "performed_procedure_steps__pk",
-        "performed_procedure_steps__performed_procedure_step_status",
+    rows = (
+        ScheduledProcedureStep.objects.filter(
+            requested_procedure__order__in=[order.pk for order in orders]
+        )
+        .order_by()  # read into dicts: no sort needed
+        .values_list(
+            "pk",
+            "scheduled_procedure_step_id",
+            "scheduled_procedure_step_status",
+            "requested_procedure__order_id",
+            "performed_procedure_steps__pk",
+            "performed_procedure_steps__performed_procedure_step_status",
+        )
     )
     found = _Steps()
     for pk, step_id, status, order_id, performed_pk, performed_status in rows:

@@ -262,11 +262,15 @@ def _announced_now_stored(
 
 
 def _existing_instance(sop_instance_uid: str) -> Instance | None:
-    return (
-        Instance.objects.select_related("series__study")
-        .filter(sop_instance_uid=sop_instance_uid)
-        .first()
+    return _unique(
+        Instance.objects.select_related("series__study").filter(sop_instance_uid=sop_instance_uid)
     )
+
+
+def _unique(queryset):
+    """The one row of a lookup by a unique key, or None. Without first()'s ordering:
+    the models' default orderings join the series and study tables to sort one row."""
+    return next(iter(queryset.order_by()[:1]), None)
 
 
 def _locked_study(
@@ -275,7 +279,7 @@ def _locked_study(
     """The study row, locked: instances of one study are counted one after the other.
     Created from the first instance's attributes when new (a racing first instance of
     the same study waits for this one's row instead of failing)."""
-    study = Study.objects.select_for_update().filter(study_instance_uid=uid).first()
+    study = _unique(Study.objects.select_for_update().filter(study_instance_uid=uid))
     if study is not None:
         return study, False
     fresh = Study(
@@ -298,7 +302,7 @@ _STUDY_COLUMNS = (*PATIENT_FIELDS, *STUDY_FIELDS)
 def _series(
     study: Study, uid: str, attributes: dict, calling_ae_title: str, now: datetime
 ) -> tuple[Series, bool]:
-    series = Series.objects.filter(study=study, series_instance_uid=uid).first()
+    series = _unique(Series.objects.filter(study=study, series_instance_uid=uid))
     if series is not None:
         return series, False
     return Series.objects.create(

@@ -4,6 +4,10 @@ services.receive. One thread per connection; a connection may carry any number o
 messages, one after the other. Bytes outside a frame are dropped (and logged); a
 frame never completed (connection closed, timeout, over the size limit) is dropped
 unapplied. Over TLS when RIS_HL7_TLS_CERT and RIS_HL7_TLS_KEY are set.
+
+A connection keeps its database connection while messages keep coming (one taken from
+the pool per message cost a few milliseconds each) and gives it back after
+IDLE_SECONDS without one, so idle senders hold none.
 """
 
 import logging
@@ -20,14 +24,31 @@ from . import codec, services
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+IDLE_SECONDS = 1.0
 
 
-def frames(sock: socket.socket):
+def receive_chunk(sock: socket.socket, on_idle=None) -> bytes:
+    """The next bytes received; on_idle() is called once when none came within
+    IDLE_SECONDS, and the wait goes on (the socket's own timeout)."""
+    timeout = sock.gettimeout()
+    if on_idle is None or (timeout is not None and timeout <= IDLE_SECONDS):
+        return sock.recv(65536)
+    sock.settimeout(IDLE_SECONDS)
+    try:
+        return sock.recv(65536)
+    except TimeoutError:
+        on_idle()
+    finally:
+        sock.settimeout(timeout)
+    return sock.recv(65536)
+
+
+def frames(sock: socket.socket, on_idle=None):
     """The messages of a connection, as bytes without their frame."""
     buffer = b""
     while True:
         try:
-            chunk = sock.recv(65536)
+            chunk = receive_chunk(sock, on_idle)
         except (TimeoutError, OSError):
             if buffer.strip():
                 logger.warning("HL7 connection ended inside a frame: %d bytes dropped", len(buffer))
@@ -75,7 +96,8 @@ class Handler(socketserver.BaseRequestHandler):
             if self.server.tls is not None:
                 # The handshake in this connection's thread, not the accepting one.
                 sock = self.server.tls.wrap_socket(sock, server_side=True)
-            for body in frames(sock):
+            for body in frames(sock, on_idle=connection.close):
+                _keep_connection()
                 close_old_connections()
                 answer = services.receive(body, address=address, port=port)
                 sock.sendall(codec.frame(answer.ack))
@@ -83,6 +105,13 @@ class Handler(socketserver.BaseRequestHandler):
             logger.info("HL7 connection from %s ended: %s", address, exc)
         finally:
             connection.close()
+
+
+def _keep_connection() -> None:
+    """Without an age limit from the pool (CONN_MAX_AGE 0), the database connection
+    stays with a busy sender: close_old_connections then closes it only when broken."""
+    if connection.connection is not None and connection.settings_dict["CONN_MAX_AGE"] == 0:
+        connection.close_at = None
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):

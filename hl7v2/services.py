@@ -5,6 +5,7 @@ ID) is answered with the ACK it had and not applied twice."""
 import ipaddress
 import logging
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -99,8 +100,9 @@ def _apply(message: Message, parsed: codec.Parsed, msh: list[str], address, star
     that transaction is undone and the message is kept with its error in another. The
     sender of the same control ID twice at once: one of them fails on the message's
     unique constraint (IntegrityError, for the caller)."""
+    outermost = not transaction.get_connection().in_atomic_block
     try:
-        with transaction.atomic():
+        with transaction.atomic(), _no_savepoints() if outermost else nullcontext():
             if address is not None:
                 _check_sender(message, address)
             _check_receiver(parsed)
@@ -125,6 +127,20 @@ def _apply(message: Message, parsed: codec.Parsed, msh: list[str], address, star
     with transaction.atomic():
         _finish(message, answer, started)
     return answer
+
+
+@contextmanager
+def _no_savepoints():
+    """The services' own atomic blocks without their SAVEPOINT/RELEASE statements (4
+    of a new order's), inside a transaction that any failure rolls back whole: a
+    savepoint there could only be rolled back to for the transaction to be rolled back
+    anyway. A service's failure marks the transaction for rollback instead."""
+    connection = transaction.get_connection()
+    connection.features.uses_savepoints = False
+    try:
+        yield
+    finally:
+        del connection.features.uses_savepoints
 
 
 def _as_error(exc: Exception) -> codec.MessageError:

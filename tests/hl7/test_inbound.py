@@ -239,3 +239,28 @@ def test_a_connection_closed_inside_a_frame_applies_nothing(hl7_listener):
     (answer,) = send_all(hl7_listener.server_address[1], [adt("A04", patient_id="NEXT")])
     assert ack_code(answer) == "AA"
     assert list(Patient.objects.values_list("patient_id", flat=True)) == ["NEXT"]
+
+
+def test_a_connection_idle_between_messages_goes_on_applying_them(hl7_listener, monkeypatch):
+    """The listener gives its database connection back while a sender is idle and
+    takes one again for the next message on the same MLLP connection."""
+    import socket
+    import time
+
+    from hl7v2 import listener
+
+    monkeypatch.setattr(listener, "IDLE_SECONDS", 0.05)
+    answers = []
+    with socket.create_connection(hl7_listener.server_address[:2], timeout=30) as sock:
+        for n, patient_id in enumerate(["IDLE1", "IDLE2"]):
+            if n:
+                time.sleep(0.3)  # idle for longer than IDLE_SECONDS
+            sock.sendall(
+                b"\x0b" + adt("A04", f"IDLE-{n}", patient_id=patient_id).encode() + b"\x1c\r"
+            )
+            answer = b""
+            while not answer.endswith(b"\x1c\r"):
+                answer += sock.recv(65536)
+            answers.append(answer)
+    assert [ack_code(a) for a in answers] == ["AA", "AA"]
+    assert set(Patient.objects.values_list("patient_id", flat=True)) == {"IDLE1", "IDLE2"}

@@ -328,7 +328,10 @@ def test_the_api_offers_the_fields_the_services_change_declared_once():
         "scheduled_procedure_step_duration_minutes",
         "scheduled_procedure_step_status",
     }
-    assert set(serializers.StepUpdateSerializer().fields) == slot | set(booking.STEP_DESCRIPTIVE)
+    overrides = {"allow_patient_overlap"}  # the explicit confirmation of services.safety
+    assert set(serializers.StepUpdateSerializer().fields) == (
+        slot | set(booking.STEP_DESCRIPTIVE) | overrides
+    )
     booking_fields = set(serializers.StepBookingSerializer().fields)
     assert set(booking.STEP_BOOKING_DETAILS) <= booking_fields
 

@@ -95,6 +95,7 @@ class EventPatient(models.Model):
                 fields=["patient_id", "issuer_of_patient_id", "-event"], name="audit_patient_event"
             ),
             models.Index(fields=["event"], name="audit_patient_of_event"),
+            models.Index(fields=["event_date_time"], name="audit_patient_time"),
         ]
 
     def __str__(self) -> str:

@@ -6,9 +6,10 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Window
 
 from . import conf, dicom_xml
 from .codes import Action, Channel, Verb
@@ -295,8 +296,7 @@ PATIENT_DATA_ACTIONS = [
 UNUSUAL_LIMIT = 200
 
 
-@dataclass(frozen=True)
-class OpenedRecord:
+class OpenedRecord(NamedTuple):
     """A patient's record opened by a person: an event of a user on patient data that
     names exactly one patient (a list page that showed many is not an opening)."""
 
@@ -308,17 +308,22 @@ class OpenedRecord:
 
 
 def opened_records(*, since: datetime, until: datetime) -> list[OpenedRecord]:
-    """The records opened in the period, oldest first: one query, driven by the
-    events' time index, that the unusual-access findings share."""
-    others = EventPatient.objects.filter(event_id=OuterRef("event_id")).exclude(pk=OuterRef("pk"))
+    """The records opened in the period, oldest first: one query that the
+    unusual-access findings share. The patient rows come from a range scan of their
+    own time index (each row carries its event's time), their events from the events'
+    time index; an event's patients are counted over the same rows (all of an event's
+    rows share its time), so no row is looked up one by one."""
     rows = (
         EventPatient.objects.filter(
+            event_date_time__gte=since,
+            event_date_time__lt=until,
             event__event_date_time__gte=since,
             event__event_date_time__lt=until,
             event__user_pk__isnull=False,
             event__action__in=PATIENT_DATA_ACTIONS,
         )
-        .exclude(Exists(others))
+        .annotate(named=Window(Count("id"), partition_by=[F("event_id")]))
+        .filter(named=1)
         .order_by("event_id")
         .values_list(
             "event_id",
@@ -331,7 +336,7 @@ def opened_records(*, since: datetime, until: datetime) -> list[OpenedRecord]:
     )
     return [
         OpenedRecord(seq, moment, user_pk, user, (patient_id, issuer))
-        for seq, moment, user_pk, user, patient_id, issuer in rows.iterator(chunk_size=5000)
+        for seq, moment, user_pk, user, patient_id, issuer in rows
     ]
 
 
@@ -352,17 +357,39 @@ def many_patients_in_short_window(
     opened: list[OpenedRecord] | None = None,
 ) -> list[BurstOfPatients]:
     """Users who opened at least `threshold` distinct patients within `minutes`: the
-    largest such window per user. `opened`: the period's opened records, if read."""
+    largest such window per user. `opened`: the period's opened records, if read.
+    Only users who could have such a window are walked: one opening at least
+    `threshold` records within two consecutive windows' worth of time."""
     threshold = threshold or conf.get("AUDIT_UNUSUAL_PATIENTS")
     window = timedelta(minutes=minutes or conf.get("AUDIT_UNUSUAL_WINDOW_MINUTES"))
     if opened is None:
         opened = opened_records(since=since, until=until)
-    found: dict[str, BurstOfPatients] = {}
-    current_user, recent, counts = None, deque(), Counter()
-    for record in sorted(opened, key=lambda r: (r.user, r.moment)):
-        user, moment = record.user, record.moment
-        if user != current_user:
-            current_user, recent, counts = user, deque(), Counter()
+    by_user: dict[str, list[OpenedRecord]] = {}
+    for record in opened:
+        by_user.setdefault(record.user, []).append(record)
+    found = []
+    for user, records in by_user.items():
+        if _may_burst(records, threshold, window):
+            burst = _largest_window(user, records, threshold, window)
+            if burst:
+                found.append(burst)
+    return sorted(found, key=lambda b: -b.patients)
+
+
+def _may_burst(records: list[OpenedRecord], threshold: int, window: timedelta) -> bool:
+    """Whether some `window` could hold `threshold` of these records: any window lies
+    within two consecutive buckets of its length."""
+    if len(records) < threshold:
+        return False
+    span = window.total_seconds()
+    buckets = Counter(int(r.moment.timestamp() // span) for r in records)
+    return any(count + buckets.get(b + 1, 0) >= threshold for b, count in buckets.items())
+
+
+def _largest_window(user, records, threshold, window) -> BurstOfPatients | None:
+    best, recent, counts = None, deque(), Counter()
+    for record in sorted(records, key=lambda r: r.moment):
+        moment = record.moment
         recent.append((moment, record.patient))
         counts[record.patient] += 1
         while recent[0][0] < moment - window:
@@ -370,10 +397,9 @@ def many_patients_in_short_window(
             counts[old] -= 1
             if not counts[old]:
                 del counts[old]
-        best = found.get(user)
         if len(counts) >= threshold and (best is None or len(counts) > best.patients):
-            found[user] = BurstOfPatients(user, len(counts), recent[0][0], moment)
-    return sorted(found.values(), key=lambda b: -b.patients)
+            best = BurstOfPatients(user, len(counts), recent[0][0], moment)
+    return best
 
 
 def _outside_working_hours(since: datetime, until: datetime) -> QuerySet[Event]:
@@ -488,19 +514,22 @@ def _booked_by(user_pks: set[int], patients: set[tuple[str, str]]) -> set[tuple]
     return {(pk, (patient_id, issuer)) for pk, patient_id, issuer in rows}
 
 
-def _unrelated_pairs(opened: list[OpenedRecord]) -> list[UnrelatedAccess]:
+def _unrelated_pairs(opened: list[OpenedRecord]) -> list[list]:
     """(user, patient) pairs of the opened records, the most recent first, each with
     its count and the seq of its last access (a pair's own, hence the keyset)."""
-    pairs: dict[tuple, UnrelatedAccess] = {}
-    for record in opened:
-        key = (record.user_pk, record.patient)
-        pair = pairs.get(key)
+    pairs: dict[tuple, list] = {}
+    for record in opened:  # in seq order: the last one seen is the pair's last
+        pair = pairs.get((record.user_pk, record.patient))
         if pair is None:
-            pair = pairs[key] = UnrelatedAccess(record.user, *record.patient, 0, record.moment)
-            pair.user_pk = record.user_pk
-        pair.accesses += 1
-        pair.last, pair.last_seq = record.moment, record.seq
-    return sorted(pairs.values(), key=lambda p: -p.last_seq)
+            pairs[(record.user_pk, record.patient)] = [record, 1]
+        else:
+            pair[0] = record
+            pair[1] += 1
+    return sorted(pairs.values(), key=lambda pair: -pair[0].seq)
+
+
+def _access(last: OpenedRecord, count: int) -> UnrelatedAccess:
+    return UnrelatedAccess(last.user, *last.patient, count, last.moment, last.user_pk, last.seq)
 
 
 def _related(candidates: list[UnrelatedAccess]) -> set[tuple]:
@@ -541,11 +570,11 @@ def without_order_relationship_page(
     access). The relationships are looked up for one page's candidates at a time."""
     if opened is None:
         opened = opened_records(since=since, until=until)
-    pairs = [p for p in _unrelated_pairs(opened) if before is None or p.last_seq < before]
+    pairs = [p for p in _unrelated_pairs(opened) if before is None or p[0].seq < before]
     found: list[UnrelatedAccess] = []
     start = 0
     while len(found) <= size and start < len(pairs):
-        candidates = pairs[start : start + size * 2]
+        candidates = [_access(*pair) for pair in pairs[start : start + size + 1]]
         related = _related(candidates)
         found += [p for p in candidates if (p.user_pk, (p.patient_id, p.issuer)) not in related]
         start += len(candidates)

@@ -77,7 +77,7 @@ INSTALLED_APPS = [
     "worklist",
     "audit",
     "export",
-    "hl7",
+    "hl7v2",
 ]
 
 MIDDLEWARE = [

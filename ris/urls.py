@@ -12,7 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("audit/", include("audit.urls")),
     path("exports/", include("export.urls")),
-    path("hl7/", include("hl7.urls")),
+    path("hl7/", include("hl7v2.urls")),
     path("api/audit/", include("audit.urls_api")),
     path("api/", include("export.urls_api")),
     path("api/", include("worklist.api.urls")),

@@ -21,6 +21,7 @@ from .models import (
     Order,
     OrderEvent,
     Patient,
+    PatientAlias,
     PerformedProcedureStep,
     Procedure,
     RequestedProcedure,
@@ -248,6 +249,19 @@ class ScheduledProcedureStepAdmin(AuditedAdmin, admin.ModelAdmin):
 class OpeningHoursAdmin(admin.ModelAdmin):
     list_display = ["station", "weekday", "opens", "closes"]
     list_filter = ["weekday", "station"]
+
+
+@admin.register(PatientAlias)
+class PatientAliasAdmin(ReadOnlyAdmin, AuditedAdmin, admin.ModelAdmin):
+    """Written by the patient merge (HL7 A40) only: read-only here."""
+
+    audit = AdminAudit(
+        selectors.patient_alias_list,
+        Action.PATIENT_RECORD,
+        patient=lambda alias: alias.survivor,
+    )
+    list_display = ["patient_id", "issuer_of_patient_id", "survivor", "merged_at"]
+    search_fields = ["patient_id", "survivor__patient_id"]
 
 
 @admin.register(IdentifierCounter)

@@ -39,6 +39,7 @@ from .models import (
     OrderEvent,
     OrderStatus,
     Patient,
+    PatientAlias,
     PerformedProcedureStep,
     Priority,
     Procedure,
@@ -64,6 +65,12 @@ def local_day_bounds(day: date) -> tuple[datetime, datetime]:
 @audited(Action.PATIENT_RECORD, patient=lambda patient: patient)
 def patient_list() -> QuerySet[Patient]:
     return Patient.objects.all()
+
+
+@audited(Action.PATIENT_RECORD, patients=lambda alias: [alias.survivor, alias])
+def patient_alias_list() -> QuerySet[PatientAlias]:
+    """Identifiers of patients merged into others (HL7 A40), and their survivors."""
+    return PatientAlias.objects.select_related("survivor")
 
 
 def station_list() -> QuerySet[Station]:

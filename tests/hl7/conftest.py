@@ -15,8 +15,8 @@ PEER = Path(__file__).with_name("peer.py")
 
 
 def peer_env() -> dict:
-    """The peer's environment: without this checkout on PYTHONPATH, so its `import hl7`
-    finds the library and not this project's app."""
+    """The peer's environment: nothing of this checkout on its PYTHONPATH, so it runs
+    on the library alone, as an independent peer would."""
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     return env
@@ -184,8 +184,8 @@ def omi(placer: str = "PLACER0100", *, priority: str = "S", control_id: str = ""
 @pytest.fixture
 def hl7_listener(transactional_db, settings):
     """The listener on a free port, strict about senders; HIS^HOSP is known."""
-    from hl7 import listener
-    from hl7.models import Sender
+    from hl7v2 import listener
+    from hl7v2.models import Sender
 
     settings.RIS_HL7_STRICT_SENDERS = True
     Sender.objects.create(sending_application="HIS", sending_facility="HOSP")

@@ -1,7 +1,6 @@
 """An independent HL7 peer, run as its own process: python-hl7's blocking MLLP client
 as a sending hospital system, or its asyncio MLLP server as a HIS receiving our
-status messages. (A separate process also because this project's app is named `hl7`
-too: here, `import hl7` is the library.)
+status messages: an independent peer in its own process.
 
     python peer.py send HOST PORT [TIMEOUT]  < JSON list of base64 messages; prints JSON list of
                                       base64 answers ("" when the connection closed)
@@ -14,10 +13,9 @@ import base64
 import json
 import sys
 
+import hl7
 from hl7.client import MLLPClient
 from hl7.mllp import start_hl7_server
-
-import hl7
 
 SB, EB, CR = b"\x0b", b"\x1c", b"\x0d"
 
@@ -61,9 +59,12 @@ def his(port: int, path: str, ack_code: str) -> None:
                 await writer.drain()
         except asyncio.IncompleteReadError:
             writer.close()
+        except Exception as exc:  # a message it cannot read: say so, close
+            print(f"peer: {exc!r}", file=sys.stderr, flush=True)
+            writer.close()
 
     async def main():
-        server = await start_hl7_server(on_connection, "127.0.0.1", port)
+        server = await start_hl7_server(on_connection, "127.0.0.1", port, encoding="utf-8")
         print("ready", flush=True)
         async with server:
             await server.serve_forever()

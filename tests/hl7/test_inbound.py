@@ -3,7 +3,7 @@ own process: what is applied, what each ACK says, and what is refused."""
 
 from datetime import date
 
-from hl7.models import Message, Status
+from hl7v2.models import Message, Status
 from tests.hl7.conftest import a40, ack_code, adt, msh, omi, orm, pid, segments
 from worklist.models import Order, OrderStatus, Patient
 
@@ -159,7 +159,7 @@ def test_an_unknown_sender_is_rejected(send):
 
 
 def test_a_sender_outside_its_addresses_is_rejected(send):
-    from hl7.models import Sender
+    from hl7v2.models import Sender
 
     Sender.objects.update(allowed_addresses="10.9.9.0/24")
     (answer,) = send(adt("A04"))

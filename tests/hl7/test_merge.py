@@ -9,8 +9,8 @@ from django.db import connection
 
 from audit.codes import Action
 from audit.models import Event
-from hl7 import services
-from hl7.models import Sender
+from hl7v2 import services
+from hl7v2.models import Sender
 from tests import factories
 from tests.dicom.conftest import dicom_port, dicom_server, find, mwl_query, mwl_settings, values
 from tests.hl7.conftest import a40, adt

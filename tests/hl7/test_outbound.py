@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from hl7 import outbound
-from hl7.models import Direction, Message, Status
+from hl7v2 import outbound
+from hl7v2.models import Direction, Message, Status
 from tests import factories
 from tests.hl7.conftest import PEER, peer_env
 from worklist.services.booking import order_cancel, step_update
@@ -166,3 +166,52 @@ def test_the_status_goes_out_once_the_booking_commits(
 
     assert [orc(m)[3] for m in his.received()] == ["ACC3^RIS"]
     assert Message.objects.get(direction=Direction.OUT).status == Status.DELIVERED
+
+
+@pytest.mark.postgres
+def test_two_workers_draining_at_once_send_each_message_once_in_order(transactional_db, his):
+    """Two drains of the same destination at the same moment (two Celery workers):
+    the second finds the oldest pending messages locked and stops; every message is
+    delivered once, in the order it was written."""
+    import threading
+
+    from django.db import connection
+
+    factories.station("CT1", "CT")
+    accessions = [f"ACC{n:02d}" for n in range(12)]
+    for n, accession in enumerate(accessions):
+        factories.book(
+            accession_number=accession,
+            start=factories.local(factories.future_day(), 8 + n // 4, 15 * (n % 4)),
+        )
+    his.start()
+    key = f"HIS^HOSP@127.0.0.1:{his.port}"
+    ready = threading.Barrier(2)
+
+    def drain():
+        try:
+            ready.wait(10)
+            outbound.drain(key)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    outbound.drain(key)  # whatever the second left when the first stopped
+
+    assert [orc(m)[3].split("^")[0] for m in his.received()] == accessions
+    assert Message.objects.filter(status=Status.DELIVERED).count() == len(accessions)
+
+
+def test_a_malformed_destination_is_skipped_and_bookings_go_on(db, settings, his):
+    settings.RIS_HL7_DESTINATIONS = f"HIS@nowhere, HIS^HOSP@127.0.0.1:{his.port}"
+    factories.station("CT1", "CT")
+
+    factories.book()
+
+    assert list(Message.objects.values_list("peer", flat=True)) == [
+        f"HIS^HOSP@127.0.0.1:{his.port}"
+    ]

@@ -5,11 +5,11 @@ import pytest
 
 from audit.codes import Action, Channel
 from audit.models import Event, EventPatient
-from hl7 import services
-from hl7.models import Message, Sender, Status
+from hl7v2 import services
+from hl7v2.models import Message, Sender, Status
 from tests import factories
 from tests.hl7.conftest import adt, orm
-from worklist.models import Order, OrderStatus
+from worklist.models import Order, OrderStatus, Patient
 
 
 @pytest.fixture
@@ -77,7 +77,6 @@ def test_a_failed_message_is_reapplied_after_the_patient_is_fixed(client, admin_
     message = Message.objects.get(control_id="ORD-1")
     assert message.status == Status.ERROR
     assert message.error.startswith("PID-5: The patient is known with different demographics")
-    from worklist.models import Patient
     from worklist.services.patients import patient_update
 
     patient_update(patient=Patient.objects.get(), patient_name="JONES^WILLIAM^A^^III")
@@ -128,3 +127,14 @@ def test_schedule_books_the_steps_of_the_waiting_order(client, admin_user, known
     (step,) = order.requested_procedure.scheduled_procedure_steps.all()
     assert step.station == station and step.duration_minutes == 20
     assert "P-SCHED" not in client.get("/hl7/inbox/").content.decode()
+
+
+def test_messages_without_a_control_id_are_rejected_never_taken_for_duplicates(known_sender):
+    message = adt("A04", "X").replace("|X|P|", "||P|")
+
+    answers = [receive(message), receive(message)]
+
+    assert [a.ack_code for a in answers] == ["AR", "AR"]
+    assert b"MSH^1^10^101" in answers[0].ack
+    assert Message.objects.filter(status=Status.REJECTED, control_id__startswith="?").count() == 2
+    assert not Patient.objects.exists()

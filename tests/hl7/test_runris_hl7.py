@@ -5,7 +5,9 @@ from tests.hl7.conftest import ack_code, adt, send_all
 from tests.test_runris import Service, free_port, port_is_open, service_env
 
 
-def test_runris_starts_the_hl7_listener_when_a_port_is_set(tmp_path):
+def test_runris_starts_the_hl7_listener_when_a_port_is_set(tmp_path, monkeypatch):
+    # Migrating a fresh SQLite database takes over a minute on a busy shared machine.
+    monkeypatch.setattr("tests.test_runris.STARTUP_SECONDS", 180)
     http, dicom, hl7_port = free_port(), free_port(), free_port()
     env = service_env(
         tmp_path,

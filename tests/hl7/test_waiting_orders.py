@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from hl7 import services, tasks
-from hl7.models import Direction, Message, Sender, Status
+from hl7v2 import services, tasks
+from hl7v2.models import Direction, Message, Sender, Status
 from tests import factories
 from tests.hl7.conftest import orm
 from worklist.models import Order

@@ -124,7 +124,7 @@ def start_hl7(running: ExitStack):
     """The HL7 MLLP listener, when RIS_HL7_PORT is set (off by default)."""
     if not settings.RIS_HL7_PORT:
         return None
-    from hl7 import listener as hl7_listener
+    from hl7v2 import listener as hl7_listener
 
     server = hl7_listener.start()
     running.callback(hl7_listener.stop, server)

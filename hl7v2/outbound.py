@@ -68,6 +68,10 @@ def destinations() -> dict[str, Destination]:
         address, _, version = address.partition("/")
         host, _, port = address.rpartition(":")
         application, _, facility = name.partition("^")
+        if not host or not port.isdigit():
+            # A typo must not stop bookings: the entry is skipped, and said so.
+            logger.error("RIS_HL7_DESTINATIONS: %r is not [APP[^FACILITY]@]host:port", item)
+            continue
         found[item] = Destination(
             key=item,
             application=application,
@@ -261,11 +265,16 @@ class DrainResult:
     retry_in: float | None = None  # seconds, when the receiver could not be reached
 
 
+BATCH = 100
+
+
 def drain(key: str, *, now=None) -> DrainResult:
-    """Send the destination's pending messages, oldest first, on one connection. Stops
-    at the first one that cannot be delivered (receiver down, no answer), keeping it
-    and those after it pending; another worker draining the same destination makes
-    this one stop at once (the oldest pending message is locked)."""
+    """Send the destination's pending messages, oldest first, on one connection, up to
+    BATCH of them locked and recorded per transaction. Stops at the first one that
+    cannot be delivered (receiver down, no answer), keeping it and those after it
+    pending; another worker draining the same destination makes this one stop at once
+    (the oldest pending messages are locked). A worker that dies mid-batch leaves the
+    batch pending: those messages are sent again, with the same control IDs."""
     destination = destinations().get(key)
     result = DrainResult()
     if destination is None:
@@ -274,29 +283,30 @@ def drain(key: str, *, now=None) -> DrainResult:
     try:
         while True:
             with transaction.atomic():
-                message = _oldest_pending(key)
-                if message is None:
+                batch = _oldest_pending(key)
+                if not batch:
                     return result
-                due = message.next_attempt_at
-                current = now or timezone.now()
-                if due is not None and due > current:
-                    result.retry_in = (due - current).total_seconds()
-                    return result
-                try:
-                    connection = connection or _connect(destination)
-                    answer = _exchange(connection, message.raw)
-                except OSError as exc:
-                    _postpone(message, exc, current)
-                    result.retry_in = (message.next_attempt_at - current).total_seconds()
-                    if connection is not None:
-                        connection.close()
-                        connection = None
-                    return result
-                _record_answer(message, answer)
-                if message.status == Status.DELIVERED:
-                    result.delivered += 1
-                else:
-                    result.refused += 1
+                for message in batch:
+                    current = now or timezone.now()
+                    due = message.next_attempt_at
+                    if due is not None and due > current:
+                        result.retry_in = (due - current).total_seconds()
+                        return result
+                    try:
+                        connection = connection or _connect(destination)
+                        answer = _exchange(connection, message.raw)
+                    except OSError as exc:
+                        _postpone(message, exc, current)
+                        result.retry_in = (message.next_attempt_at - current).total_seconds()
+                        if connection is not None:
+                            connection.close()
+                            connection = None
+                        return result
+                    _record_answer(message, answer)
+                    if message.status == Status.DELIVERED:
+                        result.delivered += 1
+                    else:
+                        result.refused += 1
     except _Busy:
         return result
     finally:
@@ -308,10 +318,10 @@ class _Busy(Exception):
     pass
 
 
-def _oldest_pending(key: str) -> Message | None:
+def _oldest_pending(key: str) -> list[Message]:
     pending = Message.objects.filter(direction=Direction.OUT, status=Status.PENDING, peer=key)
     try:
-        return pending.select_for_update(nowait=True).order_by("id").first()
+        return list(pending.select_for_update(nowait=True).order_by("id")[:BATCH])
     except DatabaseError as exc:  # locked: another worker is sending them
         raise _Busy from exc
 

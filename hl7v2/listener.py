@@ -72,11 +72,14 @@ class Handler(socketserver.BaseRequestHandler):
         sock.settimeout(settings.RIS_HL7_TIMEOUT)
         address, port = self.client_address[:2]
         try:
+            if self.server.tls is not None:
+                # The handshake in this connection's thread, not the accepting one.
+                sock = self.server.tls.wrap_socket(sock, server_side=True)
             for body in frames(sock):
                 close_old_connections()
                 answer = services.receive(body, address=address, port=port)
                 sock.sendall(codec.frame(answer.ack))
-        except OSError as exc:
+        except (OSError, ssl.SSLError) as exc:
             logger.info("HL7 connection from %s ended: %s", address, exc)
         finally:
             connection.close()
@@ -90,12 +93,6 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     def __init__(self, address, tls: ssl.SSLContext | None = None):
         self.tls = tls
         super().__init__(address, Handler)
-
-    def get_request(self):
-        sock, address = super().get_request()
-        if self.tls is not None:
-            sock = self.tls.wrap_socket(sock, server_side=True)
-        return sock, address
 
 
 def tls_context() -> ssl.SSLContext | None:

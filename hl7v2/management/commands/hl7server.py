@@ -6,7 +6,7 @@ import logging
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from hl7 import listener
+from hl7v2 import listener
 from worklist.management.commands.dicomserver import stop_signals, wait_until_set
 
 logger = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from .library import Message as LibraryMessage
-from .library import parse as library_parse
-from .library import unescape as library_unescape
+from hl7 import Message as LibraryMessage
+from hl7 import parse as library_parse
+from hl7.util import unescape as library_unescape
 
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c\x0d"
@@ -119,19 +119,18 @@ class Parsed:
     def codec(self) -> str:
         return CHARSETS[self.charset]
 
-    @property
-    def separators(self) -> tuple[str, str, str, str, str]:
-        """Field, component, repetition, escape, subcomponent."""
-        msh2 = str(self.message.segment("MSH")[2])
-        field = str(self.message.segment("MSH")[1])
+    def __post_init__(self):
+        msh = self.message.segment("MSH")
+        msh2 = str(msh[2])
         component, repetition, escape, sub = (msh2 + "^~\\&"[len(msh2) :])[:4]
-        return field, component, repetition, escape, sub
+        # Field, component, repetition, escape, subcomponent.
+        self.separators = (str(msh[1]), component, repetition, escape, sub)
+        self._by_id = {}
+        for segment in self.message:
+            self._by_id.setdefault(str(segment[0][0]), []).append(segment)
 
     def segments(self, segment_id: str) -> list:
-        try:
-            return list(self.message.segments(segment_id))
-        except KeyError:
-            return []
+        return self._by_id.get(segment_id, [])
 
     def has(self, segment_id: str) -> bool:
         return bool(self.segments(segment_id))
@@ -194,13 +193,11 @@ def decode(raw: bytes) -> Parsed:
         ) from exc
     text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
     try:
-        message = library_parse(text)
-        message.segment("MSH")
+        return Parsed(message=library_parse(text), charset=charset, text=text)
     except Exception as exc:  # the library raises several kinds on broken text
         raise MessageError(
             f"The message cannot be parsed: {exc}", ack_code="AR", error_code="100", segment="MSH"
         ) from exc
-    return Parsed(message=message, charset=charset, text=text)
 
 
 def escape(text: str, separators: str = "|^~\\&") -> str:

@@ -39,10 +39,23 @@ def receive(raw: bytes, *, address: str = "", port: int | None = None) -> Answer
         parsed = codec.decode(raw)
     except codec.MessageError as error:
         return _answer_unparsed(raw, msh, error, address, started)
+    if not parsed.value("MSH", 10):
+        error = codec.MessageError(
+            "Message control ID missing.", ack_code="AR", error_code="101", segment="MSH", field=10
+        )
+        return _answer_unparsed(raw, msh, error, address, started)
     header = _header(parsed)
     previous = _previous(header)
     if previous is not None:
         return _again(previous, parsed)
+    message = Message(
+        direction=Direction.IN,
+        raw=parsed.text,
+        charset=parsed.charset,
+        peer=address,
+        **header,
+        **_identifiers(parsed),
+    )
     with audit_context.hl7(
         application=header["sending_application"],
         address=address,
@@ -50,18 +63,7 @@ def receive(raw: bytes, *, address: str = "", port: int | None = None) -> Answer
         detail=f"HL7 {header['message_type']} {header['control_id']}"[:255],
     ):
         try:
-            with transaction.atomic():
-                message = Message.objects.create(
-                    direction=Direction.IN,
-                    status=Status.ERROR,
-                    raw=parsed.text,
-                    charset=parsed.charset,
-                    peer=address,
-                    **header,
-                    **_identifiers(parsed),
-                )
-                answer = _apply(message, parsed, msh, address)
-                _finish(message, answer, started)
+            return _apply(message, parsed, msh, address, started)
         except IntegrityError:
             # The same message on another connection at the same moment: the first
             # one's ACK, once it is written.
@@ -69,7 +71,6 @@ def receive(raw: bytes, *, address: str = "", port: int | None = None) -> Answer
             if previous is None:
                 raise
             return _again(previous, parsed)
-    return answer
 
 
 def reapply(message: Message) -> Message:
@@ -88,15 +89,16 @@ def reapply(message: Message) -> Message:
         message = Message.objects.select_for_update().get(pk=message.pk)
         if message.status == Status.APPLIED:
             return message
-        answer = _apply(message, parsed, msh, address=None)
         message.reapplied += 1
-        _finish(message, answer, started)
+        _apply(message, parsed, msh, None, started)
     return message
 
 
-def _apply(message: Message, parsed: codec.Parsed, msh: list[str], address) -> Answer:
-    """Check and apply in a savepoint: a refusal undoes whatever the handler wrote and
-    keeps the message with its error."""
+def _apply(message: Message, parsed: codec.Parsed, msh: list[str], address, started) -> Answer:
+    """Check, apply and keep the message with its ACK in one transaction; on a refusal
+    that transaction is undone and the message is kept with its error in another. The
+    sender of the same control ID twice at once: one of them fails on the message's
+    unique constraint (IntegrityError, for the caller)."""
     try:
         with transaction.atomic():
             if address is not None:
@@ -104,16 +106,25 @@ def _apply(message: Message, parsed: codec.Parsed, msh: list[str], address) -> A
             _check_receiver(parsed)
             handler = inbound.handler_for(*_type(parsed))
             outcome = handler(parsed)
+            message.status = Status.APPLIED
+            message.error = ""
+            if outcome.order is not None:
+                message.order = outcome.order
+            answer = _answer(message, parsed, msh, "AA", text=outcome.text)
+            _finish(message, answer, started)
+            return answer
+    except IntegrityError:
+        if message.pk is None and _previous(_header(parsed)) is not None:
+            raise
+        error = _as_error(codec.MessageError("Conflicting write, send again."))
     except Exception as exc:  # noqa: BLE001 - every failure is answered, none lost
         error = _as_error(exc)
-        message.status = Status.REJECTED if error.ack_code == "AR" else Status.ERROR
-        message.error = (f"{error.location}: " if error.location else "") + error.text[:200]
-        return _answer(message, parsed, msh, error.ack_code, error=error)
-    message.status = Status.APPLIED
-    message.error = ""
-    if outcome.order is not None:
-        message.order = outcome.order
-    return _answer(message, parsed, msh, "AA", text=outcome.text)
+    message.status = Status.REJECTED if error.ack_code == "AR" else Status.ERROR
+    message.error = (f"{error.location}: " if error.location else "") + error.text[:200]
+    answer = _answer(message, parsed, msh, error.ack_code, error=error)
+    with transaction.atomic():
+        _finish(message, answer, started)
+    return answer
 
 
 def _as_error(exc: Exception) -> codec.MessageError:
@@ -184,7 +195,7 @@ def _answer_unparsed(raw, msh, error, address, started) -> Answer:
     message = Message(
         direction=Direction.IN,
         status=Status.REJECTED if error.ack_code == "AR" else Status.ERROR,
-        control_id=get(10)[:64] or "?",
+        control_id=get(10)[:64] or f"?{_new_control_id()}",
         sending_application=get(3)[:64],
         sending_facility=get(4)[:64],
         message_type="^".join(msh[9].split("^")[:2])[:16] if len(msh) > 9 else "",

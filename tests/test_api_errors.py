@@ -29,7 +29,7 @@ def _patching_does(monkeypatch, write):
             write(patient)
         return patient
 
-    monkeypatch.setattr(views, "patient_edit", update)
+    monkeypatch.setattr(views, "patient_update", update)
 
 
 def test_a_unique_violation_is_a_409_to_retry(api, monkeypatch):

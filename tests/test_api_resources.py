@@ -329,9 +329,9 @@ def test_the_api_offers_the_fields_the_services_change_declared_once():
         "scheduled_procedure_step_duration_minutes",
         "scheduled_procedure_step_status",
     }
-    override = {"allow_patient_overlap"}  # step_update's audited override, not a field
+    overrides = {"allow_patient_overlap"}  # the explicit confirmation of services.safety
     assert set(serializers.StepUpdateSerializer().fields) == (
-        slot | override | set(booking.STEP_DESCRIPTIVE)
+        slot | set(booking.STEP_DESCRIPTIVE) | overrides
     )
     booking_fields = set(serializers.StepBookingSerializer().fields)
     assert set(booking.STEP_BOOKING_DETAILS) <= booking_fields

@@ -11,7 +11,7 @@ from worklist import selectors
 from worklist.models import Modality, Procedure
 from worklist.services import availability
 from worklist.services.booking import order_cancel, order_create, order_update, step_update
-from worklist.services.patients import patient_create, patient_edit
+from worklist.services.patients import patient_create, patient_edit, patient_update
 from worklist.services.stations import modality_save, procedure_save, station_create, station_update
 from worklist.services.studies import study_link, study_resolve
 
@@ -103,7 +103,9 @@ class PatientViewSet(ServiceWriteViewSet):
         return patient_create(**data)
 
     def update_object(self, instance, data):
-        return patient_edit(patient=instance, **data)
+        if "revision" in data:  # the client says which version it changes: checked
+            return patient_edit(patient=instance, **data)
+        return patient_update(patient=instance, **data)
 
 
 class OrderViewSet(ReadViewSet):

@@ -322,7 +322,7 @@ def opened_records(*, since: datetime, until: datetime) -> list[OpenedRecord]:
             event__user_pk__isnull=False,
             event__action__in=PATIENT_DATA_ACTIONS,
         )
-        .annotate(named=Window(Count("id"), partition_by=[F("event_id")]))
+        .annotate(named=Window(Count("event_id"), partition_by=[F("event_id")]))
         .filter(named=1)
         .order_by("event_id")
         .values_list(
@@ -432,14 +432,16 @@ def outside_working_hours_page(
     *, since: datetime, until: datetime, before: int | None = None, size: int = PAGE_SIZE
 ) -> EventPage:
     """One page of the accesses outside working hours, newest first, by keyset
-    (`before` a seq): `older` is where the next page starts."""
+    (`before` a seq): `older` is where the next page starts. The page's seqs come
+    from the period's index alone (audit_event_opened), then its events by key."""
     rows = _outside_working_hours(since, until)
     if before is not None:
         rows = rows.filter(seq__lt=before)
-    events = list(rows.prefetch_related("patients").order_by("-seq")[: size + 1])
-    page = EventPage(events=events[:size])
-    if len(events) > size:
-        page.older = events[size - 1].seq
+    seqs = list(rows.order_by("-seq").values_list("seq", flat=True)[: size + 1])
+    events = Event.objects.filter(seq__in=seqs[:size]).prefetch_related("patients")
+    page = EventPage(events=list(events.order_by("-seq")))
+    if len(seqs) > size:
+        page.older = seqs[size - 1]
     return page
 
 

@@ -72,7 +72,14 @@ class Event(models.Model):
             # covering indexes of the compliance pages (migration 0008)
             models.Index(
                 fields=["seq"],
-                include=["username", "ae_title", "role", "channel", "event_action_code"],
+                include=[
+                    "username",
+                    "ae_title",
+                    "role",
+                    "channel",
+                    "event_action_code",
+                    "event_date_time",
+                ],
                 name="audit_event_actor",
             ),
             models.Index(

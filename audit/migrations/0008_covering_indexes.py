@@ -35,7 +35,7 @@ PATIENT_TIME_IDS = models.Index(
 )
 EVENT_ACTOR = models.Index(
     fields=["seq"],
-    include=["username", "ae_title", "role", "channel", "event_action_code"],
+    include=["username", "ae_title", "role", "channel", "event_action_code", "event_date_time"],
     name="audit_event_actor",
 )
 EVENT_OPENED = models.Index(
@@ -51,7 +51,7 @@ POSTGRES_CREATE = [
     "CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_patient_time_ids ON audit_eventpatient "
     "(event_date_time) INCLUDE (event_id, patient_id, issuer_of_patient_id)",
     "CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_event_actor ON audit_event "
-    "(seq) INCLUDE (username, ae_title, role, channel, event_action_code)",
+    "(seq) INCLUDE (username, ae_title, role, channel, event_action_code, event_date_time)",
     "CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_event_opened ON audit_event "
     "(event_date_time) INCLUDE (seq, user_pk, username, action) WHERE user_pk IS NOT NULL",
     "DROP INDEX CONCURRENTLY IF EXISTS audit_patient_event",

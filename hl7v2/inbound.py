@@ -13,6 +13,7 @@ from datetime import date
 from django.core.exceptions import ObjectDoesNotExist
 
 from ris.errors import Conflict, Invalid
+from worklist import names
 from worklist.models import Order, OrderStatus, Patient
 from worklist.services import booking, patients
 
@@ -72,7 +73,7 @@ def person_name(parsed: Parsed, segment: str, field_no: int, offset: int = 0) ->
     family, given, middle, suffix, prefix = (
         parsed.component(reps[0], offset + n) for n in range(1, 6)
     )
-    return "^".join([family, given, middle, prefix, suffix]).rstrip("^")
+    return names.from_components(family, given, middle, prefix, suffix)
 
 
 def birth_date(parsed: Parsed) -> date | None:

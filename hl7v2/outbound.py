@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from worklist import names
 from worklist.models import Order, OrderEvent
 
 from . import codec
@@ -250,7 +251,7 @@ def _segment(name: str, fields: dict[int, str]) -> str:
 def _xpn(pn: str) -> str:
     """DICOM PN (family^given^middle^prefix^suffix) as an HL7 XPN
     (family^given^middle^suffix^prefix), first component group only."""
-    parts = (pn.split("=")[0].split("^") + [""] * 5)[:5]
+    parts = (names.components(names.alphabetic(pn)) + [""] * 5)[:5]
     family, given, middle, prefix, suffix = (codec.escape(p) for p in parts)
     return "^".join([family, given, middle, suffix, prefix]).rstrip("^")
 

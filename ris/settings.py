@@ -163,6 +163,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# One date format everywhere (pages, pickers, the admin): ris/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["ris.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
@@ -235,9 +237,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # The schema describes the whole API: signed-in users and token holders only.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    # One name per choice set used by several resources.
+    # One name per choice set shared by several fields (else `check --deploy` warns).
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "worklist.models.OrderStatus",
+        "StepStatusEnum": "worklist.models.StepStatus",
+        "PerformedStepStatusEnum": "worklist.models.PerformedStepStatus",
         "StudyOutcomeEnum": "worklist.models.StudyOutcome",
     },
 }
@@ -254,6 +258,9 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# `celery -A ris beat` keeps its schedule state in the data directory, not the current
+# one: two instances on one host never share it.
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Periodic tasks (`celery -A ris beat`): the audit chain's daily verify and expiry,
 # and forwarding to the audit record repository.
 CELERY_BEAT_SCHEDULE = {**AUDIT_BEAT_SCHEDULE}
@@ -284,6 +291,8 @@ RIS_HTTP_HOST = env_str("RIS_HTTP_HOST", "127.0.0.1")
 RIS_HTTP_PORT = env_int("RIS_HTTP_PORT", 8000)
 RIS_HTTP_WORKERS = env_int("RIS_HTTP_WORKERS", 2 * (os.cpu_count() or 1))
 RIS_HTTP_THREADS = env_int("RIS_HTTP_THREADS", 2)
+# gunicorn's control socket (for `gunicornc`), at RIS_DATA_DIR/run/gunicorn.ctl.
+RIS_HTTP_CONTROL_SOCKET = env_bool("RIS_HTTP_CONTROL_SOCKET", True)
 RIS_DICOM_HOST = env_str("RIS_DICOM_HOST", "127.0.0.1")
 RIS_DICOM_PORT = env_int("RIS_DICOM_PORT", 11112)
 RIS_AE_TITLE = env_str("RIS_AE_TITLE", "RIS")
@@ -293,6 +302,10 @@ RIS_DICOM_DIMSE_TIMEOUT = env_int("RIS_DICOM_DIMSE_TIMEOUT", 30)
 RIS_DICOM_NETWORK_TIMEOUT = env_int("RIS_DICOM_NETWORK_TIMEOUT", 60)
 RIS_DICOM_REQUIRE_CALLED_AE = env_bool("RIS_DICOM_REQUIRE_CALLED_AE", True)
 RIS_DICOM_MAX_ASSOCIATIONS = env_int("RIS_DICOM_MAX_ASSOCIATIONS", 32)
+# Connections whose A-ASSOCIATE-RQ has not arrived yet (worklist/dicom/transport.py):
+# a budget of their own, in all and per peer address, the oldest shed when full.
+RIS_DICOM_MAX_PENDING = env_int("RIS_DICOM_MAX_PENDING", 16)
+RIS_DICOM_MAX_PENDING_PER_PEER = env_int("RIS_DICOM_MAX_PENDING_PER_PEER", 4)
 # Modality worklist (worklist/dicom/mwl.py). Strict: a calling AE title that is neither
 # a known modality nor a station's is refused worklist associations.
 RIS_DICOM_STRICT_AE = env_bool("RIS_DICOM_STRICT_AE", not DEBUG)

@@ -1,7 +1,6 @@
 from django.contrib import admin
-from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
 
 from . import views
 
@@ -16,15 +15,12 @@ urlpatterns = [
     path("api/audit/", include("audit.urls_api")),
     path("api/", include("export.urls_api")),
     path("api/", include("worklist.api.urls")),
-    # Signed-in users only (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]); a browser
-    # without a session is sent to the login page. The split view serves its start-up
-    # script from a URL, not inline, so the Content-Security-Policy allows it.
+    # Signed-in users and token holders only (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]);
+    # a browser without a session is sent to the login page. The docs' split view
+    # serves its start-up script from a URL, not inline, as the Content-Security-Policy
+    # requires.
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path(
-        "api/docs/",
-        login_required(SpectacularSwaggerSplitView.as_view(url_name="schema")),
-        name="api-docs",
-    ),
+    path("api/docs/", views.ApiDocs.as_view(url_name="schema"), name="api-docs"),
     path("", include("worklist.ui.urls")),
 ]
 

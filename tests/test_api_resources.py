@@ -256,7 +256,7 @@ def test_user_without_permissions_cannot_list_patients(django_user_model):
     assert client.get("/api/patients/").status_code == 403
 
 
-def test_openapi_schema_and_docs_are_served(api):
+def test_openapi_schema_and_docs_are_served(api, admin_user):
     schema = api.get("/api/schema/", {"format": "json"})
     assert schema.status_code == 200
     paths = schema.json()["paths"]
@@ -268,6 +268,7 @@ def test_openapi_schema_and_docs_are_served(api):
         "/api/procedure-steps/",
     ):
         assert path in paths
+    api.force_login(admin_user)  # the docs page is for users signed in to the site
     assert api.get("/api/docs/").status_code == 200
 
 

@@ -34,6 +34,34 @@ pynetdicom
     ``Association`` and ``ThreadedAssociationServer`` take an attribute of ours (the
     caller's grant, the TLS server beside the plain one), which holds while they
     have no ``__slots__`` and no attribute of that name.
+  - worklist/dicom/transport.py (the listener's connections): ``AE._servers`` (the
+    list ``AE.shutdown`` stops and ``AssociationServer.shutdown`` removes itself
+    from), to which ``serve`` adds the server it makes with the public
+    ``AE.make_server(server_class=..., request_handler=...)``;
+    ``RequestHandler._create_association()`` (the configured acceptor Association,
+    its ``dul.socket`` an ``AssociationSocket`` wrapping the request), called by
+    ``Handler.handle`` once the A-ASSOCIATE-RQ is read, as pynetdicom's ``handle``
+    does; ``AssociationSocket`` having no ``__slots__`` and ``ready`` a property, so
+    ``BoundedSocket.adopt`` can make it a ``BoundedSocket``; and the DUL reader
+    (``DULServiceProvider._read_pdu_data``) reading a PDU as ``recv(6)`` then
+    ``recv(length)`` and taking an empty ``recv(6)`` as "transport closed" (Evt17)
+    without logging, which is how ``BoundedSocket`` ends an association in one line
+    of its own. ``AssociationServer.get_request`` is overridden (TLS handshake in
+    the handler's thread): it relies on ``self.socket`` and ``self.ssl_context``.
+  - worklist/dicom/transport.py, ``make_event_driven`` / ``association_loop``: the
+    reader (``DULServiceProvider.run_reactor``) checks ``_kill_thread``, then
+    ``_process_recv_primitive`` (``to_provider_queue``) before ``_is_transport_event``
+    (the socket's ``ready``), one ``event_queue`` event a turn, sleeping
+    ``_run_loop_delay`` after an idle turn; ``stop_dul``/``kill_dul`` only set
+    ``_kill_thread``; ``to_user_queue`` and ``DIMSEServiceProvider.msg_queue`` are the
+    queue.Queue the association's loop reads; ``association_loop`` is
+    ``Association._run_reactor`` waiting on an event instead of sleeping 1 ms. Their
+    sources are pinned by digest: when one changes, compare it with ours. And
+    ``CheapCopies``: negotiation as acceptor does not modify the supported contexts.
+    ``guard_reader`` and ``make_event_driven`` wrap the reader's and the association's
+    ``run`` (threading.Thread's public hook); ``OneLinePerAssociation`` tells an
+    association's threads by their classes (``Association``, ``DULServiceProvider``
+    with its ``assoc``), which the tests above construct.
 
 pydicom
   - worklist/dicom/charset.py, ``_encodable``: ``pydicom.charset._encode_string_impl(
@@ -50,6 +78,8 @@ pydicom
 """
 
 import inspect
+import logging
+import queue
 import re
 from importlib.metadata import version
 from pathlib import Path
@@ -313,6 +343,227 @@ def test_associations_and_servers_take_an_attribute_of_ours():
         "pynetdicom",
         "an Association no longer keeps an attribute set on it",
         OURS,
+    )
+
+
+# --- pynetdicom: the listener's connections (transport.py) -------------------------
+
+TRANSPORT = "worklist/dicom/transport.py"
+
+
+def test_the_ae_lists_its_servers_for_shutdown():
+    from pynetdicom.transport import AssociationServer
+
+    ae = AE()
+    require(
+        isinstance(getattr(ae, "_servers", None), list),
+        "pynetdicom",
+        "AE._servers is no longer the list of servers AE.shutdown() stops",
+        f"{TRANSPORT} (serve)",
+    )
+    require(
+        signature_starts(AE.make_server, ["self", "address", "ae_title", "contexts"])
+        and "server_class" in inspect.signature(AE.make_server).parameters
+        and "request_handler" in inspect.signature(AssociationServer.__init__).parameters,
+        "pynetdicom",
+        "AE.make_server(server_class=...) / AssociationServer(request_handler=...) changed",
+        f"{TRANSPORT} (serve)",
+    )
+    source = inspect.getsource(AssociationServer.shutdown)
+    require(
+        "_servers.remove" in source,
+        "pynetdicom",
+        "AssociationServer.shutdown no longer removes itself from AE._servers",
+        f"{TRANSPORT} (serve)",
+    )
+    require(
+        "self.socket.accept()" in inspect.getsource(AssociationServer.get_request)
+        and "self.ssl_context" in inspect.getsource(AssociationServer.get_request),
+        "pynetdicom",
+        "AssociationServer.get_request no longer accepts on self.socket and wraps with "
+        "self.ssl_context",
+        f"{TRANSPORT} (Server.get_request)",
+    )
+
+
+def test_the_request_handler_creates_the_association_around_the_request():
+    import socket as socket_module
+
+    from pynetdicom.sop_class import Verification
+    from pynetdicom.transport import AssociationSocket, RequestHandler
+
+    from worklist.dicom import transport
+
+    ae = AE(ae_title="RIS")
+    ae.add_supported_context(Verification)
+    server = ae.make_server(("127.0.0.1", 0))
+    ours, theirs = socket_module.socketpair()
+    try:
+        handler = RequestHandler.__new__(RequestHandler)
+        handler.request, handler.client_address, handler.server = ours, ("127.0.0.1", 1), server
+        assoc = handler._create_association()
+        sock = assoc.dul.socket
+        require(
+            isinstance(assoc, Association)
+            and isinstance(sock, AssociationSocket)
+            and sock.socket is ours,
+            "pynetdicom",
+            "RequestHandler._create_association() no longer gives an Association whose "
+            "dul.socket is an AssociationSocket of the request",
+            f"{TRANSPORT} (Handler.handle)",
+        )
+        require(
+            "__slots__" not in AssociationSocket.__dict__
+            and isinstance(AssociationSocket.__dict__.get("ready"), property),
+            "pynetdicom",
+            "AssociationSocket has __slots__ or its ready is no longer a property",
+            f"{TRANSPORT} (BoundedSocket.adopt)",
+        )
+        handle = inspect.getsource(RequestHandler.handle)
+        require(
+            "_create_association()" in handle
+            and "EVT_CONN_OPEN" in handle
+            and "assoc.start()" in handle,
+            "pynetdicom",
+            "RequestHandler.handle does more than create, announce and start the association",
+            f"{TRANSPORT} (Handler.handle)",
+        )
+        bounded = transport.BoundedSocket.adopt(
+            sock, transport.Limits(30, 60, 16384, 4, 2), b"\x05\x00\x00\x00\x00\x04" + b"\0" * 4
+        )
+        require(
+            bounded.ready and bytes(bounded.recv(6)) == b"\x05\x00\x00\x00\x00\x04",
+            "pynetdicom",
+            "an adopted AssociationSocket no longer reads through BoundedSocket",
+            f"{TRANSPORT} (BoundedSocket)",
+        )
+    finally:
+        ours.close()
+        theirs.close()
+        server.server_close()
+
+
+def test_the_dul_reads_a_pdu_as_header_then_body_and_an_empty_header_as_closed():
+    from pynetdicom.dul import DULServiceProvider
+
+    calls = []
+
+    class Fake:
+        def __init__(self, chunks):
+            self.chunks = list(chunks)
+
+        def recv(self, n):
+            calls.append(n)
+            return bytearray(self.chunks.pop(0)) if self.chunks else bytearray()
+
+    where = f"{TRANSPORT} (BoundedSocket)"
+    assoc = Association(AE(), "acceptor")
+    dul = assoc.dul
+    dul.socket = Fake([b"\x05\x00\x00\x00\x00\x04", b"\x00" * 4])
+    dul._read_pdu_data()
+    require(
+        calls == [6, 4] and dul.event_queue.get_nowait() == "Evt12",
+        "pynetdicom",
+        f"DULServiceProvider._read_pdu_data reads {calls}, not recv(6) then recv(length)",
+        where,
+    )
+    calls.clear()
+    dul.socket = Fake([])
+    logger = logging.getLogger("pynetdicom")
+    seen = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    catch = Catch(logging.DEBUG)
+    logger.addHandler(catch)
+    try:
+        dul._read_pdu_data()
+    finally:
+        logger.removeHandler(catch)
+    require(
+        dul.event_queue.get_nowait() == "Evt17"
+        and not [r for r in seen if r.levelno >= logging.WARNING],
+        "pynetdicom",
+        "an empty recv(6) is no longer a quiet Evt17 in DULServiceProvider._read_pdu_data",
+        where,
+    )
+    require(
+        isinstance(DULServiceProvider.__dict__.get("_read_pdu_data"), type(lambda: 0)),
+        "pynetdicom",
+        "DULServiceProvider._read_pdu_data is gone",
+        where,
+    )
+
+
+# The sources association_loop and make_event_driven follow (pynetdicom 3.0.4).
+PINNED_SOURCES = {
+    "Association._run_reactor": "f28838c5559e462a",
+    "DULServiceProvider.run_reactor": "e3a10eb3a0931e48",
+    "DULServiceProvider.stop_dul": "28a7e0be126e7b30",
+    "DULServiceProvider.kill_dul": "5ceccf8dd01c2072",
+}
+
+
+def test_the_loops_made_event_driven_are_those_pinned():
+    import hashlib
+
+    from pynetdicom.dul import DULServiceProvider
+
+    functions = {
+        "Association._run_reactor": Association._run_reactor,
+        "DULServiceProvider.run_reactor": DULServiceProvider.run_reactor,
+        "DULServiceProvider.stop_dul": DULServiceProvider.stop_dul,
+        "DULServiceProvider.kill_dul": DULServiceProvider.kill_dul,
+    }
+    for name, function in functions.items():
+        digest = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+        require(
+            digest == PINNED_SOURCES[name],
+            "pynetdicom",
+            f"the source of {name} changed (digest {digest})",
+            f"{TRANSPORT} (make_event_driven, association_loop)",
+        )
+    assoc = Association(AE(), "acceptor")
+    for owner, name in (
+        (assoc.dul, "to_provider_queue"),
+        (assoc.dul, "to_user_queue"),
+        (assoc.dul, "event_queue"),
+        (assoc.dimse, "msg_queue"),
+    ):
+        require(
+            type(getattr(owner, name, None)) is queue.Queue,
+            "pynetdicom",
+            f"{type(owner).__name__}.{name} is no longer a queue.Queue",
+            f"{TRANSPORT} (make_event_driven)",
+        )
+    require(
+        assoc.dul._run_loop_delay == 0.001 and assoc.dul._kill_thread is False,
+        "pynetdicom",
+        "DULServiceProvider._run_loop_delay / _kill_thread changed",
+        f"{TRANSPORT} (make_event_driven)",
+    )
+
+
+def test_negotiation_as_acceptor_leaves_the_supported_contexts_alone():
+    import copy
+
+    from pynetdicom.presentation import build_context, negotiate_as_acceptor
+    from pynetdicom.sop_class import Verification
+
+    supported = [build_context(Verification), build_context(ModalityWorklistInformationFind)]
+    for number, context in enumerate(supported):
+        context.context_id = 2 * number + 1
+    before = [copy.deepcopy(vars(context)) for context in supported]
+    requested = build_context(Verification, ["1.2.840.10008.1.2"])
+    requested.context_id = 1
+    negotiate_as_acceptor([requested], supported, {})
+    require(
+        [vars(context) for context in supported] == before,
+        "pynetdicom",
+        "negotiate_as_acceptor modifies the acceptor's supported contexts",
+        f"{TRANSPORT} (CheapCopies)",
     )
 
 

@@ -132,10 +132,14 @@ class Patient(models.Model):
     def clean(self) -> None:
         """A birth date is not in the future (local calendar); nor before 1900."""
         born = self.patient_birth_date
-        if born is not None and born > timezone.localdate():
+        if born is None:
+            return
+        if born > timezone.localdate():
             raise ValidationError({"patient_birth_date": "Must not be in the future."})
-        if born is not None:
+        try:
             vr.validate_day(born)
+        except ValidationError as exc:
+            raise ValidationError({"patient_birth_date": exc.messages}) from exc
 
 
 class PatientAlias(models.Model):

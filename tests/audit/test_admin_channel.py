@@ -104,6 +104,7 @@ def test_every_admin_page_of_patient_data_reads_through_an_audited_selector():
 
     patient_data = {
         "Patient",
+        "PatientAlias",
         "Order",
         "OrderEvent",
         "RequestedProcedure",
@@ -119,3 +120,17 @@ def test_every_admin_page_of_patient_data_reads_through_an_audited_selector():
         if model.__name__ in patient_data and not isinstance(model_admin, AuditedAdmin)
     ]
     assert unaudited == []
+
+
+def test_the_patient_alias_list_records_the_survivors_shown(admin_browser):
+    from worklist.models import PatientAlias
+
+    PatientAlias.objects.create(
+        patient_id="OLD1",
+        issuer_of_patient_id="HOSP",
+        survivor=Patient.objects.get(patient_id="Z9"),
+    )
+    mark = head()
+    assert admin_browser.get("/admin/worklist/patientalias/").status_code == 200
+    [event] = events_after(mark)
+    assert summary(event) == ("Patient Record", "R", 0, "admin", "admin", [("Z9", "HOSP")])

@@ -14,6 +14,7 @@ PATIENT_DATA = (
     "ScheduledProcedureStep",
     "PerformedProcedureStep",
     "OrderEvent",
+    "PatientAlias",
     "Page",
 )
 

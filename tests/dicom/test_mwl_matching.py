@@ -100,10 +100,19 @@ def test_modality_and_station_keys_inside_the_step_sequence(rooms):
 
 
 def test_several_modality_values_match_any(rooms, api):
+    # A step is booked in a room of its own modality; the CR and MG rooms offer theirs
+    # to DX1 too (further Scheduled Station AE Titles), so DX1 sees all three.
     station("DX1", "DX")
-    book_step(ae_title="DX1", modality="CR", start=local(DAY, 9), patient_name="Cr^Patient")
+    station("CR1", "CR")
+    station("MG1", "MG")
+    offered = {"additional_station_ae_titles": "DX1"}
+    book_step(
+        ae_title="CR1", modality="CR", start=local(DAY, 9), patient_name="Cr^Patient", step=offered
+    )
     book_step(ae_title="DX1", modality="DX", start=local(DAY, 10), patient_name="Dx^Patient")
-    book_step(ae_title="DX1", modality="MG", start=local(DAY, 11), patient_name="Mg^Patient")
+    book_step(
+        ae_title="MG1", modality="MG", start=local(DAY, 11), patient_name="Mg^Patient", step=offered
+    )
     found = find(rooms, mwl_query(PatientName="", sps={"Modality": ["CR", "DX"]}), calling_ae="DX1")
     assert values(found, "PatientName") == ["Cr^Patient", "Dx^Patient"]
 

@@ -23,7 +23,7 @@ def settled(page):
 
 
 def slot(page, ae_title, day, text):
-    group = page.get_by_role("group", name=f"{ae_title} · {day:%a} {day.day} {day:%b %Y}")
+    group = page.get_by_role("group", name=f"{ae_title} · {day:%a %Y-%m-%d}")
     return group.get_by_text(text, exact=True)
 
 

@@ -52,7 +52,20 @@ def test_api_docs_render_offline_without_policy_violations(admin_in_browser):
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/calendar/", "/orders/", "/patients/", "/audit/", "/admin/", "/exports/"]
+    "path",
+    [
+        "/",
+        "/calendar/",
+        "/board/",
+        "/orders/",
+        "/patients/",
+        "/studies/exceptions/",
+        "/audit/",
+        "/audit/report/",
+        "/admin/",
+        "/admin/worklist/patient/",
+        "/exports/",
+    ],
 )
 def test_pages_run_without_policy_violations(admin_in_browser, path):
     tab = admin_in_browser

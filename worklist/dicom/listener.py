@@ -8,7 +8,8 @@ mwl.handle_find),))``.
 
 The same AE listens on RIS_DICOM_PORT and, when RIS_DICOM_TLS_PORT is set, on a
 second port speaking DICOM over TLS (PS3.15 Annex B, tls.py); stopping the AE stops
-both.
+both. Connections are taken and read by transport.py: a pending budget and deadline
+for those not yet associated, bounded PDUs, socket options.
 """
 
 import logging
@@ -30,7 +31,7 @@ from pynetdicom.sop_class import (
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
-from worklist.dicom import echo, ian, mpps, mwl, policy, store, tls
+from worklist.dicom import echo, ian, mpps, mwl, policy, store, tls, transport
 
 logger = logging.getLogger(__name__)
 
@@ -160,11 +161,17 @@ def start(
     # The TLS context is read first: a wrong certificate path stops start-up before
     # anything listens.
     context = tls.server_context() if tls_port else None
-    server = ae.start_server(address, block=False, evt_handlers=event_handlers())
+    # One pending budget for both ports (worklist/dicom/transport.py).
+    budget = transport.PendingBudget(transport.Limits.from_settings())
+    server = transport.serve(ae, address, evt_handlers=event_handlers(), budget=budget)
     if context is not None:
         try:
-            secure = ae.start_server(
-                (host, tls_port), block=False, evt_handlers=event_handlers(), ssl_context=context
+            secure = transport.serve(
+                ae,
+                (host, tls_port),
+                evt_handlers=event_handlers(),
+                budget=budget,
+                ssl_context=context,
             )
         except Exception:
             ae.shutdown()

@@ -84,7 +84,9 @@ class PatientSearchForm(forms.Form):
         "part of the patient ID, or a birth date such as 1978-03-04 or 04.03.1978.",
         widget=forms.TextInput(attrs={"type": "search", "autofocus": True}),
     )
-    birth_date = forms.DateField(label="Birth date", required=False, widget=DateInput())
+    birth_date = forms.DateField(
+        label="Birth date", required=False, widget=DateInput(), validators=[vr.validate_day]
+    )
 
 
 class PatientForm(forms.Form):
@@ -105,7 +107,9 @@ class PatientForm(forms.Form):
     middle_name = forms.CharField(label="Middle name", max_length=64, required=False)
     name_prefix = forms.CharField(label="Prefix", max_length=16, required=False)
     name_suffix = forms.CharField(label="Suffix", max_length=16, required=False)
-    patient_birth_date = forms.DateField(label="Birth date", widget=DateInput())
+    patient_birth_date = forms.DateField(
+        label="Birth date", widget=DateInput(), validators=[vr.validate_day]
+    )
     patient_sex = forms.ChoiceField(label="Sex", choices=[("", "—"), *Sex.choices])
     medical_alerts = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
     allergies = forms.CharField(max_length=64, required=False, validators=[vr.validate_lo])
@@ -221,7 +225,9 @@ def parse_slot(value: str) -> tuple[str, datetime]:
 class SlotRangeForm(forms.Form):
     """Which free slots to show: from a day, for a day or a week, in one room or all."""
 
-    day = forms.DateField(label="From", required=False, widget=DateInput())
+    day = forms.DateField(
+        label="From", required=False, widget=DateInput(), validators=[vr.validate_day]
+    )
     span = forms.ChoiceField(choices=SPANS, required=False, initial="day")
     station = forms.ChoiceField(label="Room", required=False)
 
@@ -422,7 +428,7 @@ class CancelForm(forms.Form):
 
 
 class CalendarForm(forms.Form):
-    day = forms.DateField(required=False, widget=DateInput())
+    day = forms.DateField(required=False, widget=DateInput(), validators=[vr.validate_day])
     span = forms.ChoiceField(choices=SPANS, required=False)
     station = forms.ChoiceField(label="Room", required=False)
     modality = forms.ChoiceField(required=False)
@@ -463,7 +469,9 @@ class BoardForm(forms.Form):
 
 
 class OrderFilterForm(forms.Form):
-    day = forms.DateField(label="Date", required=False, widget=DateInput())
+    day = forms.DateField(
+        label="Date", required=False, widget=DateInput(), validators=[vr.validate_day]
+    )
     patient_id = forms.CharField(label="Patient ID", required=False, max_length=64)
     status = forms.ChoiceField(choices=[("", "Any status"), *OrderStatus.choices], required=False)
     modality = forms.ChoiceField(required=False)

@@ -42,9 +42,30 @@ def print_first_user_hint(stdout) -> None:
         stdout.write(FIRST_USER_HINT)
 
 
-def start_web_server(*, host: str, port: int, workers: int, threads: int) -> subprocess.Popen:
-    """gunicorn as a child process: several worker processes, so the web server uses
-    every core (one Python process is held to one by the GIL)."""
+# The longest path a Unix socket may have (sun_path, less the final NUL).
+UNIX_SOCKET_PATH_MAX = 107
+
+
+def runtime_files() -> dict:
+    """Where the web server keeps its runtime files: under RIS_DATA_DIR/run, so two
+    instances on one host (each with its own data directory) never share one.
+    gunicorn >= 25.1 otherwise opens its control socket at
+    ~/.gunicorn/gunicorn.ctl (or $XDG_RUNTIME_DIR/gunicorn.ctl) for every instance of
+    the user. RIS_HTTP_CONTROL_SOCKET=0 goes without the socket (`gunicornc` then
+    cannot reach the server); so does a data directory whose path is too long for one."""
+    run = settings.DATA_DIR / "run"
+    control = run / "gunicorn.ctl"
+    wanted = settings.RIS_HTTP_CONTROL_SOCKET and len(str(control)) <= UNIX_SOCKET_PATH_MAX
+    return {
+        "directory": run,
+        "pid": run / "gunicorn.pid",
+        "control_socket": control if wanted else None,
+        "worker_tmp_dir": run,
+    }
+
+
+def web_server_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
+    files = runtime_files()
     command = [
         sys.executable,
         "-m",
@@ -58,7 +79,23 @@ def start_web_server(*, host: str, port: int, workers: int, threads: int) -> sub
         str(threads),
         "--graceful-timeout",
         "10",
+        "--pid",
+        str(files["pid"]),
+        "--worker-tmp-dir",
+        str(files["worker_tmp_dir"]),
     ]
+    if files["control_socket"] is None:
+        command.append("--no-control-socket")
+    else:
+        command += ["--control-socket", str(files["control_socket"])]
+    return command
+
+
+def start_web_server(*, host: str, port: int, workers: int, threads: int) -> subprocess.Popen:
+    """gunicorn as a child process: several worker processes, so the web server uses
+    every core (one Python process is held to one by the GIL)."""
+    command = web_server_command(host=host, port=port, workers=workers, threads=threads)
+    runtime_files()["directory"].mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(command, cwd=settings.BASE_DIR)  # noqa: S603
     wait_for_port(process, host, port)
     return process

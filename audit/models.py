@@ -69,6 +69,25 @@ class Event(models.Model):
                 name="audit_event_failure",
                 condition=~Q(event_outcome_indicator=0),
             ),
+            # covering indexes of the compliance pages (migration 0008)
+            models.Index(
+                fields=["seq"],
+                include=[
+                    "username",
+                    "ae_title",
+                    "role",
+                    "channel",
+                    "event_action_code",
+                    "event_date_time",
+                ],
+                name="audit_event_actor",
+            ),
+            models.Index(
+                fields=["event_date_time"],
+                include=["seq", "user_pk", "username", "action"],
+                condition=Q(user_pk__isnull=False),
+                name="audit_event_opened",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -92,10 +111,16 @@ class EventPatient(models.Model):
     class Meta:
         indexes = [
             models.Index(
-                fields=["patient_id", "issuer_of_patient_id", "-event"], name="audit_patient_event"
+                fields=["patient_id", "issuer_of_patient_id", "-event"],
+                include=["event_date_time"],
+                name="audit_patient_seq_time",
             ),
             models.Index(fields=["event"], name="audit_patient_of_event"),
-            models.Index(fields=["event_date_time"], name="audit_patient_time"),
+            models.Index(
+                fields=["event_date_time"],
+                include=["event", "patient_id", "issuer_of_patient_id"],
+                name="audit_patient_time_ids",
+            ),
         ]
 
     def __str__(self) -> str:

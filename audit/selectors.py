@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Window
 
 from . import conf, dicom_xml
@@ -198,29 +199,36 @@ def patient_report(
     who saw or changed my data, when, from where), and one page of the accesses
     themselves, by keyset like the search (the CSV has them all)."""
     search = EventSearch(patient_id=patient_id, issuer=issuer, since=since, until=until)
-    rows = search.patient_rows()
+    report = PatientReport(patient_id=patient_id, issuer=issuer, since=since, until=until)
+    report.actors = _actor_summaries(search)
+    report.page = event_page(search, before=before, after=after, size=size)
+    return report
+
+
+def _actor_summaries(search: EventSearch) -> list[ActorSummary]:
+    """The report's accesses grouped by actor: each of the patient's events once (a
+    semi-join of its patient rows), its actor columns read from the covering index
+    audit_event_actor alone (migration 0008), not from the events' table."""
+    events = Event.objects.filter(seq__in=search.patient_rows().values("event_id"))
     grouped = (
-        rows.values("event__username", "event__ae_title", "event__role", "event__channel")
+        events.values("username", "ae_title", "role", "channel")
         .annotate(
-            accesses=Count("event_id", distinct=True),
-            reads=Count("event_id", distinct=True, filter=Q(event__event_action_code=Verb.READ)),
+            accesses=Count("seq"),
+            reads=Count("seq", filter=Q(event_action_code=Verb.READ)),
             changes=Count(
-                "event_id",
-                distinct=True,
-                filter=Q(event__event_action_code__in=[Verb.CREATE, Verb.UPDATE, Verb.DELETE]),
+                "seq", filter=Q(event_action_code__in=[Verb.CREATE, Verb.UPDATE, Verb.DELETE])
             ),
             first=Min("event_date_time"),
             last=Max("event_date_time"),
         )
-        .order_by("-accesses", "event__username", "event__ae_title")
+        .order_by("-accesses", "username", "ae_title")
     )
-    report = PatientReport(patient_id=patient_id, issuer=issuer, since=since, until=until)
-    report.actors = [
+    return [
         ActorSummary(
-            user=g["event__username"],
-            ae_title=g["event__ae_title"],
-            role=g["event__role"],
-            channel=g["event__channel"],
+            user=g["username"],
+            ae_title=g["ae_title"],
+            role=g["role"],
+            channel=g["channel"],
             accesses=g["accesses"],
             reads=g["reads"],
             changes=g["changes"],
@@ -229,8 +237,6 @@ def patient_report(
         )
         for g in grouped
     ]
-    report.page = event_page(search, before=before, after=after, size=size)
-    return report
 
 
 def report_rows(search: EventSearch) -> Iterator[list[str]]:
@@ -307,37 +313,76 @@ class OpenedRecord(NamedTuple):
     patient: tuple[str, str]
 
 
-def opened_records(*, since: datetime, until: datetime) -> list[OpenedRecord]:
-    """The records opened in the period, oldest first: one query that the
-    unusual-access findings share. The patient rows come from a range scan of their
-    own time index (each row carries its event's time), their events from the events'
-    time index; an event's patients are counted over the same rows (all of an event's
-    rows share its time), so no row is looked up one by one."""
-    rows = (
-        EventPatient.objects.filter(
-            event_date_time__gte=since,
-            event_date_time__lt=until,
-            event__event_date_time__gte=since,
-            event__event_date_time__lt=until,
-            event__user_pk__isnull=False,
-            event__action__in=PATIENT_DATA_ACTIONS,
-        )
-        .annotate(named=Window(Count("id"), partition_by=[F("event_id")]))
+def _opened_rows(since: datetime, until: datetime, user_pks: Iterable[int] | None = None):
+    """The period's opened records as rows named seq, moment, user_pk_, user, pid,
+    issuer. The patient rows come from a range scan of their own time index (each row
+    carries its event's time), their events from the events' time index, both
+    covering (migration 0008); an event's patients are counted over the same rows
+    (all of an event's rows share its time), so no row is looked up one by one."""
+    rows = EventPatient.objects.filter(
+        event_date_time__gte=since,
+        event_date_time__lt=until,
+        event__event_date_time__gte=since,
+        event__event_date_time__lt=until,
+        event__user_pk__isnull=False,
+        event__action__in=PATIENT_DATA_ACTIONS,
+    )
+    if user_pks is not None:
+        rows = rows.filter(event__user_pk__in=user_pks)
+    return (
+        rows.annotate(named=Window(Count("event_id"), partition_by=[F("event_id")]))
         .filter(named=1)
-        .order_by("event_id")
-        .values_list(
-            "event_id",
-            "event__event_date_time",
-            "event__user_pk",
-            "event__username",
-            "patient_id",
-            "issuer_of_patient_id",
+        .values(
+            seq=F("event_id"),
+            moment=F("event__event_date_time"),
+            user_pk_=F("event__user_pk"),
+            user=F("event__username"),
+            pid=F("patient_id"),
+            issuer=F("issuer_of_patient_id"),
         )
     )
+
+
+def opened_records(
+    *, since: datetime, until: datetime, user_pks: Iterable[int] | None = None
+) -> list[OpenedRecord]:
+    """The records opened in the period (by these users, if given), oldest first."""
+    rows = _opened_rows(since, until, user_pks).order_by("seq")
     return [
-        OpenedRecord(seq, moment, user_pk, user, (patient_id, issuer))
-        for seq, moment, user_pk, user, patient_id, issuer in rows
+        OpenedRecord(r["seq"], r["moment"], r["user_pk_"], r["user"], (r["pid"], r["issuer"]))
+        for r in rows
     ]
+
+
+def _epoch_bucket(column: str, seconds: int) -> str:
+    if connection.vendor == "postgresql":
+        return f"FLOOR(EXTRACT(EPOCH FROM {column}) / {seconds})"
+    return f"CAST(strftime('%%s', {column}) AS INTEGER) / {seconds}"
+
+
+def _users_who_may_burst(since, until, threshold: int, window: timedelta) -> list[int]:
+    """The users with `threshold` opened records within two consecutive windows'
+    worth of time (any window lies within two consecutive buckets of its length),
+    counted in the database: only their records are read."""
+    inner, params = _opened_rows(since, until).query.sql_with_params()
+    bucket = _epoch_bucket('"moment"', int(window.total_seconds()))
+    # the inner query is the ORM's, with its parameters; the rest are integers
+    sql = f"""
+        SELECT DISTINCT user_pk FROM (
+            SELECT user_pk, bucket, opened,
+                LEAD(bucket) OVER (PARTITION BY user_pk ORDER BY bucket) AS next_bucket,
+                LEAD(opened) OVER (PARTITION BY user_pk ORDER BY bucket) AS next_opened
+            FROM (
+                SELECT "user_pk_" AS user_pk, {bucket} AS bucket, COUNT(*) AS opened
+                FROM ({inner}) opened GROUP BY 1, 2
+            ) buckets
+        ) consecutive
+        WHERE opened + CASE WHEN next_bucket = bucket + 1 THEN next_opened ELSE 0 END
+            >= {int(threshold)}
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [user_pk for (user_pk,) in cursor.fetchall()]
 
 
 @dataclass
@@ -357,13 +402,15 @@ def many_patients_in_short_window(
     opened: list[OpenedRecord] | None = None,
 ) -> list[BurstOfPatients]:
     """Users who opened at least `threshold` distinct patients within `minutes`: the
-    largest such window per user. `opened`: the period's opened records, if read.
-    Only users who could have such a window are walked: one opening at least
-    `threshold` records within two consecutive windows' worth of time."""
+    largest such window per user. `opened`: the period's opened records, if read;
+    otherwise only the records of users who could have such a window are read, those
+    opening at least `threshold` records within two consecutive windows' worth of
+    time (counted in the database)."""
     threshold = threshold or conf.get("AUDIT_UNUSUAL_PATIENTS")
     window = timedelta(minutes=minutes or conf.get("AUDIT_UNUSUAL_WINDOW_MINUTES"))
     if opened is None:
-        opened = opened_records(since=since, until=until)
+        user_pks = _users_who_may_burst(since, until, threshold, window)
+        opened = opened_records(since=since, until=until, user_pks=user_pks) if user_pks else []
     by_user: dict[str, list[OpenedRecord]] = {}
     for record in opened:
         by_user.setdefault(record.user, []).append(record)
@@ -432,14 +479,16 @@ def outside_working_hours_page(
     *, since: datetime, until: datetime, before: int | None = None, size: int = PAGE_SIZE
 ) -> EventPage:
     """One page of the accesses outside working hours, newest first, by keyset
-    (`before` a seq): `older` is where the next page starts."""
+    (`before` a seq): `older` is where the next page starts. The page's seqs come
+    from the period's index alone (audit_event_opened), then its events by key."""
     rows = _outside_working_hours(since, until)
     if before is not None:
         rows = rows.filter(seq__lt=before)
-    events = list(rows.prefetch_related("patients").order_by("-seq")[: size + 1])
-    page = EventPage(events=events[:size])
-    if len(events) > size:
-        page.older = events[size - 1].seq
+    seqs = list(rows.order_by("-seq").values_list("seq", flat=True)[: size + 1])
+    events = Event.objects.filter(seq__in=seqs[:size]).prefetch_related("patients")
+    page = EventPage(events=list(events.order_by("-seq")))
+    if len(seqs) > size:
+        page.older = seqs[size - 1]
     return page
 
 
@@ -466,38 +515,36 @@ def _person_name_key(first: str, last: str) -> str:
     return _family_given(f"{last}^{first}")
 
 
-def _patients_q(patients: set[tuple[str, str]], prefix: str) -> Q:
-    match = Q()
-    for patient_id, issuer in patients:
-        match |= Q(**{f"{prefix}patient_id": patient_id, f"{prefix}issuer_of_patient_id": issuer})
-    return match
-
-
 def _physicians_of(patients: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
     """Folded Family^Given of the referring, requesting and performing physicians on
-    the orders of these patients (internal use: not shown, not audited)."""
+    the orders of these patients (internal use: not shown, not audited). The orders
+    are looked up by patient ID (one IN list, not an OR per patient), then kept for
+    the patients' issuers."""
     from worklist.models import Order, ScheduledProcedureStep
 
     if not patients:
         return {}
+    patient_ids = {patient_id for patient_id, _ in patients}
     names: dict[tuple[str, str], set[str]] = {}
-    orders = Order.objects.filter(_patients_q(patients, "patient__")).values_list(
+    orders = Order.objects.filter(patient__patient_id__in=patient_ids).values_list(
         "patient__patient_id",
         "patient__issuer_of_patient_id",
         "referring_physician_name",
         "requesting_physician",
     )
     for patient_id, issuer, *physicians in orders:
-        names.setdefault((patient_id, issuer), set()).update(physicians)
+        if (patient_id, issuer) in patients:
+            names.setdefault((patient_id, issuer), set()).update(physicians)
     steps = ScheduledProcedureStep.objects.filter(
-        _patients_q(patients, "requested_procedure__order__patient__")
+        requested_procedure__order__patient__patient_id__in=patient_ids
     ).values_list(
         "requested_procedure__order__patient__patient_id",
         "requested_procedure__order__patient__issuer_of_patient_id",
         "scheduled_performing_physician_name",
     )
     for patient_id, issuer, physician in steps:
-        names.setdefault((patient_id, issuer), set()).add(physician)
+        if (patient_id, issuer) in patients:
+            names.setdefault((patient_id, issuer), set()).add(physician)
     return {key: {_family_given(n) for n in found if n} for key, found in names.items()}
 
 
@@ -556,6 +603,30 @@ class UnrelatedPage:
     older: int | None = None
 
 
+def _unrelated_candidates(since, until, before: int | None, size: int) -> list[UnrelatedAccess]:
+    """Up to `size` (user, patient) pairs of the period's opened records whose last
+    access is before `before`, the most recent first: grouped in the database, then
+    the last access of each read by key for its time and user name."""
+    inner, params = _opened_rows(since, until).query.sql_with_params()
+    having = 'HAVING MAX("seq") < %s' if before is not None else ""
+    # the inner query is the ORM's, with its parameters; the rest are integers
+    sql = f"""
+        SELECT "user_pk_", "pid", "issuer", COUNT(*), MAX("seq") AS last_seq
+        FROM ({inner}) opened GROUP BY 1, 2, 3 {having}
+        ORDER BY last_seq DESC LIMIT {int(size)}
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *([before] if before is not None else [])])
+        pairs = cursor.fetchall()
+    last = Event.objects.in_bulk([seq for *_, seq in pairs])
+    return [
+        UnrelatedAccess(
+            last[seq].username, pid, issuer, count, last[seq].event_date_time, user_pk, seq
+        )
+        for user_pk, pid, issuer, count, seq in pairs
+    ]
+
+
 def without_order_relationship_page(
     *,
     since: datetime,
@@ -567,17 +638,20 @@ def without_order_relationship_page(
     """One page of the records opened by a user who neither booked nor changed an
     order of that patient, nor is named on one as referring, requesting or performing
     physician; most recent first, by keyset (`before`: the seq of a pair's last
-    access). The relationships are looked up for one page's candidates at a time."""
-    if opened is None:
-        opened = opened_records(since=since, until=until)
-    pairs = [p for p in _unrelated_pairs(opened) if before is None or p[0].seq < before]
+    access). The pairs are grouped in the database (or from `opened`, if read) and
+    their relationships looked up for one page's candidates at a time."""
     found: list[UnrelatedAccess] = []
-    start = 0
-    while len(found) <= size and start < len(pairs):
-        candidates = [_access(*pair) for pair in pairs[start : start + size + 1]]
+    while len(found) <= size:
+        if opened is None:
+            candidates = _unrelated_candidates(since, until, before, size + 1)
+        else:
+            pairs = [p for p in _unrelated_pairs(opened) if before is None or p[0].seq < before]
+            candidates = [_access(*pair) for pair in pairs[: size + 1]]
+        if not candidates:
+            break
         related = _related(candidates)
         found += [p for p in candidates if (p.user_pk, (p.patient_id, p.issuer)) not in related]
-        start += len(candidates)
+        before = candidates[-1].last_seq
     page = UnrelatedPage(accesses=found[:size])
     if len(found) > size:
         page.older = found[size - 1].last_seq

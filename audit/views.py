@@ -115,17 +115,17 @@ def patient_report_csv(request):
 @review_required
 def unusual(request):
     """The unusual-access findings of a period (by default the last
-    UNUSUAL_DEFAULT_HOURS hours): the period's opened records are read once; the two
-    lists go back by keyset, each with a cursor of its own."""
+    UNUSUAL_DEFAULT_HOURS hours): the period's opened records are counted and grouped
+    in the database, only what the page shows is read; the two lists go back by
+    keyset, each with a cursor of its own."""
     form = PeriodForm(request.GET or None)
     until = timezone.now() + timedelta(minutes=1)
     since = until - timedelta(hours=UNUSUAL_DEFAULT_HOURS)
     if form.is_bound and form.is_valid():
         since = form.cleaned_data.get("since") or since
         until = form.cleaned_data.get("until") or until
-    opened = selectors.opened_records(since=since, until=until)
     findings = {
-        "bursts": selectors.many_patients_in_short_window(since=since, until=until, opened=opened),
+        "bursts": selectors.many_patients_in_short_window(since=since, until=until),
         "off_hours": selectors.outside_working_hours_page(
             since=since, until=until, before=_int(request.GET.get("off_before"))
         ),
@@ -133,7 +133,6 @@ def unusual(request):
             since=since,
             until=until,
             before=_int(request.GET.get("unrelated_before")),
-            opened=opened,
         ),
     }
     services.record(

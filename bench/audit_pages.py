@@ -99,8 +99,10 @@ def load(events: int, patients: int) -> None:
         cursor.execute(BURST_EVENTS_SQL, {"user": BURST_USER})
         cursor.execute(BURST_PATIENTS_SQL, {"user": BURST_USER})
         cursor.execute("SET session_replication_role = DEFAULT")
-        cursor.execute("ANALYZE audit_event")
-        cursor.execute("ANALYZE audit_eventpatient")
+        # VACUUM as autovacuum would after the inserts: the visibility map lets the
+        # covering indexes (audit.0008) answer without reading the tables
+        cursor.execute("VACUUM ANALYZE audit_event")
+        cursor.execute("VACUUM ANALYZE audit_eventpatient")
     print(f"heavy patient and burst added in {time.perf_counter() - started:.0f} s", flush=True)
 
 

@@ -133,4 +133,12 @@ def test_the_patient_alias_list_records_the_survivors_shown(admin_browser):
     mark = head()
     assert admin_browser.get("/admin/worklist/patientalias/").status_code == 200
     [event] = events_after(mark)
-    assert summary(event) == ("Patient Record", "R", 0, "admin", "admin", [("Z9", "HOSP")])
+    # the merged identifier and its survivor: both name the same person
+    assert summary(event) == (
+        "Patient Record",
+        "R",
+        0,
+        "admin",
+        "admin",
+        [("OLD1", "HOSP"), ("Z9", "HOSP")],
+    )

@@ -83,7 +83,7 @@ def test_several_steps_of_one_procedure_are_told_apart_by_modality():
         patient={"patient_id": "TWO-STEPS", "patient_name": "Two^Steps"},
         steps=[
             StepBooking(scheduled_station_ae_title=ae_title, start=start, duration_minutes=15)
-            for ae_title, start in (("CT1", local(DAY, 9)), ("MR1", local(DAY, 9)))
+            for ae_title, start in (("CT1", local(DAY, 9)), ("MR1", local(DAY, 10)))
         ],
     )
     ct_step, mr_step = order.requested_procedure.scheduled_procedure_steps.order_by("modality")

@@ -18,6 +18,9 @@ PATIENT_DATA_SERVICES = (
     "worklist.services.performed_steps",
     "worklist.services.studies",
     "worklist.services.history",
+    "worklist.services.safety",
+    "hl7v2.services",
+    "export.services",
 )
 
 WRITES = {
@@ -38,6 +41,16 @@ AUDITED_BY_CALLER = {
     "patient_for_order": "the patient part of order_create, which is @audited",
     # worklist.services.history
     "record": "the order's history line written inside the audited write that made it",
+    # hl7v2.services
+    "receive": "keeps the message; its patient and order writes are the audited worklist "
+    "services its handlers call",
+    "reapply": "as receive, for a kept message applied again by an administrator",
+    # export.services
+    "project_create": "a research project's name and owner: no patient data",
+    "pseudonyms_for": "the pseudonyms of an export, written inside export_build, which "
+    "records the Export event naming its patients",
+    "export_progress": "counters of a build under way: no patient data",
+    "expire_exports": "deletes expired files; their Export events were recorded when built",
 }
 
 

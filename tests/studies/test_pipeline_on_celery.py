@@ -5,112 +5,22 @@ Redis is never touched). Nothing is lost when the worker or Redis is down: intak
 writes the database first, the task waits in Redis or the sweeper finds the study."""
 
 import os
-import socket
-import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from tests.conftest import require_peer
+from tests.faults.rig import PrivateRedis, Process, free_port, wait_for
+from tests.faults.rig import answers as _answers
 from worklist.models import Study, StudyDecision
 
 from .conftest import EXAM_DAY
 from .dicom_files import StudySpec, storescu, write_study
 
-ROOT = Path(__file__).resolve().parents[2]
-
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Process:
-    """A child process with its output in a file (a full pipe can never block it)."""
-
-    def __init__(self, name: str, args: list[str], env: dict, directory: Path):
-        self.log = directory / f"{name}.log"
-        with open(self.log, "wb") as output:
-            self.process = subprocess.Popen(
-                args, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-class PrivateRedis:
-    """A redis-server of the test's own on a free port, without persistence."""
-
-    def __init__(self, directory: Path):
-        self.binary = require_peer("redis-server", "redis-server")
-        self.port = free_port()
-        self.directory = directory
-        self.process: Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = Process(
-            "redis",
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            dict(os.environ),
-            self.directory,
-        )
-        wait_for(lambda: _answers(self.port), 10, "redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_for(predicate, seconds: float, message: str = ""):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    value = predicate()
-    assert value, message
-    return value
 
 
 @pytest.fixture

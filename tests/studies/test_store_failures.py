@@ -3,12 +3,9 @@ a hang and never Success: a full disk (files kept), the database down. Files are
 ever visible whole."""
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 from pydicom import dcmread
@@ -16,11 +13,11 @@ from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 
-from tests.conftest import require_peer
+from tests.faults.rig import ROOT, PrivatePostgres, Process, free_port, wait_for
+from tests.faults.rig import answers as _answers
 from worklist.models import Instance, Study
 
 from .dicom_files import StudySpec, storescu, write_study
-from .test_pipeline_on_celery import ROOT, Process, _answers, free_port, wait_for
 
 
 def test_kept_files_are_whole_and_named_by_their_uids(
@@ -85,64 +82,7 @@ def test_a_full_disk_is_answered_out_of_resources(
     assert not list((full_disk / "studies").rglob("*.tmp"))
 
 
-class PrivatePostgres:
-    """A PostgreSQL server of the test's own (initdb in a temporary directory, run as
-    the postgres account), stopped and started by the test."""
-
-    def __init__(self):
-        # Its own directory under /tmp: the postgres account cannot enter pytest's.
-        directory = Path(tempfile.mkdtemp(prefix="ris-test-pg-"))
-        self.initdb = require_peer("initdb", "postgresql")
-        self.pg_ctl = require_peer("pg_ctl", "postgresql")
-        self.directory = directory
-        self.port = free_port()
-        shutil.chown(directory, "postgres")
-        self._as_postgres(
-            self.initdb, "-D", str(directory / "data"), "-A", "trust", "-U", "postgres"
-        )
-
-    def _as_postgres(self, *args, check: bool = True):
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *args],
-            check=check,
-            capture_output=True,
-            timeout=120,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self):
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_postgres(
-            self.pg_ctl,
-            "-D",
-            str(self.directory / "data"),
-            "-o",
-            options,
-            "-l",
-            str(self.directory / "log"),
-            "-w",
-            "start",
-        )
-
-    def stop(self):
-        self._as_postgres(
-            self.pg_ctl,
-            "-D",
-            str(self.directory / "data"),
-            "-m",
-            "fast",
-            "-w",
-            "stop",
-            check=False,
-        )
-
-
 def test_a_store_while_the_database_is_down_is_refused_then_the_association_goes_on(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("running PostgreSQL as the postgres account needs root")
     database = PrivatePostgres()
     database.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RIS_", "CELERY_"))}
@@ -150,7 +90,7 @@ def test_a_store_while_the_database_is_down_is_refused_then_the_association_goes
         DJANGO_SETTINGS_MODULE="ris.settings",
         SECRET_KEY="database-down-test-secret",
         RIS_AUDIT_KEY="database-down-test-audit-key-0123456789",
-        DATABASE_URL=database.url,
+        DATABASE_URL=database.url("postgres"),
         RIS_DATA_DIR=str(tmp_path / "data"),
         RIS_DICOM_STRICT_AE="0",
         PYTHONUNBUFFERED="1",
@@ -207,5 +147,4 @@ def test_a_store_while_the_database_is_down_is_refused_then_the_association_goes
         assert time.monotonic() - started < 45
     finally:
         server.stop()
-        database.stop()
-        shutil.rmtree(database.directory, ignore_errors=True)
+        database.remove()

@@ -302,6 +302,9 @@ RIS_DICOM_DIMSE_TIMEOUT = env_int("RIS_DICOM_DIMSE_TIMEOUT", 30)
 RIS_DICOM_NETWORK_TIMEOUT = env_int("RIS_DICOM_NETWORK_TIMEOUT", 60)
 RIS_DICOM_REQUIRE_CALLED_AE = env_bool("RIS_DICOM_REQUIRE_CALLED_AE", True)
 RIS_DICOM_MAX_ASSOCIATIONS = env_int("RIS_DICOM_MAX_ASSOCIATIONS", 32)
+# Listener processes sharing the DICOM ports (worklist/dicom/processes.py); 1 runs the
+# listener in the process of `dicomserver` or `runris` itself.
+RIS_DICOM_PROCESSES = env_int("RIS_DICOM_PROCESSES", os.cpu_count() or 1)
 # Connections whose A-ASSOCIATE-RQ has not arrived yet (worklist/dicom/transport.py):
 # a budget of their own, in all and per peer address, the oldest shed when full.
 RIS_DICOM_MAX_PENDING = env_int("RIS_DICOM_MAX_PENDING", 16)

@@ -10,6 +10,10 @@ The same AE listens on RIS_DICOM_PORT and, when RIS_DICOM_TLS_PORT is set, on a
 second port speaking DICOM over TLS (PS3.15 Annex B, tls.py); stopping the AE stops
 both. Connections are taken and read by transport.py: a pending budget and deadline
 for those not yet associated, bounded PDUs, socket options.
+
+`start` runs the listener in this process (threads); `launch`, used by `dicomserver`
+and `runris`, runs RIS_DICOM_PROCESSES of them on the same ports (processes.py), or
+`start` when that is 1.
 """
 
 import logging
@@ -31,7 +35,7 @@ from pynetdicom.sop_class import (
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
-from worklist.dicom import echo, ian, mpps, mwl, policy, store, tls, transport
+from worklist.dicom import echo, ian, mpps, mwl, policy, processes, store, tls, transport
 
 logger = logging.getLogger(__name__)
 
@@ -184,11 +188,84 @@ TLS_SERVER = "ris_tls_server"
 
 
 def tls_server(server: ThreadedAssociationServer) -> ThreadedAssociationServer | None:
-    """The TLS server started next to `server`, if any."""
+    """The TLS server started next to `server`, if any (for listener processes, what
+    their TLS socket listens on)."""
+    if isinstance(server, processes.ListenerProcesses):
+        return server.tls
     return getattr(server, TLS_SERVER, None)
 
 
 def stop(server: ThreadedAssociationServer) -> None:
     """Abort associations in progress, then close the listening socket: a modality
     mid-query gets an A-ABORT at once instead of waiting out its timeout."""
+    if isinstance(server, processes.ListenerProcesses):
+        server.stop()
+        return
     server.ae.shutdown()
+
+
+def launch(
+    *,
+    count: int | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    ae_title: str | None = None,
+    tls_port: int | None = None,
+):
+    """The listener as `dicomserver` and `runris` run it: `count` processes on the
+    same ports (default RIS_DICOM_PROCESSES), or `start` in this process when 1.
+    Either answers `server_address`, `ae_title`, `tls_server()` and `stop()`."""
+    count = max(1, settings.RIS_DICOM_PROCESSES if count is None else count)
+    if count == 1:
+        return start(host=host, port=port, ae_title=ae_title, tls_port=tls_port)
+    ae_title = ae_title or settings.RIS_AE_TITLE
+    host = host or settings.RIS_DICOM_HOST
+    port = settings.RIS_DICOM_PORT if port is None else port
+    tls_port = settings.RIS_DICOM_TLS_PORT if tls_port is None else tls_port
+    context = tls.server_context() if tls_port else None  # a wrong path fails here
+    sockets = {"plain": processes.bind(host, port)}
+    try:
+        if context is not None:
+            sockets["tls"] = processes.bind(host, tls_port)
+    except BaseException:
+        sockets["plain"].close()
+        raise
+    cap = processes.AssociationCap(settings.RIS_DICOM_MAX_ASSOCIATIONS, count)
+
+    def serve(index, sockets, cap):
+        return serve_sockets(
+            ae_title=ae_title, sockets=sockets, cap=cap, ssl_context=context, count=count
+        )
+
+    group = processes.ListenerProcesses(
+        count=count, ae_title=ae_title, sockets=sockets, cap=cap, serve=serve, shutdown=stop
+    )
+    return group.start()
+
+
+def serve_sockets(*, ae_title: str, sockets: dict, cap, ssl_context, count: int):
+    """In one listener process of `count`: the AE accepting on the sockets its parent
+    bound, under the association cap they share, with its part of the pending
+    budget."""
+    ae = build_ae(ae_title=ae_title)
+    budget = transport.PendingBudget(transport.Limits.from_settings(processes=count))
+    server = transport.serve(
+        ae,
+        sockets["plain"].getsockname(),
+        evt_handlers=event_handlers(),
+        budget=budget,
+        listening=sockets["plain"],
+        cap=cap,
+    )
+    if "tls" in sockets:
+        secure = transport.serve(
+            ae,
+            sockets["tls"].getsockname(),
+            evt_handlers=event_handlers(),
+            budget=budget,
+            ssl_context=ssl_context,
+            listening=sockets["tls"],
+            cap=cap,
+        )
+        setattr(server, TLS_SERVER, secure)
+    return server

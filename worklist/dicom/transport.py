@@ -82,6 +82,21 @@ def abort_pdu(reason: int) -> bytes:
     return struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, 0x02, reason)
 
 
+def reject_pdu(result: int, source: int, diagnostic: int) -> bytes:
+    """A-ASSOCIATE-RJ (PS3.8 9.3.4)."""
+    return struct.pack(">BBLBBBB", 0x03, 0, 4, 0, result, source, diagnostic)
+
+
+# A-ASSOCIATE-RJ for a full association cap, as pynetdicom sends it: rejected-transient,
+# DICOM UL service-provider (presentation related function), local-limit-exceeded.
+LOCAL_LIMIT_EXCEEDED = (0x02, 0x03, 0x02)
+
+
+def share(total: int, processes: int) -> int:
+    """One process's part of a budget of `total` split between `processes`."""
+    return max(1, -(-max(1, total) // max(1, processes)))
+
+
 @dataclass(frozen=True)
 class Limits:
     association_deadline: float  # accept -> A-ASSOCIATE-RQ received (ACSE timeout)
@@ -91,13 +106,16 @@ class Limits:
     pending_per_peer: int
 
     @classmethod
-    def from_settings(cls) -> "Limits":
+    def from_settings(cls, processes: int = 1) -> "Limits":
+        """The limits of one listener process out of `processes`: the pending budget,
+        in all and per address, is split between them (rounded up), since each reads
+        and sheds only the connections it accepted itself."""
         return cls(
             association_deadline=float(settings.RIS_DICOM_ACSE_TIMEOUT),
             pdu_deadline=float(settings.RIS_DICOM_NETWORK_TIMEOUT),
             max_pdu=int(settings.RIS_DICOM_MAX_PDU),
-            pending=max(1, int(settings.RIS_DICOM_MAX_PENDING)),
-            pending_per_peer=max(1, int(settings.RIS_DICOM_MAX_PENDING_PER_PEER)),
+            pending=share(int(settings.RIS_DICOM_MAX_PENDING), processes),
+            pending_per_peer=share(int(settings.RIS_DICOM_MAX_PENDING_PER_PEER), processes),
         )
 
     def longest(self, pdu_type: int) -> int:
@@ -744,12 +762,22 @@ class Handler(RequestHandler):
             server.budget.leave(entry)
             self._refuse(entry, exc)
             return
-        assoc = self._create_association()
-        sock = BoundedSocket.adopt(assoc.dul.socket, server.limits, first)
-        guard_reader(assoc)
-        make_event_driven(assoc, sock)
-        evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
-        assoc.start()
+        if server.cap is not None and not server.cap.take():
+            self._refuse_over_cap(entry, first)
+            return
+        try:
+            assoc = self._create_association()
+            sock = BoundedSocket.adopt(assoc.dul.socket, server.limits, first)
+            guard_reader(assoc)
+            make_event_driven(assoc, sock)
+            if server.cap is not None:
+                hold_slot(assoc, server.cap)
+            evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
+            assoc.start()
+        except BaseException:
+            if server.cap is not None:  # the association's thread never ran
+                server.cap.give_back()
+            raise
 
     def _read_request(self, deadline: float) -> bytes:
         sock = self.request
@@ -769,6 +797,27 @@ class Handler(RequestHandler):
             raise DeadlineExpired("no TLS handshake by the deadline") from None
         except (ssl.SSLError, OSError) as exc:
             raise NotDicom(f"TLS handshake failed ({exc})") from None
+
+    def _refuse_over_cap(self, entry: Pending, request: bytes) -> None:
+        """The association cap shared by several listener processes is full: the
+        A-ASSOCIATE-RJ pynetdicom sends for its own cap, and the same line."""
+        called, calling = (request[at : at + 16].decode("ascii", "replace") for at in (10, 26))
+        called, calling = called.strip(), calling.strip()
+        logger.warning(
+            "Rejected association from calling AE %s at %s:%s to called AE %s: "
+            "Local limit exceeded (%s associations in all listener processes)",
+            calling or "?",
+            entry.peer,
+            entry.port,
+            called,
+            self.server.cap.limit,
+        )
+        try:
+            self.request.settimeout(1)
+            self.request.sendall(reject_pdu(*LOCAL_LIMIT_EXCEEDED))
+        except OSError:
+            pass
+        self.server.shutdown_request(self.request)
 
     def _refuse(self, entry: Pending, exc: ReadFailed) -> None:
         if not exc.quiet and not entry.shed:
@@ -792,6 +841,20 @@ class Handler(RequestHandler):
         self.server.shutdown_request(self.request)
 
 
+def hold_slot(assoc, cap) -> None:
+    """The association's slot of the shared cap is given back when its thread ends,
+    however it ends."""
+    run = assoc.run
+
+    def holding() -> None:
+        try:
+            run()
+        finally:
+            cap.give_back()
+
+    assoc.run = holding
+
+
 class CheapCopies(list):
     """The server's supported presentation contexts. pynetdicom deep-copies them for
     every association (RequestHandler._create_association), UID by UID, each UID
@@ -812,12 +875,36 @@ class Server(ThreadedAssociationServer):
     # a burst beyond it waits out a SYN retransmission, a second or more).
     request_queue_size = 1024
 
-    def __init__(self, *args, budget: PendingBudget, **kwargs):
+    def __init__(self, *args, budget: PendingBudget, listening=None, cap=None, **kwargs):
         self.budget = budget
         self.limits = budget.limits
+        # Set by a listener process of several: the socket its parent bound and the
+        # association cap they share (worklist/dicom/processes.py).
+        self.listening = listening
+        self.cap = cap
         kwargs.setdefault("request_handler", Handler)
         super().__init__(*args, **kwargs)
         self.contexts = CheapCopies(self.contexts)
+
+    def server_bind(self) -> None:
+        if self.listening is None:
+            super().server_bind()
+            return
+        self.socket.close()
+        self.socket = self.listening
+        self.server_address = self.socket.getsockname()
+
+    def server_activate(self) -> None:
+        if self.listening is None:
+            super().server_activate()
+
+    def server_close(self) -> None:
+        """A socket shared with other processes is only closed here: shutting it down
+        would stop it listening for them too."""
+        if self.listening is None:
+            super().server_close()
+        else:
+            self.socket.close()
 
     def get_request(self):
         client, address = self.socket.accept()
@@ -833,10 +920,19 @@ class Server(ThreadedAssociationServer):
 
 
 def serve(
-    ae, address, *, evt_handlers, budget: PendingBudget, ssl_context=None
+    ae,
+    address,
+    *,
+    evt_handlers,
+    budget: PendingBudget,
+    ssl_context=None,
+    listening: socket.socket | None = None,
+    cap=None,
 ) -> ThreadedAssociationServer:
     """Start listening in a background thread, as AE.start_server(block=False) does,
-    with this module's server."""
+    with this module's server. `listening`: accept on this socket, bound and listening
+    already (shared with other listener processes, non-blocking), instead of binding
+    `address`; `cap`: the association cap those processes share."""
     install_log_filter()
     server = ae.make_server(
         address,
@@ -844,6 +940,8 @@ def serve(
         evt_handlers=evt_handlers,
         server_class=Server,
         budget=budget,
+        listening=listening,
+        cap=cap,
     )
     thread = threading.Thread(
         target=server.serve_forever, name=f"AcceptorServer@{address[1]}", daemon=True

@@ -1,7 +1,10 @@
 """`python manage.py dicomserver`: the DICOM listener alone, in the foreground.
 
 For deployments that run the web server and the DICOM listener as separate
-processes (docker-compose runs `runris --no-dicom` next to this).
+processes (docker-compose runs `runris --no-dicom` next to this). With
+RIS_DICOM_PROCESSES above 1 (the default on a machine of several cores) this process
+supervises that many listener processes on the same ports
+(worklist/dicom/processes.py).
 """
 
 import logging
@@ -44,6 +47,11 @@ def wait_until_set(stopping: threading.Event) -> None:
         pass
 
 
+def in_processes(server) -> str:
+    count = getattr(server, "count", 1)
+    return f" in {count} processes" if count > 1 else ""
+
+
 class Command(BaseCommand):
     help = (
         "Run the DICOM listener (C-ECHO, Modality Worklist, MPPS) in the foreground, "
@@ -59,17 +67,29 @@ class Command(BaseCommand):
             type=int,
             help="port for DICOM over TLS (default RIS_DICOM_TLS_PORT; 0: none)",
         )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            help="listener processes sharing the ports (default RIS_DICOM_PROCESSES)",
+        )
 
     def handle(self, *args, **options):
         with stop_signals() as stopping:
-            server = listener.start(
+            server = listener.launch(
+                count=options["processes"],
                 host=options["host"],
                 port=options["port"],
                 ae_title=options["ae_title"],
                 tls_port=options["tls_port"],
             )
             host, port = server.server_address[:2]
-            logger.info("DICOM listener %s listening on %s:%s", server.ae_title, host, port)
+            logger.info(
+                "DICOM listener %s listening on %s:%s%s",
+                server.ae_title,
+                host,
+                port,
+                in_processes(server),
+            )
             secure = listener.tls_server(server)
             if secure is not None:
                 host, port = secure.server_address[:2]

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ris import inprocess
 from worklist.dicom import listener
-from worklist.management.commands.dicomserver import stop_signals, wait_until_set
+from worklist.management.commands.dicomserver import in_processes, stop_signals, wait_until_set
 
 FIRST_USER_HINT = """\
 No user exists yet. Create the first one (an administrator) with:
@@ -137,7 +137,8 @@ def describe(stdout, *, http_port: int, dicom_server) -> None:
         stdout.write("DICOM:     not started here (--no-dicom); run `manage.py dicomserver`")
     else:
         host, port = dicom_server.server_address[:2]
-        stdout.write(f"DICOM:     {dicom_server.ae_title}@{host}:{port}")
+        where = f"{dicom_server.ae_title}@{host}:{port}{in_processes(dicom_server)}"
+        stdout.write(f"DICOM:     {where}")
         secure = listener.tls_server(dicom_server)
         if secure is not None:
             host, port = secure.server_address[:2]
@@ -151,8 +152,8 @@ def describe(stdout, *, http_port: int, dicom_server) -> None:
 
 def start_dicom(options, running: ExitStack):
     """Started before the web server, so that once /healthz answers the whole
-    service is up."""
-    server = listener.start(port=options["dicom_port"])
+    service is up; RIS_DICOM_PROCESSES listener processes, or this one when 1."""
+    server = listener.launch(port=options["dicom_port"])
     running.callback(listener.stop, server)
     return server
 

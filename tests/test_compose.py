@@ -208,6 +208,9 @@ def test_the_dicom_listener_runs_in_its_own_container(compose):
     commands = {name: argv(compose["services"][name]["command"]) for name in OURS}
     assert commands["dicom"][:3] == ["python", "manage.py", "dicomserver"]
     assert "--no-dicom" in commands["web"]
+    environment = compose["services"]["dicom"]["environment"]
+    assert environment["RIS_DICOM_PROCESSES"] == "${RIS_DICOM_PROCESSES:-}"
+    assert environment["DATABASE_URL"] == compose["services"]["web"]["environment"]["DATABASE_URL"]
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:

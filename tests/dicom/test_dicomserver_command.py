@@ -66,12 +66,14 @@ def server_env(tmp_path, tls_files):
     return env
 
 
-@pytest.fixture
-def dicomserver(server_env):
+@pytest.fixture(params=[1, 2], ids=["1 process", "2 processes"])
+def dicomserver(server_env, request):
+    """The listener in the command's own process (1), or in two listener processes
+    sharing both ports (RIS_DICOM_PROCESSES, here --processes)."""
     ports = {"plain": free_port(), "tls": free_port()}
     process = subprocess.Popen(
         [sys.executable, "manage.py", "dicomserver", "--port", str(ports["plain"])]
-        + ["--tls-port", str(ports["tls"])],
+        + ["--tls-port", str(ports["tls"]), "--processes", str(request.param)],
         cwd=ROOT,
         env=server_env,
         stdout=subprocess.PIPE,

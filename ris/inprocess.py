@@ -7,6 +7,10 @@ the tasks asked for later in this process (`call_later`, e.g. a study's
 reconciliation at the end of its quiet period). Tasks run one at a time in the
 scheduler's thread, as a worker with one process would; a failing task is logged and
 the scheduler goes on.
+
+Listener processes that `runris` forks (RIS_DICOM_PROCESSES above 1) have no
+scheduler of their own: what they ask for later is sent to the parent's
+(`forward_to`, worklist/dicom/processes.py).
 """
 
 import heapq
@@ -113,6 +117,8 @@ class Scheduler:
 
 
 _scheduler: Scheduler | None = None
+_forward = None  # in a forked listener process: sends (delay, task, args) to the parent
+_forward_lock = threading.Lock()
 
 
 def start() -> Scheduler:
@@ -131,8 +137,29 @@ def stop() -> None:
         _scheduler = None
 
 
+def runs_here() -> bool:
+    return _scheduler is not None
+
+
+def forward_to(connection) -> None:
+    """In a process forked from the one whose scheduler runs (the parent's thread is
+    not here): tasks asked for later go to it through `connection` (a pipe's sending
+    end); None: nowhere (the caller falls back as with no scheduler)."""
+    global _scheduler, _forward
+    _scheduler, _forward = None, connection
+
+
 def call_later(delay: float, task: str, *args) -> bool:
-    """Run `task` in `delay` seconds in this process, if its scheduler runs here."""
+    """Run `task` in `delay` seconds in this process, if its scheduler runs here, or
+    in the parent's when this is a listener process it forked."""
+    if _forward is not None:
+        try:
+            with _forward_lock:
+                _forward.send((delay, task, args))
+        except (OSError, ValueError):
+            logger.warning("Cannot pass task %s to the in-process scheduler", task)
+            return False
+        return True
     if _scheduler is None:
         return False
     _scheduler.call_later(delay, task, *args)

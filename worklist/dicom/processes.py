@@ -16,6 +16,9 @@ children:
 - a child that dies is logged and started again (at once if it had run for a while,
   after a backoff doubling up to MAX_BACKOFF if it keeps dying early); the others keep
   serving meanwhile;
+- with no broker, tasks a child asks for later (a study's reconciliation at the end
+  of its quiet period) go through a pipe to the parent's in-process scheduler
+  (ris/inprocess.py), which `runris` runs;
 - SIGTERM or SIGINT to the parent (`stop`) sends SIGTERM to every child, which aborts
   its open associations, closes its sockets and exits 0; one still running after
   STOP_SECONDS is killed. A child whose parent has gone stops by itself.
@@ -33,10 +36,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 
 from django.db import connections
 from pynetdicom.transport import AddressInformation
+
+from ris import inprocess
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +123,7 @@ class Child:
     started: float = 0.0
     early_deaths: int = 0
     restart_at: float | None = None
+    tasks: Connection | None = None  # the parent's end of the pipe of tasks asked for later
 
 
 class ListenerProcesses:
@@ -163,31 +169,53 @@ class ListenerProcesses:
     def _fork(self, child: Child) -> None:
         # A database connection must never be shared by two processes.
         connections.close_all()
+        tasks = FORK.Pipe(duplex=False) if inprocess.runs_here() else (None, None)
         process = FORK.Process(
             target=run_child,
-            args=(child.index, self.sockets, self.cap, self._serve, self._shutdown, os.getpid()),
+            args=(child.index, self.sockets, self.cap, self._serve, self._shutdown),
+            kwargs={"parent": os.getpid(), "tasks": tasks[1]},
             name=f"dicom-listener-{child.index + 1}",
             daemon=False,
         )
         process.start()
+        if tasks[1] is not None:
+            tasks[1].close()
         child.process, child.started, child.restart_at = process, time.monotonic(), None
+        child.tasks = tasks[0]
 
     def _supervise(self) -> None:
         while not self._stopping.is_set():
-            alive = [c.process.sentinel for c in self.children if c.process is not None]
-            wait(alive, timeout=CHECK_EVERY)
+            watched = [c.process.sentinel for c in self.children if c.process is not None]
+            watched += [c.tasks for c in self.children if c.tasks is not None]
+            wait(watched, timeout=CHECK_EVERY)
             if self._stopping.is_set():
                 return
             now = time.monotonic()
             for child in self.children:
+                self._pass_on_tasks(child)
                 if child.process is not None and child.process.exitcode is not None:
                     self._buried(child, now)
                 if child.restart_at is not None and child.restart_at <= now:
                     self._fork(child)
 
+    @staticmethod
+    def _pass_on_tasks(child: Child) -> None:
+        """What the child asked to run later, to this process's scheduler."""
+        try:
+            while child.tasks is not None and child.tasks.poll():
+                delay, task, args = child.tasks.recv()
+                inprocess.call_later(delay, task, *args)
+        except (EOFError, OSError):
+            child.tasks.close()
+            child.tasks = None
+
     def _buried(self, child: Child, now: float) -> None:
         process = child.process
         process.join()
+        self._pass_on_tasks(child)
+        if child.tasks is not None:
+            child.tasks.close()
+            child.tasks = None
         self.cap.forget(child.index)
         if now - child.started >= STABLE_SECONDS:
             child.early_deaths = 0
@@ -237,6 +265,9 @@ class ListenerProcesses:
                         child.process.pid,
                         exit_description(child.process.exitcode),
                     )
+            if child.tasks is not None:
+                child.tasks.close()
+                child.tasks = None
         for sock in self.sockets.values():
             sock.close()
 
@@ -254,13 +285,14 @@ def exit_description(code: int | None) -> str:
 # --- a child ------------------------------------------------------------------------
 
 
-def run_child(index, sockets, cap, serve, shutdown, parent: int) -> None:
+def run_child(index, sockets, cap, serve, shutdown, *, parent: int, tasks) -> None:
     """The body of a listener process: serve until SIGTERM/SIGINT or until the parent
     is gone, then stop as a single listener does (associations aborted)."""
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, frame: stopping.set())
-    forget_inherited_scheduler()
+    # The parent's scheduler thread (runris without a broker) is not here.
+    inprocess.forward_to(tasks)
     cap.index = index
     server = serve(index, sockets, cap)
     pid = os.getpid()
@@ -271,12 +303,3 @@ def run_child(index, sockets, cap, serve, shutdown, parent: int) -> None:
             break
     shutdown(server)
     logger.info("DICOM listener process %d stopped (pid %d)", index + 1, pid)
-
-
-def forget_inherited_scheduler() -> None:
-    """The parent's in-process task scheduler (runris without a broker) has no thread
-    here: tasks asked for later in a child go the way they go without it (the sweeper
-    finds a study whose quiet period ended)."""
-    from ris import inprocess
-
-    inprocess._scheduler = None

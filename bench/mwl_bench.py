@@ -32,6 +32,10 @@ modality). Issue 14's run:
         .venv/bin/python bench/mwl_bench.py --sizes 10000 --servers floor ris \\
         --answers 32 2 --clients pynetdicom findscu --concurrency 1 16 --seconds 10
 
+`--processes 1 2` runs the RIS once with each number of listener processes
+(RIS_DICOM_PROCESSES); the server CPU is then that of `dicomserver` and its listener
+processes together.
+
 The database named in DATABASE_URL is dropped and created anew; `ris` and `test_ris`
 are refused. A server whose single query takes longer than --slow seconds is not run
 at higher concurrency (its row says so).
@@ -409,11 +413,16 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120) ->
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def start_ris(url: str, port: int, root: Path = ROOT) -> subprocess.Popen:
+def start_ris(url: str, port: int, root: Path = ROOT, processes: int = 1) -> subprocess.Popen:
     return _start(
         [sys.executable, "manage.py", "dicomserver", "--port", str(port)],
         cwd=root,
-        env=service_env(url, RIS_DICOM_MAX_ASSOCIATIONS="64", RIS_MWL_MAX_MATCHES="1000"),
+        env=service_env(
+            url,
+            RIS_DICOM_MAX_ASSOCIATIONS="64",
+            RIS_MWL_MAX_MATCHES="1000",
+            RIS_DICOM_PROCESSES=str(processes),
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -715,16 +724,29 @@ def start_floor(size: int, day: date, port: int) -> subprocess.Popen:
 def server_table(
     url: str, work: Path, folder: Path, other_root: Path | None = None, size=0, day=None
 ) -> dict:
+    """key -> (label, called AE, start(port, processes))."""
     return {
-        "floor": ("floor (bare pynetdicom)", "RIS", lambda port: start_floor(size, day, port)),
-        "ris": ("RIS (PostgreSQL)", "RIS", lambda port: start_ris(url, port)),
+        "floor": (
+            "floor (bare pynetdicom)",
+            "RIS",
+            lambda port, _: start_floor(size, day, port),
+        ),
+        "ris": (
+            "RIS (PostgreSQL)",
+            "RIS",
+            lambda port, processes: start_ris(url, port, processes=processes),
+        ),
         "ris-other": (
             f"RIS at {other_root}",
             "RIS",
-            lambda port: start_ris(url, port, root=other_root),
+            lambda port, processes: start_ris(url, port, root=other_root, processes=processes),
         ),
-        "wlmscpfs": ("wlmscpfs", "RIS", lambda port: start_wlmscpfs(folder.parent, port)),
-        "orthanc": ("Orthanc worklists", "ORTHANC", lambda port: start_orthanc(work, folder, port)),
+        "wlmscpfs": ("wlmscpfs", "RIS", lambda port, _: start_wlmscpfs(folder.parent, port)),
+        "orthanc": (
+            "Orthanc worklists",
+            "ORTHANC",
+            lambda port, _: start_orthanc(work, folder, port),
+        ),
     }
 
 
@@ -838,10 +860,12 @@ def run(args) -> list[dict]:
         if "ris" in args.servers:
             print(answer_path(url, day), flush=True)
         servers = server_table(url, work, folder, args.other_root, size=size, day=day)
-        for key in args.servers:
+        for key, processes in runs(args):
             label, called_ae, start = servers[key]
+            if key in RIS_SERVERS:
+                label += f", {processes} process{'es' if processes > 1 else ''}"
             port = free_port()
-            process = start(port)
+            process = start(port, processes)
             try:
                 wait_for_port(port, process)
                 slow = {}  # (client, answers) -> seconds of a single query, when too slow
@@ -866,6 +890,7 @@ def run(args) -> list[dict]:
                     row.update(
                         server=label,
                         key=key,
+                        processes=processes if key in RIS_SERVERS else None,
                         size=size,
                         concurrency=concurrency,
                         client=client,
@@ -876,6 +901,17 @@ def run(args) -> list[dict]:
             finally:
                 stop(process)
     return results
+
+
+RIS_SERVERS = ("ris", "ris-other")
+
+
+def runs(args):
+    """(server, listener processes) of each server run: the RIS once for each count of
+    --processes (RIS_DICOM_PROCESSES), the others once."""
+    for key in args.servers:
+        for processes in args.processes if key in RIS_SERVERS else [None]:
+            yield key, processes
 
 
 def plan(args, key: str):
@@ -966,6 +1002,13 @@ def main() -> None:
         "--other-root",
         type=Path,
         help="another checkout of the RIS (ris-other), e.g. an earlier commit to compare with",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="RIS listener processes (RIS_DICOM_PROCESSES); the RIS is run for each count",
     )
     parser.add_argument("--seconds", type=float, default=20, help="time budget per measurement")
     parser.add_argument("--timeout", type=float, default=600, help="DIMSE timeout per query")

@@ -675,10 +675,16 @@ def measure(
     ]
     started = time.monotonic()
     cpu_before = process_cpu(server_pid) if server_pid else None
-    with multiprocessing.get_context("fork").Pool(concurrency) as pool:
+    clients_before = clients_cpu()
+    pool = multiprocessing.get_context("fork").Pool(concurrency)
+    try:
         results = pool.map(modality, jobs)
+    finally:
+        pool.close()
+        pool.join()
     wall = time.monotonic() - started
     cpu = process_cpu(server_pid) - cpu_before if server_pid else None
+    clients = clients_cpu() - clients_before
     answered = sum(r[3] for r in results)
     latencies = sorted(x for r in results for x in r[0])
     answers = sorted({a for r in results for a in r[1]})
@@ -697,7 +703,16 @@ def measure(
         else None,
         "qps": queries / wall if wall else None,
         "server_cpu_ms": 1000 * cpu / answered if cpu is not None and answered else None,
+        # The modalities' processes (and the findscu they ran): on a machine they share
+        # with the server, what the server cannot have.
+        "client_cpu_ms": 1000 * clients / queries if queries else None,
     }
+
+
+def clients_cpu() -> float:
+    """CPU seconds of this process's children that have ended (the modalities)."""
+    times = os.times()
+    return times.children_user + times.children_system
 
 
 # --- the run --------------------------------------------------------------------------
@@ -946,8 +961,10 @@ def ratio(value, floor_value, inverse=False):
 def table(results: list[dict]) -> str:
     lines = [
         "| steps | server | client | asked | modalities | p50 | p95 | p99 | queries/s "
-        "| server CPU/query | p50 ÷ floor | queries/s ÷ floor | queries | answers each |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| server CPU/query | clients' CPU/query | p50 ÷ floor | queries/s ÷ floor | queries "
+        "| answers each |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+        "| --- |",
     ]
     for r in results:
         head = (
@@ -955,18 +972,19 @@ def table(results: list[dict]) -> str:
             f"| {r.get('asked', 32)} | {r['concurrency']} "
         )
         if "skipped" in r:
-            lines.append(f"{head}| — | — | — | — | — | — | — | not run: {r['skipped']} | |")
+            lines.append(f"{head}| — | — | — | — | — | — | — | — | not run: {r['skipped']} | |")
             continue
         floor = floor_of(results, r) or {}
         p50 = f"{r['p50_ms']:.1f} ms" if r["p50_ms"] is not None else "—"
         p95 = f"{r['p95_ms']:.1f} ms" if r["p95_ms"] is not None else "—"
         qps = f"{r['qps']:.1f}" if r["qps"] else "—"
         cpu = f"{r['server_cpu_ms']:.1f} ms" if r.get("server_cpu_ms") else "—"
+        clients = f"{r['client_cpu_ms']:.1f} ms" if r.get("client_cpu_ms") else "—"
         p99 = f"{r['p99_ms']:.1f} ms" if r.get("p99_ms") is not None else "—"
         failed = f" ({r['failures']} failed)" if r["failures"] else ""
         answers = "/".join(str(a) for a in r["answers"])
         lines.append(
-            f"{head}| {p50} | {p95} | {p99} | {qps} | {cpu} "
+            f"{head}| {p50} | {p95} | {p99} | {qps} | {cpu} | {clients} "
             f"| {ratio(r['p50_ms'], floor.get('p50_ms'))} | {ratio(r['qps'], floor.get('qps'))} "
             f"| {r['queries']}{failed} | {answers} |"
         )

@@ -175,7 +175,7 @@ class ListenerProcesses:
             args=(child.index, self.sockets, self.cap, self._serve, self._shutdown),
             kwargs={"parent": os.getpid(), "tasks": tasks[1]},
             name=f"dicom-listener-{child.index + 1}",
-            daemon=False,
+            daemon=True,  # terminated by multiprocessing should this process exit unstopped
         )
         process.start()
         if tasks[1] is not None:

@@ -260,3 +260,28 @@ def test_sigterm_stops_every_process_and_aborts_open_associations(start_listener
     for number, pid in server.children().items():
         assert f"DICOM listener process {number} stopped (pid {pid})" in server.output
     assert echoscu(server.port).returncode != 0
+
+
+def test_a_process_killed_while_counting_does_not_lock_the_cap_for_the_others():
+    from worklist.dicom.processes import FORK, AssociationCap
+
+    cap = AssociationCap(limit=2, processes=2)
+    cap.index = 0
+    assert cap.take()
+
+    def die_counting():
+        cap.index = 1
+        cap.take()
+        cap._lock.acquire()  # killed inside the count: the lock stays taken
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    dying = FORK.Process(target=die_counting)
+    dying.start()
+    dying.join(10)
+    assert dying.exitcode == -signal.SIGKILL
+
+    # What the parent does before starting another in its place.
+    cap.forget(1)
+    assert cap.held() == 1  # the dead process's association is gone with it
+    assert cap.take()
+    assert not cap.take()  # the limit still holds

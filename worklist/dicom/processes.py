@@ -10,9 +10,9 @@ children:
   C-ECHO, worklist, MPPS, C-STORE, IAN) accepting on the inherited sockets; the kernel
   hands each new connection to whichever child accepts first;
 - the association cap (RIS_DICOM_MAX_ASSOCIATIONS) holds across all children
-  (`AssociationCap`). The pending budget (RIS_DICOM_MAX_PENDING and
-  RIS_DICOM_MAX_PENDING_PER_PEER) is split between them, each child shedding only
-  the connections it accepted (transport.Limits.from_settings);
+  (`AssociationCap`). Each child reads and sheds only the connections it accepted:
+  the pending budget in all (RIS_DICOM_MAX_PENDING) is split between them, the budget
+  per address is each one's own (transport.Limits.from_settings);
 - a child that dies is logged and started again (at once if it had run for a while,
   after a backoff doubling up to MAX_BACKOFF if it keeps dying early); the others keep
   serving meanwhile;

@@ -107,15 +107,19 @@ class Limits:
 
     @classmethod
     def from_settings(cls, processes: int = 1) -> "Limits":
-        """The limits of one listener process out of `processes`: the pending budget,
-        in all and per address, is split between them (rounded up), since each reads
-        and sheds only the connections it accepted itself."""
+        """The limits of one listener process out of `processes`, each of which reads
+        and sheds only the connections it accepted itself: the pending budget in all
+        is split between them (rounded up), so the port holds no more than one process
+        did; the budget per address is not, since a burst of modalities behind one
+        address would then be shed sooner than by one process (capped by the
+        process's part of the whole)."""
+        pending = share(int(settings.RIS_DICOM_MAX_PENDING), processes)
         return cls(
             association_deadline=float(settings.RIS_DICOM_ACSE_TIMEOUT),
             pdu_deadline=float(settings.RIS_DICOM_NETWORK_TIMEOUT),
             max_pdu=int(settings.RIS_DICOM_MAX_PDU),
-            pending=share(int(settings.RIS_DICOM_MAX_PENDING), processes),
-            pending_per_peer=share(int(settings.RIS_DICOM_MAX_PENDING_PER_PEER), processes),
+            pending=pending,
+            pending_per_peer=min(pending, max(1, int(settings.RIS_DICOM_MAX_PENDING_PER_PEER))),
         )
 
     def longest(self, pdu_type: int) -> int:

@@ -673,6 +673,9 @@ def measure(
         )
         for w in range(concurrency)
     ]
+    # Imported once here, so the forked modalities do not each pay for it.
+    import pynetdicom.sop_class  # noqa: F401
+
     started = time.monotonic()
     cpu_before = process_cpu(server_pid) if server_pid else None
     clients_before = clients_cpu()

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from audit.audited import audited
@@ -591,12 +592,36 @@ def _history_line(performed, order, step_ids, user, linked_by_hand) -> OrderEven
 
 
 def _write_follow(step_changes: dict, order_changes: dict, lines: list[OrderEvent]) -> None:
+    """The step and order statuses and the history lines, then post_save for each
+    line (_announce)."""
     now = timezone.now()
     for line in lines:
         line.at = now
     if connection.vendor == "postgresql":
         _write_follow_postgresql(step_changes, order_changes, lines, now)
-        return
+    else:
+        _write_follow_orm(step_changes, order_changes, lines, now)
+    _announce(lines)
+
+
+def _announce(lines: list[OrderEvent]) -> None:
+    """History lines written in bulk send no post_save; send it for each, as save()
+    would, so that what follows an order's history hears of them in this transaction:
+    the hospital system's status messages (hl7v2/signals.py: started, completed) go
+    into the outbox with the change. On PostgreSQL the lines carry no primary key
+    (worklist_follow returns none); the receivers read the kind and the order."""
+    for line in lines:
+        post_save.send(
+            sender=OrderEvent,
+            instance=line,
+            created=True,
+            update_fields=None,
+            raw=False,
+            using=connection.alias,
+        )
+
+
+def _write_follow_orm(step_changes: dict, order_changes: dict, lines: list[OrderEvent], now):
     for status in set(step_changes.values()):
         ScheduledProcedureStep.objects.filter(
             pk__in=[pk for pk, s in step_changes.items() if s == status]

@@ -16,9 +16,11 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 from pynetdicom import AE, service_class
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
-from tests.factories import book_step, future_day, local, station
+from tests.factories import book, book_step, future_day, local, station, step_of
 from worklist.dicom import answers, worklist_item
 from worklist.models import Modality, Patient, ScheduledProcedureStep, Station
+from worklist.services.booking import order_cancel, step_update
+from worklist.services.patients import patient_merge, patient_update
 from worklist.services.stations import modality_save
 
 from .conftest import find, matches, mwl_query, values
@@ -284,3 +286,46 @@ def test_changes_committed_before_a_query_are_in_its_answer_while_writers_run(ct
     assert queries[0] >= 4
     assert max(committed.values()) >= 2
     assert answers.ANSWERS.hits > 0
+
+
+def test_what_the_services_change_is_in_the_next_answer_of_a_warm_memo(ct1, builds):
+    """The write services a department uses (patient edit and merge, moving a step,
+    cancelling an order), each committed right before a query whose items were all
+    kept: the answer shows the change, and only the changed items are built again."""
+    keys = {
+        "PatientName": "",
+        "PatientID": "",
+        "AccessionNumber": "",
+        "sps": {"ScheduledProcedureStepStartTime": "", "ScheduledProcedureStepID": ""},
+    }
+    first = book(start=local(DAY, 9), patient_name="Vivaldi^Antonio", patient_id="P1")
+    second = book(start=local(DAY, 10), patient_name="Haydn^Joseph", patient_id="P2")
+    third = book(start=local(DAY, 11), patient_name="Haydn^J", patient_id="P3")
+
+    def answer():
+        found = matches(find(ct1, mwl_query(**keys)))
+        return {
+            a.AccessionNumber: (
+                str(a.PatientName),
+                a.PatientID,
+                a.ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartTime,
+            )
+            for a in found
+        }
+
+    answer()
+    assert len(answer()) == 3
+    builds.clear()
+
+    patient_update(patient=first.patient, patient_name="Vivaldi^Antonio Lucio")
+    assert answer()[first.accession_number][0] == "Vivaldi^Antonio Lucio"
+    assert len(builds) == 1
+
+    step_update(step=step_of(second), start=local(DAY, 14))
+    assert answer()[second.accession_number][2] == "140000"
+
+    patient_merge(survivor=second.patient, merged=third.patient)
+    assert answer()[third.accession_number][:2] == ("Haydn^Joseph", "P2")
+
+    order_cancel(order=first, reason="Patient declined")
+    assert sorted(answer()) == sorted([second.accession_number, third.accession_number])

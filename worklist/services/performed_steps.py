@@ -26,6 +26,9 @@ from typing import Protocol
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, connection, transaction
+from django.db.models.constants import OnConflict
+from django.db.models.signals import post_save
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from audit.audited import audited
@@ -200,17 +203,45 @@ def performed_step_create(
         report.references, performed=performed, calling_ae_title=calling_ae_title, stations=stations
     )
     _matched(performed, steps, note)
-    try:
-        with transaction.atomic():
-            performed.save()
-    except IntegrityError:
+    if not _inserted(performed):
         # The instance exists: a retry, maybe racing its first sending (whose insert
         # this one waited for), or a clash. Any other integrity error is a bug.
         existing = _locked_instance(sop_instance_uid)
         if existing is None:
-            raise
+            raise IntegrityError(f"Cannot store performed procedure step {sop_instance_uid}")
         return _retried(existing, fingerprint, calling_ae_title)
     return _attach(performed, steps)
+
+
+def _inserted(performed: PerformedProcedureStep) -> bool:
+    """Store a new instance unless a row holds its SOP Instance UID: False then, and
+    nothing written. One statement (INSERT … ON CONFLICT DO NOTHING RETURNING id on
+    PostgreSQL, INSERT OR IGNORE … RETURNING on SQLite), where save() in a savepoint
+    took three; the row is built as save() builds it (each field's pre_save: the
+    timestamps)."""
+    if not connection.features.can_return_columns_from_insert:
+        try:
+            with transaction.atomic():
+                performed.save()
+        except IntegrityError:
+            return False
+        return True
+    meta = PerformedProcedureStep._meta
+    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
+    query = InsertQuery(PerformedProcedureStep, on_conflict=OnConflict.IGNORE)
+    query.insert_values(fields, [performed])
+    compiler = query.get_compiler(connection=connection)
+    compiler.returning_fields = [meta.pk]
+    ((sql, params),) = compiler.as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    performed.pk = row[0]
+    performed._state.adding = False
+    performed._state.db = connection.alias
+    return True
 
 
 def _locked_instance(sop_instance_uid: str) -> PerformedProcedureStep | None:
@@ -591,12 +622,36 @@ def _history_line(performed, order, step_ids, user, linked_by_hand) -> OrderEven
 
 
 def _write_follow(step_changes: dict, order_changes: dict, lines: list[OrderEvent]) -> None:
+    """The step and order statuses and the history lines, then post_save for each
+    line (_announce)."""
     now = timezone.now()
     for line in lines:
         line.at = now
     if connection.vendor == "postgresql":
         _write_follow_postgresql(step_changes, order_changes, lines, now)
-        return
+    else:
+        _write_follow_orm(step_changes, order_changes, lines, now)
+    _announce(lines)
+
+
+def _announce(lines: list[OrderEvent]) -> None:
+    """History lines written in bulk send no post_save; send it for each, as save()
+    would, so that what follows an order's history hears of them in this transaction:
+    the hospital system's status messages (hl7v2/signals.py: started, completed) go
+    into the outbox with the change. On PostgreSQL the lines carry no primary key
+    (worklist_follow returns none); the receivers read the kind and the order."""
+    for line in lines:
+        post_save.send(
+            sender=OrderEvent,
+            instance=line,
+            created=True,
+            update_fields=None,
+            raw=False,
+            using=connection.alias,
+        )
+
+
+def _write_follow_orm(step_changes: dict, order_changes: dict, lines: list[OrderEvent], now):
     for status in set(step_changes.values()):
         ScheduledProcedureStep.objects.filter(
             pk__in=[pk for pk, s in step_changes.items() if s == status]

@@ -293,6 +293,28 @@ class OrderDetailsSerializer(StrictSerializer):
     change (booking.ORDER_EDITABLE, booking.PROCEDURE_EDITABLE)."""
 
 
+def acknowledgement_field(help_text: str) -> serializers.ListField:
+    """The codes of the safety alerts acknowledged (services.safety.ACKNOWLEDGEABLE)."""
+    return serializers.ListField(
+        child=serializers.ChoiceField(choices=ACKNOWLEDGEABLE),
+        default=list,
+        max_length=len(ACKNOWLEDGEABLE),
+        help_text=help_text,
+    )
+
+
+class OrderUpdateSerializer(OrderDetailsSerializer):
+    """A PATCH of an order: its descriptive fields, and the acknowledgements a new
+    procedure may need."""
+
+    acknowledged_alerts = acknowledgement_field(
+        "Safety alerts acknowledged for this change (CONTRAST_ALLERGY, MR_IMPLANT): "
+        "another procedure that raises one the order has not acknowledged yet (a "
+        "contrast exam for a contrast-allergic patient, MR with an implant) is answered "
+        "409 naming it in `acknowledgement_required`, as a booking is."
+    )
+
+
 class OrderCreateSerializer(OrderDetailsSerializer):
     patient = OrderPatientSerializer()
     accession_number = text(vr.validate_sh)
@@ -309,12 +331,10 @@ class OrderCreateSerializer(OrderDetailsSerializer):
         help_text="Book even if the patient has another exam at that time (needs the "
         "worklist.allow_patient_overlap permission; audited).",
     )
-    acknowledged_alerts = serializers.ListField(
-        child=serializers.ChoiceField(choices=ACKNOWLEDGEABLE),
-        default=list,
-        max_length=len(ACKNOWLEDGEABLE),
-        help_text="Safety alerts acknowledged for this booking (CONTRAST_ALLERGY, "
-        "MR_IMPLANT); a booking raising one not listed is answered 409.",
+    acknowledged_alerts = acknowledgement_field(
+        "Safety alerts acknowledged for this booking (CONTRAST_ALLERGY, MR_IMPLANT); a "
+        "booking raising one not listed is answered 409 naming it in "
+        "`acknowledgement_required`."
     )
 
     def service_arguments(self) -> dict:
@@ -346,6 +366,12 @@ class StepUpdateSerializer(StrictSerializer):
         required=False,
         help_text="Move even if the patient has another exam at the new time (needs the "
         "worklist.allow_patient_overlap permission; audited).",
+    )
+    acknowledged_alerts = acknowledgement_field(
+        "Safety alerts acknowledged for this move (CONTRAST_ALLERGY, MR_IMPLANT): a move "
+        "or another modality raising one the order has not acknowledged yet (an allergy "
+        "recorded since the booking, MR now) is answered 409 naming it in "
+        "`acknowledgement_required`, as a booking is."
     )
 
     RENAMED = {

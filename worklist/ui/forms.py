@@ -399,6 +399,7 @@ class RescheduleForm(SlotRangeForm):
     allow_patient_overlap = forms.BooleanField(
         label="Move anyway: the patient has another exam at that time", required=False
     )
+    acknowledged_alerts = BookingForm.base_fields["acknowledged_alerts"]
 
     def __init__(self, *args, booking=False, **kwargs):
         super().__init__(*args, **kwargs)

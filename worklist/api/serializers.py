@@ -827,6 +827,38 @@ class StudyResolveSerializer(StudyActionSerializer):
     )
 
 
+# --- possible duplicate patients ------------------------------------------------
+
+
+class PossibleDuplicatesQuerySerializer(StrictSerializer):
+    """GET /api/patients/duplicates/: the patient about to be registered, as typed."""
+
+    patient_id = text(vr.validate_lo, max_length=64, help_text="The ID about to be used.")
+    issuer_of_patient_id = text(vr.validate_lo, max_length=64)
+    patient_name = text(
+        vr.validate_pn, max_length=194, help_text="DICOM PN form, e.g. Vivaldi^Antonio."
+    )
+    patient_birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+    exclude = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The id of a patient not to list (the one being edited).",
+    )
+
+    def validate(self, data):
+        named = data["patient_name"].strip() and data["patient_birth_date"] is not None
+        if not data["patient_id"].strip() and not named:
+            raise serializers.ValidationError(
+                {
+                    "patient_id": [
+                        "Send patient_id, or patient_name with patient_birth_date (or all)."
+                    ]
+                }
+            )
+        return data
+
+
 # --- first available -------------------------------------------------------------
 
 

@@ -102,6 +102,21 @@ class PatientViewSet(ServiceWriteViewSet):
         data.pop("revision", None)
         return patient_create(**data)
 
+    @extend_schema(
+        parameters=[serializers.PossibleDuplicatesQuerySerializer],
+        responses=serializers.PatientSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def duplicates(self, request):
+        """Registered patients who may be the one about to be registered (ask before a
+        POST, as the registration page shows them): born the same day with a similar
+        name (accents, case and the order of the name parts ignored), or holding the
+        same patient ID under another issuer. At most 20; an empty list when none."""
+        params = serializers.PossibleDuplicatesQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        found = selectors.possible_duplicates(**params.validated_data, user=request.user)
+        return Response(self.get_serializer(found, many=True).data)
+
     def update_object(self, instance, data):
         if "revision" in data:  # the client says which version it changes: checked
             return patient_edit(patient=instance, **data)

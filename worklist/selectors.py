@@ -232,6 +232,19 @@ def patient_get(*, pk: int, user=None) -> Patient:
     return Patient.objects.get(pk=pk)
 
 
+@audited(
+    Action.ORDER_RECORD, patient=lambda order: order.patient, objects=audit_subjects.order_objects
+)
+def order_to_schedule(*, pk: int, user=None) -> Order:
+    """An order as the booking page schedules it (one the hospital system placed,
+    waiting for its steps): patient, requested procedure and catalogue entry."""
+    return (
+        Order.objects.select_related("patient")
+        .prefetch_related("requested_procedures__procedure")
+        .get(pk=pk)
+    )
+
+
 def patient_orders(*, patient: Patient, user=None) -> list[Order]:
     """The patient's orders, newest first, with their procedures and steps."""
     return list(order_list().filter(patient=patient))

@@ -15,6 +15,7 @@ little later is still counted.
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Min
 
 from .models import Event, OpenedHour, OpenedHoursDone
 
@@ -58,7 +59,7 @@ def roll_up_openings(*, now: datetime | None = None) -> int:
 
     end = hour_number((now or datetime.now(UTC)) - GRACE)
     with transaction.atomic():
-        oldest = Event.objects.order_by("seq").values_list("event_date_time", flat=True).first()
+        oldest = Event.objects.aggregate(oldest=Min("event_date_time"))["oldest"]
         start = hour_number(oldest) if oldest is not None else end
         done, _ = OpenedHoursDone.objects.select_for_update().get_or_create(
             pk=1, defaults={"until_hour": min(start, end)}

@@ -172,9 +172,8 @@ def main() -> None:
 def run(args) -> None:
     from django.utils import timezone
 
-    from audit.models import Event, EventPatient
-
     from audit import rollup
+    from audit.models import Event, EventPatient
 
     print(f"events: {Event.objects.count():,}   patient rows: {EventPatient.objects.count():,}")
     # what the periodic task audit.roll_up_openings keeps: the closed hours' opened

@@ -159,3 +159,40 @@ class ForwardCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at #{self.last_seq}"
+
+
+class OpenedHour(models.Model):
+    """The records people opened in one closed hour (audit.rollup), per user and
+    patient: how many times and the last event's seq. Derived from the trail, not part
+    of it (not chained, not append-only): kept by the periodic task
+    audit.roll_up_openings so that the unusual-access review reads a long period's
+    closed hours here instead of every opened record of the trail; rows older than the
+    trail's oldest event go with it."""
+
+    hour = models.BigIntegerField(help_text="Hours since the epoch (UTC).")
+    user_pk = models.IntegerField()
+    patient_id = models.CharField(max_length=64)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    opened = models.PositiveIntegerField()
+    last_seq = models.BigIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["hour"],
+                include=["user_pk", "patient_id", "issuer_of_patient_id", "opened", "last_seq"],
+                name="audit_opened_hour",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"hour {self.hour}: user {self.user_pk} opened {self.patient_id} ×{self.opened}"
+
+
+class OpenedHoursDone(models.Model):
+    """Up to which hour (hours since the epoch, excluded) OpenedHour holds the trail."""
+
+    until_hour = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"opened records rolled up before hour {self.until_hour}"

@@ -13,4 +13,6 @@ BEAT_SCHEDULE = {
     "audit-expire-daily": {"task": "audit.expire", "schedule": crontab(hour=3, minute=15)},
     "audit-forward-syslog": {"task": "audit.forward_syslog", "schedule": 30.0},
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": 300.0},
+    # the closed hours' opened records for the unusual-access review (audit.rollup)
+    "audit-roll-up-openings": {"task": "audit.roll_up_openings", "schedule": 600.0},
 }

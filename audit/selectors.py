@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Window
 
-from . import conf, dicom_xml
+from . import conf, dicom_xml, rollup
 from .codes import Action, Channel, Verb
 from .models import Event, EventPatient
 
@@ -354,31 +354,54 @@ def opened_records(
     ]
 
 
-def _epoch_bucket(column: str, seconds: int) -> str:
-    if connection.vendor == "postgresql":
-        return f"FLOOR(EXTRACT(EPOCH FROM {column}) / {seconds})"
-    return f"CAST(strftime('%%s', {column}) AS INTEGER) / {seconds}"
+def _opened_per_hour(since: datetime, until: datetime) -> tuple[str, list]:
+    """SQL (and its parameters) of the period's opened records as rows of user_pk, pid,
+    issuer, hour, opened (a count) and last_seq: the whole hours the roll-up holds
+    from OpenedHour (audit.rollup), the rest (the period's ragged ends, the hours not
+    rolled up yet) from the trail, one row per opened record."""
+    done = rollup.rolled_up_until()
+    first, end = rollup.first_whole_hour(since), rollup.hour_number(until)
+    parts, params, raw = [], [], [(since, until)]
+    if done is not None and first < min(end, done):
+        end = min(end, done)
+        parts.append(
+            "SELECT user_pk, patient_id AS pid, issuer_of_patient_id AS issuer, hour, "
+            "opened, last_seq FROM audit_openedhour WHERE hour >= %s AND hour < %s"
+        )
+        params += [first, end]
+        raw = [(since, rollup.hour_start(first)), (rollup.hour_start(end), until)]
+    hour = rollup.hour_sql('"moment"')
+    for start, stop in raw:
+        if start < stop or not parts:
+            inner, inner_params = _opened_rows(start, stop).query.sql_with_params()
+            # the inner query is the ORM's, with its parameters
+            parts.append(
+                f'SELECT "user_pk_" AS user_pk, "pid", "issuer", {hour} AS hour, '  # noqa: S608
+                f'1 AS opened, "seq" AS last_seq FROM ({inner}) opened'
+            )
+            params += inner_params
+    return " UNION ALL ".join(parts), params
 
 
 def _users_who_may_burst(since, until, threshold: int, window: timedelta) -> list[int]:
-    """The users with `threshold` opened records within two consecutive windows'
-    worth of time (any window lies within two consecutive buckets of its length),
-    counted in the database: only their records are read."""
-    inner, params = _opened_rows(since, until).query.sql_with_params()
-    bucket = _epoch_bucket('"moment"', int(window.total_seconds()))
-    # the inner query is the ORM's, with its parameters; the rest are integers
+    """The users with `threshold` opened records within the hours a window can span
+    (any window of up to k hours lies within k + 1 consecutive hours), counted in the
+    database per user and hour (audit.rollup): only their records are read."""
+    source, params = _opened_per_hour(since, until)
+    spans = -(-int(window.total_seconds()) // 3600)
+    # the source is the ORM's and the roll-up's, with its parameters; the rest are integers
     sql = f"""
         SELECT DISTINCT user_pk FROM (
-            SELECT user_pk, bucket, opened,
-                LEAD(bucket) OVER (PARTITION BY user_pk ORDER BY bucket) AS next_bucket,
-                LEAD(opened) OVER (PARTITION BY user_pk ORDER BY bucket) AS next_opened
+            SELECT user_pk, SUM(opened) OVER (
+                PARTITION BY user_pk ORDER BY hour
+                RANGE BETWEEN CURRENT ROW AND {int(spans)} FOLLOWING
+            ) AS around
             FROM (
-                SELECT "user_pk_" AS user_pk, {bucket} AS bucket, COUNT(*) AS opened
-                FROM ({inner}) opened GROUP BY 1, 2
-            ) buckets
-        ) consecutive
-        WHERE opened + CASE WHEN next_bucket = bucket + 1 THEN next_opened ELSE 0 END
-            >= {int(threshold)}
+                SELECT user_pk, hour, SUM(opened) AS opened
+                FROM ({source}) per_hour GROUP BY 1, 2
+            ) hours
+        ) windows
+        WHERE around >= {int(threshold)}
     """  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -605,14 +628,15 @@ class UnrelatedPage:
 
 def _unrelated_candidates(since, until, before: int | None, size: int) -> list[UnrelatedAccess]:
     """Up to `size` (user, patient) pairs of the period's opened records whose last
-    access is before `before`, the most recent first: grouped in the database, then
+    access is before `before`, the most recent first: grouped in the database (whole
+    hours from the roll-up, _opened_per_hour), then
     the last access of each read by key for its time and user name."""
-    inner, params = _opened_rows(since, until).query.sql_with_params()
-    having = 'HAVING MAX("seq") < %s' if before is not None else ""
-    # the inner query is the ORM's, with its parameters; the rest are integers
+    source, params = _opened_per_hour(since, until)
+    having = "HAVING MAX(last_seq) < %s" if before is not None else ""
+    # the source is the ORM's and the roll-up's, with its parameters; the rest are integers
     sql = f"""
-        SELECT "user_pk_", "pid", "issuer", COUNT(*), MAX("seq") AS last_seq
-        FROM ({inner}) opened GROUP BY 1, 2, 3 {having}
+        SELECT user_pk, pid, issuer, SUM(opened), MAX(last_seq) AS last_seq
+        FROM ({source}) per_hour GROUP BY 1, 2, 3 {having}
         ORDER BY last_seq DESC LIMIT {int(size)}
     """  # noqa: S608
     with connection.cursor() as cursor:

@@ -4,7 +4,7 @@ task runs with an audit context naming it (audit.signals)."""
 
 from celery import shared_task
 
-from . import checkpoints, retention, services, syslog
+from . import checkpoints, retention, rollup, services, syslog
 
 
 @shared_task(name="audit.verify_chain")
@@ -27,3 +27,8 @@ def forward_syslog() -> dict:
 @shared_task(name="audit.checkpoint")
 def checkpoint() -> dict:
     return checkpoints.publish().as_dict()
+
+
+@shared_task(name="audit.roll_up_openings")
+def roll_up_openings() -> dict:
+    return {"rows": rollup.roll_up_openings()}

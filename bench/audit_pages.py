@@ -11,7 +11,9 @@ patients). Then it adds
   * a user who opened 30 distinct patients within 20 minutes yesterday, a burst the
     unusual-access page must find,
 
-and requests, as a logged-in compliance officer through Django's test client (the
+rolls the closed hours' opened records up as the periodic task audit.roll_up_openings
+does (audit.rollup; the first time the whole trail), and requests, as a logged-in
+compliance officer through Django's test client (the
 whole request: session, permission, form, queries, template, and the Audit Log Used
 event each page writes), every audit page: the search by patient (first and a deep
 page), by user, the newest events with no filter, the heavy patient's access report
@@ -170,9 +172,15 @@ def main() -> None:
 def run(args) -> None:
     from django.utils import timezone
 
+    from audit import rollup
     from audit.models import Event, EventPatient
 
     print(f"events: {Event.objects.count():,}   patient rows: {EventPatient.objects.count():,}")
+    # what the periodic task audit.roll_up_openings keeps: the closed hours' opened
+    # records (the first time, the whole trail) for the unusual-access review
+    started = time.perf_counter()
+    rows = rollup.roll_up_openings()
+    print(f"opened records rolled up: {rows:,} rows in {time.perf_counter() - started:.1f} s")
     heavy_events = EventPatient.objects.filter(patient_id=HEAVY).count()
     print(f"events of {HEAVY}: {heavy_events:,}", flush=True)
     rng = random.Random(42)

@@ -1,18 +1,17 @@
 """The message log (administrators: hl7.view_message; re-apply: hl7.change_message)
 and the order inbox of the schedulers (worklist.add_order)."""
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import messages as flash
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from ris.errors import Conflict, Invalid
-from worklist.models import Station
-from worklist.services.booking import StepBooking, order_schedule
 from worklist.ui.views.common import requires
 
 from . import selectors, services
@@ -71,66 +70,17 @@ def inbox(request):
     return render(request, "hl7/inbox.html", {"page": page})
 
 
-class ScheduleForm(forms.Form):
-    station = forms.ModelChoiceField(queryset=Station.objects.none())
-    start = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    duration_minutes = forms.IntegerField(required=False, min_value=1, max_value=24 * 60)
-
-    def __init__(self, *args, modality: str = "", **kwargs):
-        super().__init__(*args, **kwargs)
-        stations = Station.objects.filter(active=True)
-        if modality and stations.filter(modality=modality).exists():
-            stations = stations.filter(modality=modality)
-        self.fields["station"].queryset = stations
-
-
 @requires(*SCHEDULE)
 def schedule(request, pk: int):
-    """Book the steps of a waiting order: its procedure is the one the HIS asked for."""
+    """Schedule a waiting order: the scheduler's booking page (calendar, free slots,
+    safety prompts) with the order's procedure chosen; booking there fills the order's
+    steps (worklist.services.booking.order_schedule) instead of creating a second order."""
     try:
         order = selectors.waiting_order_get(pk=pk)
     except ObjectDoesNotExist as exc:
         raise Http404 from exc
-    procedure = order.requested_procedure
-    catalogue = procedure.procedure
-    form = ScheduleForm(
-        request.POST or None,
-        modality=catalogue.modality if catalogue else "",
-        initial={"duration_minutes": catalogue.duration_minutes if catalogue else 15},
-    )
-    if request.method == "POST" and form.is_valid():
-        start = form.cleaned_data["start"]
-        if timezone.is_naive(start):
-            start = timezone.make_aware(start)
-        try:
-            order_schedule(
-                order=order,
-                steps=[
-                    StepBooking(
-                        scheduled_station_ae_title=form.cleaned_data[
-                            "station"
-                        ].scheduled_station_ae_title,
-                        start=start,
-                        duration_minutes=form.cleaned_data["duration_minutes"],
-                    )
-                ],
-                user=request.user,
-            )
-        except Invalid as exc:
-            form.add_error(None, _flat(exc.errors))
-        except Conflict as exc:
-            form.add_error(None, exc.message)
-        else:
-            flash.success(request, f"Order {order.accession_number} scheduled.")
-            return redirect("ui:order", order.pk)
-    return render(
-        request, "hl7/schedule.html", {"order": order, "procedure": procedure, "form": form}
-    )
-
-
-def _flat(errors) -> str:
-    if isinstance(errors, dict):
-        return "; ".join(_flat(v) for v in errors.values())
-    if isinstance(errors, list):
-        return "; ".join(str(e) for e in errors)
-    return str(errors)
+    state = {"order": order.pk, "patient": order.patient_id}
+    catalogue = order.requested_procedure.procedure
+    if catalogue is not None:
+        state["procedure"] = catalogue.pk
+    return redirect(f"{reverse('ui:book')}?{urlencode(state)}")

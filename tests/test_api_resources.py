@@ -329,7 +329,13 @@ def test_the_api_offers_the_fields_the_services_change_declared_once():
         "scheduled_procedure_step_duration_minutes",
         "scheduled_procedure_step_status",
     }
-    overrides = {"allow_patient_overlap"}  # the explicit confirmation of services.safety
+    # the explicit confirmations of services.safety
+    overrides = {"allow_patient_overlap", "acknowledged_alerts"}
+    assert set(serializers.OrderUpdateSerializer().fields) == {
+        *booking.ORDER_EDITABLE,
+        *booking.PROCEDURE_EDITABLE,
+        "acknowledged_alerts",
+    }
     assert set(serializers.StepUpdateSerializer().fields) == (
         slot | set(booking.STEP_DESCRIPTIVE) | overrides
     )

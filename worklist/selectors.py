@@ -232,6 +232,19 @@ def patient_get(*, pk: int, user=None) -> Patient:
     return Patient.objects.get(pk=pk)
 
 
+@audited(
+    Action.ORDER_RECORD, patient=lambda order: order.patient, objects=audit_subjects.order_objects
+)
+def order_to_schedule(*, pk: int, user=None) -> Order:
+    """An order as the booking page schedules it (one the hospital system placed,
+    waiting for its steps): patient, requested procedure and catalogue entry."""
+    return (
+        Order.objects.select_related("patient")
+        .prefetch_related("requested_procedures__procedure")
+        .get(pk=pk)
+    )
+
+
 def patient_orders(*, patient: Patient, user=None) -> list[Order]:
     """The patient's orders, newest first, with their procedures and steps."""
     return list(order_list().filter(patient=patient))
@@ -432,12 +445,27 @@ def order_search(
         orders = orders.filter(accession_number__iexact=accession_number.strip())
     if patient_id:
         orders = orders.filter(patient__patient_id__iexact=patient_id.strip())
-    orders = orders.order_by("first_start", "pk") if day else orders.order_by("-created_at", "-pk")
     if sort == "urgency":
-        orders = orders.annotate(
-            urgency=Min(urgency_rank("requested_procedures__requested_procedure_priority"))
-        ).order_by("urgency", *orders.query.order_by)
+        orders = by_urgency(orders)
+    elif day:
+        orders = orders.order_by("first_start", "pk")
+    else:
+        orders = orders.order_by("-created_at", "-pk")
     return Paginator(orders, per_page).get_page(page)
+
+
+def by_urgency(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """Orders most urgent first (urgency_rank: STAT, HIGH, ROUTINE, LOW), then by time:
+    the first scheduled step's start, an order still waiting for its steps after those
+    booked, oldest received first. The orders list of the UI and `?ordering=urgency` of
+    /api/orders/ alike."""
+    if "first_start" not in orders.query.annotations:
+        orders = orders.annotate(
+            first_start=Min("requested_procedures__scheduled_procedure_steps__start")
+        )
+    return orders.annotate(
+        urgency=Min(urgency_rank("requested_procedures__requested_procedure_priority"))
+    ).order_by("urgency", F("first_start").asc(nulls_last=True), "created_at", "pk")
 
 
 URGENCY = (Priority.STAT, Priority.HIGH, Priority.MEDIUM, Priority.ROUTINE, Priority.LOW)

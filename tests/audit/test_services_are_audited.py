@@ -39,6 +39,9 @@ AUDITED_BY_CALLER = {
     "order_refresh_status": "a step of the audited writes that change steps "
     "(step_update's discontinuation); loaddemo replays demo history with it",
     "patient_for_order": "the patient part of order_create, which is @audited",
+    # worklist.services.safety
+    "check_change_acknowledged": "stores the acknowledgements on the order inside the "
+    "audited write that asked for them (order_update, step_update, order_schedule)",
     # worklist.services.history
     "record": "the order's history line written inside the audited write that made it",
     # hl7v2.services

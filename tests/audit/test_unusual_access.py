@@ -82,3 +82,76 @@ def test_access_without_an_order_relationship_is_listed(scheduler):
     found = selectors.without_order_relationship(**PERIOD)
 
     assert [(a.user, a.patient_id, a.accesses) for a in found] == [("alice", "STRANGER", 1)]
+
+
+def test_the_hourly_roll_up_gives_the_same_findings(bob, scheduler):
+    from audit import rollup
+    from audit.models import OpenedHour
+
+    bursts = [record_as(bob, Action.PATIENT_RECORD, patients=[(f"B{i}", "H")]) for i in range(25)]
+    again = [
+        record_as(scheduler, Action.PATIENT_RECORD, patients=[(patient, "H")])
+        for patient in ("S1", "S1", "S2", "S1")
+    ]
+    listed = record_as(
+        scheduler, Action.PATIENT_RECORD, patients=[(f"L{i}", "H") for i in range(9)]
+    )
+    when = {e.seq: WEDNESDAY_10 + timedelta(minutes=30 + 2 * i) for i, e in enumerate(bursts)}
+    when |= {
+        e.seq: WEDNESDAY_10 + timedelta(minutes=m)
+        for e, m in zip(again, (15, 105, 185, 250), strict=True)
+    }
+    when[listed.seq] = WEDNESDAY_10 + timedelta(minutes=70)
+    rewrite_history(lambda seq: when.get(seq, WEDNESDAY_10 - timedelta(days=30)))
+    # ragged ends: 10:20 to 14:20, whole hours 11:00-14:00 in between
+    period = {
+        "since": WEDNESDAY_10 + timedelta(minutes=20),
+        "until": WEDNESDAY_10 + timedelta(minutes=260),
+    }
+
+    def findings():
+        first = selectors.without_order_relationship_page(size=3, **period)
+        return (
+            selectors.many_patients_in_short_window(threshold=20, minutes=60, **period),
+            selectors.many_patients_in_short_window(threshold=26, minutes=90, **period),
+            first,
+            selectors.without_order_relationship_page(size=3, before=first.older, **period),
+            selectors.without_order_relationship_page(size=50, **period),
+        )
+
+    from_the_trail = findings()
+    assert rollup.roll_up_openings(now=WEDNESDAY_10 + timedelta(days=2)) > 0
+    bobs = OpenedHour.objects.filter(user_pk=bob.pk)
+    assert len({row.hour for row in bobs}) == 2 and bobs.count() == 25  # 10:00 and 11:00
+    from_the_roll_up = findings()
+
+    assert from_the_roll_up == from_the_trail
+    bursts_found, none_found, first, second, everything = from_the_roll_up
+    assert [(b.user, b.patients) for b in bursts_found] == [("bob", 25)]
+    assert none_found == []
+    assert len(first.accesses) == 3 and first.older is not None
+    s1 = next(a for a in everything.accesses if a.patient_id == "S1")
+    assert s1.accesses == 2  # 11:45 and 14:10; 10:15 is before the period
+
+
+def test_an_hour_is_rolled_up_once_and_only_when_closed(bob):
+    from audit import rollup
+    from audit.models import OpenedHour
+
+    made = [record_as(bob, Action.PATIENT_RECORD, patients=[(f"B{i}", "H")]) for i in range(3)]
+    when = {e.seq: WEDNESDAY_10 + timedelta(minutes=50 + 5 * i) for i, e in enumerate(made)}
+    rewrite_history(lambda seq: when.get(seq, WEDNESDAY_10 - timedelta(days=30)))
+
+    # 11:02: the 10:00 hour ended two minutes ago, within the grace: not yet
+    rollup.roll_up_openings(now=WEDNESDAY_10 + timedelta(minutes=62))
+    assert not OpenedHour.objects.filter(user_pk=bob.pk).exists()
+    rollup.roll_up_openings(now=WEDNESDAY_10 + timedelta(minutes=66))
+    assert OpenedHour.objects.filter(user_pk=bob.pk).count() == 2  # 10:50, 10:55; 11:00 open
+    rollup.roll_up_openings(now=WEDNESDAY_10 + timedelta(minutes=66))
+    assert OpenedHour.objects.filter(user_pk=bob.pk).count() == 2
+    period = {"since": WEDNESDAY_10, "until": WEDNESDAY_10 + timedelta(hours=2)}
+    assert [a.patient_id for a in selectors.without_order_relationship(**period)] == [
+        "B2",
+        "B1",
+        "B0",
+    ]

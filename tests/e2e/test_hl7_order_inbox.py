@@ -1,6 +1,7 @@
 """Orders from the hospital system, in a real browser: the HIS sends two orders over
 MLLP (python-hl7 as the sender); the scheduler finds them in the order inbox, the STAT
-one first, schedules it from there, and it leaves the inbox as a scheduled order; the
+one first, schedules it from there on the booking page (the order's procedure chosen,
+a slot picked) and it leaves the inbox as a scheduled order, no second order made; the
 administrator finds the message in the HL7 message log."""
 
 import pytest
@@ -15,6 +16,12 @@ from worklist.models import Order, OrderStatus
 from .conftest import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def settled(page):
+    """Wait until no htmx request is in flight (htmx marks its element meanwhile)."""
+    page.wait_for_timeout(50)
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
 
 
 @pytest.fixture
@@ -54,19 +61,40 @@ def test_a_scheduler_books_a_stat_order_from_the_inbox(
     expect(rows.first).to_contain_text("Suspected bleed")
     page.screenshot(path=artifacts / "hl7-order-inbox.png", full_page=True)
 
+    # Schedule opens the booking page itself, the order's procedure chosen
     rows.first.get_by_role("link", name="Schedule").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Schedule order")
-    page.get_by_label("Station").select_option(label="CT1")
-    start = factories.local(factories.future_day(), 10)
-    page.get_by_label("Start").fill(start.strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_role("button", name="Book").click()
-
-    expect(page.get_by_text("scheduled.")).to_be_visible()
     order = Order.objects.get(placer_order_number="STAT-1")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        f"Schedule order {order.accession_number}"
+    )
+    expect(page.locator("#modality")).to_have_text("CT")
+    expect(page.get_by_role("combobox", name="Procedure")).to_have_value("CT · CT head (15 min)")
+    expect(page.locator("#waiting-order")).to_contain_text("Suspected bleed")
+    day = factories.future_day(2)
+    page.get_by_label("From").fill(day.isoformat())  # fires change: htmx reloads the slots
+    settled(page)
+    # the booking state lives in the address: a reload keeps the order and the day
+    assert f"order={order.pk}" in page.url and f"day={day.isoformat()}" in page.url
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(order.accession_number)
+    page.get_by_role("group", name=f"CT1 · {day:%a %Y-%m-%d}").get_by_text(
+        "10:00", exact=True
+    ).click()
+    page.screenshot(path=artifacts / "hl7-schedule-on-booking-page.png", full_page=True)
+    page.get_by_role("button", name="Book exam").click()
+
+    expect(page.locator(".messages")).to_contain_text(
+        "Scheduled CT head without contrast for Haydn, Josef at 10:00"
+    )
+    assert Order.objects.count() == 2  # the two the HIS sent, no third
+    order.refresh_from_db()
     assert order.status == OrderStatus.SCHEDULED
-    assert order.requested_procedure.scheduled_procedure_steps.get().station.pk
+    step = order.requested_procedure.scheduled_procedure_steps.get()
+    assert step.station.scheduled_station_ae_title == "CT1"
+    assert factories.timezone.localtime(step.start) == factories.local(day, 10)
     page.get_by_role("link", name="Order inbox").click()
     expect(page.locator("#inbox tbody tr")).to_have_count(1)
+    expect(page.locator("#inbox")).not_to_contain_text("STAT-1")
 
     page.get_by_role("button", name="Log out").click()
     log_in(page, "admin", "pw-admin-1")

@@ -14,7 +14,14 @@ from hl7v2.models import Sender
 from tests import factories
 from tests.dicom.conftest import dicom_port, dicom_server, find, mwl_query, mwl_settings, values
 from tests.hl7.conftest import a40, adt
-from worklist.models import Order, Patient, PerformedProcedureStep
+from worklist.models import (
+    ArrivalSource,
+    Order,
+    Patient,
+    PerformedProcedureStep,
+    Study,
+    StudyOutcome,
+)
 from worklist.services import patients as patient_services
 
 __all__ = ["dicom_port", "dicom_server", "mwl_settings"]
@@ -52,6 +59,52 @@ def test_merge_moves_orders_and_is_one_audit_event_naming_both(his_sender):
     event = Event.objects.filter(action=Action.PATIENT_RECORD, event_action_code="U").get()
     assert sorted(event.patients.values_list("patient_id", flat=True)) == ["OLD", "SURV"]
     assert patient_services.patient_resolve("OLD", "HOSP") == survivor
+
+
+def arrived(uid: str, patient_id: str, issuer: str = "HOSP", **fields) -> Study:
+    return Study.objects.create(
+        study_instance_uid=uid,
+        patient_id=patient_id,
+        issuer_of_patient_id=issuer,
+        patient_name="JONES^BILL",
+        source=ArrivalSource.STORE,
+        **fields,
+    )
+
+
+def test_studies_without_an_order_follow_the_merge(his_sender):
+    factories.patient("SURV", patient_name="JONES^WILLIAM")
+    factories.patient("OLD", patient_name="JONES^BILL")
+    factories.patient("OLD", issuer_of_patient_id="CLINIC", patient_name="SMITH^ANN")
+    unmatched = arrived(
+        "1.2.3.1", "OLD", outcome=StudyOutcome.UNSCHEDULED, exception_open=True, revision=2
+    )
+    other_issuer = arrived("1.2.3.2", "OLD", issuer="CLINIC")
+    stranger = arrived("1.2.3.3", "NOBODY")
+
+    assert receive(a40("SURV", "OLD")).ack_code == "AA"
+
+    unmatched.refresh_from_db()
+    assert (unmatched.patient_id, unmatched.issuer_of_patient_id) == ("SURV", "HOSP")
+    assert unmatched.patient_name == "JONES^WILLIAM"
+    # its open exception is decided again, against the survivor's orders
+    assert unmatched.revision == 3 and unmatched.reconcile_after is not None
+    other_issuer.refresh_from_db()
+    assert other_issuer.patient_id == "OLD"  # another patient's study stays
+    stranger.refresh_from_db()
+    assert stranger.patient_id == "NOBODY"
+
+
+def test_the_survivors_studies_are_listed_by_its_id_in_the_api(his_sender, api):
+    factories.patient("SURV", patient_name="JONES^WILLIAM")
+    factories.patient("OLD", patient_name="JONES^BILL")
+    arrived("1.2.3.1", "OLD", issuer="")  # sent without an issuer: the ID is the merged one's
+
+    receive(a40("SURV", "OLD"))
+
+    found = api.get("/api/studies/", {"patient_id": "SURV"}).json()["results"]
+    assert [s["study_instance_uid"] for s in found] == ["1.2.3.1"]
+    assert api.get("/api/studies/", {"patient_id": "OLD"}).json()["results"] == []
 
 
 def test_a40_sent_again_after_the_merge_is_accepted_not_repeated(his_sender):

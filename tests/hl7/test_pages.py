@@ -106,27 +106,87 @@ def test_inbox_lists_waiting_orders_stat_first_then_oldest(client, admin_user, k
     assert "WARD7" in page and "Headache" in page
 
 
-def test_schedule_books_the_steps_of_the_waiting_order(client, admin_user, known_sender):
-    factories.procedure("CTHEAD", "CT head without contrast", "CT")
-    station = factories.station("CT1", "CT")
+def test_schedule_opens_the_booking_page_and_booking_fills_the_waiting_order(
+    client, admin_user, known_sender
+):
+    procedure = factories.procedure("CTHEAD", "CT head without contrast", "CT", 20)
+    factories.station("CT1", "CT")
     receive(orm(placer="P-SCHED"))
     order = Order.objects.get()
     assert not order.requested_procedure.scheduled_procedure_steps.exists()
     client.force_login(admin_user)
-    start = factories.local(factories.future_day())
+    day = factories.future_day()
+
+    opened = client.get(f"/hl7/inbox/{order.pk}/schedule/")
+    assert opened.status_code == 302
+    assert opened.url.startswith("/book/?")
+    assert f"order={order.pk}" in opened.url and f"procedure={procedure.pk}" in opened.url
+    page = client.get(f"{opened.url}&day={day.isoformat()}").content.decode()
+    assert f"Schedule order {order.accession_number}" in page
+    assert "CT1 · " in page  # the free slots of the procedure's rooms
+    assert 'name="order"' in page and "P-SCHED" in page
 
     response = client.post(
-        f"/hl7/inbox/{order.pk}/schedule/",
-        {"station": station.pk, "start": start.strftime("%Y-%m-%dT%H:%M"), "duration_minutes": 20},
+        "/book/",
+        {
+            "order": order.pk,
+            "patient": order.patient_id,
+            "procedure": procedure.pk,
+            "shown_procedure": procedure.pk,
+            "duration": 20,
+            "day": day.isoformat(),
+            "span": "day",
+            "slot": f"CT1|{factories.local(day, 10).isoformat()}",
+        },
     )
 
-    assert response.status_code == 302
+    assert response.status_code == 302, response.content.decode()
+    assert response.url == f"/orders/{order.pk}/"
     assert Order.objects.count() == 1
     order.refresh_from_db()
     assert order.status == OrderStatus.SCHEDULED
     (step,) = order.requested_procedure.scheduled_procedure_steps.all()
-    assert step.station == station and step.duration_minutes == 20
+    assert step.station.scheduled_station_ae_title == "CT1" and step.duration_minutes == 20
     assert "P-SCHED" not in client.get("/hl7/inbox/").content.decode()
+    # the same address again: the order is no longer waiting, its page says so
+    again = client.get("/book/", {"order": order.pk, "patient": order.patient_id})
+    assert again.status_code == 302 and again.url == f"/orders/{order.pk}/"
+
+
+def test_scheduling_a_waiting_order_asks_the_safety_acknowledgement(
+    client, admin_user, known_sender
+):
+    from worklist.services.patients import patient_update
+
+    procedure = factories.procedure("CTHEAD", "CT head without contrast", "CT", 20)
+    procedure.uses_contrast = True
+    procedure.save()
+    factories.station("CT1", "CT")
+    receive(orm(placer="P-ALLERGIC"))
+    order = Order.objects.get()
+    patient_update(patient=order.patient, allergies="Iodinated contrast")
+    client.force_login(admin_user)
+    day = factories.future_day()
+    booking = {
+        "order": order.pk,
+        "procedure": procedure.pk,
+        "shown_procedure": procedure.pk,
+        "duration": 20,
+        "day": day.isoformat(),
+        "slot": f"CT1|{factories.local(day, 10).isoformat()}",
+    }
+
+    refused = client.post("/book/", booking)
+    assert refused.status_code == 409
+    assert "Acknowledge first: Contrast allergy" in refused.content.decode()
+    assert Order.objects.get().status == OrderStatus.REQUESTED
+
+    done = client.post("/book/", {**booking, "acknowledged_alerts": "CONTRAST_ALLERGY"})
+    assert done.status_code == 302
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SCHEDULED
+    assert order.alert_acknowledgements[0]["code"] == "CONTRAST_ALLERGY"
+    assert Order.objects.count() == 1
 
 
 def test_messages_without_a_control_id_are_rejected_never_taken_for_duplicates(known_sender):

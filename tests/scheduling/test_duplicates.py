@@ -76,3 +76,49 @@ def test_no_duplicate_registers_at_once(scheduler_client):
     factories.patient("H1", patient_name="Vivaldi^Antonio", patient_birth_date=date(1990, 1, 1))
     response = scheduler_client.post(reverse("ui:patient_new"), registration())
     assert response.status_code == 302
+
+
+# --- the REST API: GET /api/patients/duplicates/ -------------------------------------
+
+
+def test_api_lists_the_possible_duplicates_before_registering(api):
+    swapped = factories.patient("H1", patient_name="Vivaldi^Antonio", patient_birth_date=BORN)
+    factories.patient("H2", patient_name="Vivaldi^Antonio", patient_birth_date=date(1978, 3, 5))
+    other_issuer = factories.patient("X9", issuer_of_patient_id="CLINIC", patient_name="Bach^J")
+
+    response = api.get(
+        "/api/patients/duplicates/",
+        {
+            "patient_id": "X9",
+            "issuer_of_patient_id": "HOSP",
+            "patient_name": "ANTONIO^Vivaldí",
+            "patient_birth_date": BORN.isoformat(),
+        },
+    )
+
+    assert response.status_code == 200
+    found = {p["id"]: p for p in response.json()}
+    assert set(found) == {swapped.pk, other_issuer.pk}
+    assert found[swapped.pk]["patient_id"] == "H1"  # the patient as /api/patients/{id}/
+    nobody = api.get("/api/patients/duplicates/", {"patient_id": "NEW1"})
+    assert nobody.status_code == 200 and nobody.json() == []
+
+
+def test_api_duplicates_needs_an_id_or_a_name_and_birth_date(api):
+    assert api.get("/api/patients/duplicates/", {"patient_name": "Bach^J"}).status_code == 400
+    bad_date = api.get(
+        "/api/patients/duplicates/", {"patient_name": "Bach^J", "patient_birth_date": "1.2.78"}
+    )
+    assert bad_date.status_code == 400
+    assert "patient_birth_date" in bad_date.json()
+
+
+def test_api_duplicates_is_in_the_schema(api):
+    schema = api.get("/api/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/patients/duplicates/"]["get"]
+    assert {p["name"] for p in operation["parameters"]} >= {
+        "patient_id",
+        "issuer_of_patient_id",
+        "patient_name",
+        "patient_birth_date",
+    }

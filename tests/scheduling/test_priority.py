@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from tests.factories import book, future_day, local
 from worklist import selectors
+from worklist.models import Order
+from worklist.services.booking import order_request
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +61,49 @@ def test_calendar_block_and_board_show_priority(scheduler_client, rooms, day):
     book(start=start, requested_procedure_priority="HIGH", booked_at=start - timedelta(days=1))
     board = scheduler_client.get(reverse("ui:board"), {"station": "CT1"}).content.decode()
     assert 'class="prio prio-HIGH">HIGH</span>' in board
+
+
+def test_api_orders_by_urgency_then_time(api, mixed, day):
+    waiting_stat = book(
+        start=local(day, 7),
+        accession_number="ACCSTAT0",
+        requested_procedure_priority="STAT",
+    )
+    later_stat = book(
+        start=local(day, 12),
+        accession_number="ACCSTAT2",
+        requested_procedure_priority="STAT",
+    )
+    assert later_stat.pk > waiting_stat.pk
+
+    response = api.get("/api/orders/", {"ordering": "urgency"})
+
+    assert response.status_code == 200
+    assert [o["accession_number"] for o in response.json()["results"]] == [
+        "ACCSTAT0",
+        "ACCSTAT",
+        "ACCSTAT2",
+        "ACCHIGH",
+        "ACCROUTINE",
+        "ACCLOW",
+    ]
+    assert api.get("/api/orders/", {"ordering": "loudest"}).status_code == 400
+
+
+def test_api_urgency_with_a_status_filter_lists_waiting_stat_orders_first(api, rooms):
+    for placer, priority in (("W-ROUTINE", "ROUTINE"), ("W-STAT", "STAT"), ("W-LOW", "LOW")):
+        order_request(
+            patient={"patient_id": f"P-{placer}", "patient_name": "Doe^Jane"},
+            placer_order_number=placer,
+            requested_procedure_priority=priority,
+        )
+    book(requested_procedure_priority="STAT")  # scheduled: filtered out
+
+    response = api.get("/api/orders/", {"ordering": "urgency", "status": "REQUESTED"})
+
+    ids = [o["id"] for o in response.json()["results"]]
+    assert [Order.objects.get(pk=pk).placer_order_number for pk in ids] == [
+        "W-STAT",
+        "W-ROUTINE",
+        "W-LOW",
+    ]

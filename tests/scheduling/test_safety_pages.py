@@ -39,3 +39,40 @@ def test_board_shows_the_patients_alerts(technologist_client, rooms, catalogue):
     page = technologist_client.get(reverse("ui:board"), {"station": "CT1"}).content.decode()
     assert "Medical alert: Pacemaker" in page
     assert "Pregnancy: Possibly pregnant" in page
+
+
+def test_moving_after_an_allergy_was_recorded_asks_as_booking_does(
+    scheduler_client, rooms, patient
+):
+    from tests import factories
+    from worklist.models import Order
+    from worklist.services.patients import patient_update
+
+    contrast = factories.procedure("CTABDC", "CT abdomen with contrast", "CT", 15)
+    contrast.uses_contrast = True
+    contrast.save()
+    day = future_day(3)
+    step = step_of(book(patient=patient, procedure=contrast, ae_title="CT1", start=local(day, 9)))
+    patient_update(patient=patient, allergies="Iodinated contrast")
+    url = reverse("ui:step_reschedule", args=[step.pk])
+    move = {"slot": f"CT2|{local(day, 11).isoformat()}", "day": day.isoformat()}
+
+    shown = scheduler_client.get(url, {"day": day.isoformat()}).content.decode()
+    assert 'id="safety-confirm"' in shown
+    assert "I acknowledge: Contrast allergy" in shown
+
+    refused = scheduler_client.post(url, move)
+    assert refused.status_code == 409
+    assert "Acknowledge first: Contrast allergy" in refused.content.decode()
+    step.refresh_from_db()
+    assert timezone.localtime(step.start).hour == 9
+
+    moved = scheduler_client.post(url, {**move, "acknowledged_alerts": "CONTRAST_ALLERGY"})
+    assert moved.status_code == 302
+    step.refresh_from_db()
+    assert timezone.localtime(step.start).hour == 11
+    order = Order.objects.get(pk=step.requested_procedure.order_id)
+    assert order.alert_acknowledgements[0]["user"] == "sam"
+    # acknowledged once: the next move asks nothing
+    again = scheduler_client.get(url, {"day": day.isoformat()}).content.decode()
+    assert "I acknowledge" not in again

@@ -14,7 +14,7 @@ from worklist.models import (
     Study,
     StudyOutcome,
 )
-from worklist.selectors import local_day_bounds, patient_name_q
+from worklist.selectors import by_urgency, local_day_bounds, patient_name_q
 
 
 class PatientFilter(django_filters.FilterSet):
@@ -37,10 +37,20 @@ class OrderFilter(django_filters.FilterSet):
     accession_number = django_filters.CharFilter()
     status = django_filters.ChoiceFilter(choices=OrderStatus.choices)
     patient_id = django_filters.CharFilter(field_name="patient__patient_id")
+    ordering = django_filters.ChoiceFilter(
+        choices=[("urgency", "urgency")],
+        method="order_by",
+        help_text="`urgency`: STAT first, then HIGH, ROUTINE, LOW; within each by the "
+        "first step's start (orders waiting for their steps last), then oldest first. "
+        "Without it: newest first.",
+    )
 
     class Meta:
         model = Order
-        fields = ["accession_number", "status", "patient_id"]
+        fields = ["accession_number", "status", "patient_id", "ordering"]
+
+    def order_by(self, queryset, name, value):
+        return by_urgency(queryset) if value == "urgency" else queryset
 
 
 def started_on(queryset, name, value):

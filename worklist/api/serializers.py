@@ -293,6 +293,28 @@ class OrderDetailsSerializer(StrictSerializer):
     change (booking.ORDER_EDITABLE, booking.PROCEDURE_EDITABLE)."""
 
 
+def acknowledgement_field(help_text: str) -> serializers.ListField:
+    """The codes of the safety alerts acknowledged (services.safety.ACKNOWLEDGEABLE)."""
+    return serializers.ListField(
+        child=serializers.ChoiceField(choices=ACKNOWLEDGEABLE),
+        default=list,
+        max_length=len(ACKNOWLEDGEABLE),
+        help_text=help_text,
+    )
+
+
+class OrderUpdateSerializer(OrderDetailsSerializer):
+    """A PATCH of an order: its descriptive fields, and the acknowledgements a new
+    procedure may need."""
+
+    acknowledged_alerts = acknowledgement_field(
+        "Safety alerts acknowledged for this change (CONTRAST_ALLERGY, MR_IMPLANT): "
+        "another procedure that raises one the order has not acknowledged yet (a "
+        "contrast exam for a contrast-allergic patient, MR with an implant) is answered "
+        "409 naming it in `acknowledgement_required`, as a booking is."
+    )
+
+
 class OrderCreateSerializer(OrderDetailsSerializer):
     patient = OrderPatientSerializer()
     accession_number = text(vr.validate_sh)
@@ -309,12 +331,10 @@ class OrderCreateSerializer(OrderDetailsSerializer):
         help_text="Book even if the patient has another exam at that time (needs the "
         "worklist.allow_patient_overlap permission; audited).",
     )
-    acknowledged_alerts = serializers.ListField(
-        child=serializers.ChoiceField(choices=ACKNOWLEDGEABLE),
-        default=list,
-        max_length=len(ACKNOWLEDGEABLE),
-        help_text="Safety alerts acknowledged for this booking (CONTRAST_ALLERGY, "
-        "MR_IMPLANT); a booking raising one not listed is answered 409.",
+    acknowledged_alerts = acknowledgement_field(
+        "Safety alerts acknowledged for this booking (CONTRAST_ALLERGY, MR_IMPLANT); a "
+        "booking raising one not listed is answered 409 naming it in "
+        "`acknowledgement_required`."
     )
 
     def service_arguments(self) -> dict:
@@ -346,6 +366,12 @@ class StepUpdateSerializer(StrictSerializer):
         required=False,
         help_text="Move even if the patient has another exam at the new time (needs the "
         "worklist.allow_patient_overlap permission; audited).",
+    )
+    acknowledged_alerts = acknowledgement_field(
+        "Safety alerts acknowledged for this move (CONTRAST_ALLERGY, MR_IMPLANT): a move "
+        "or another modality raising one the order has not acknowledged yet (an allergy "
+        "recorded since the booking, MR now) is answered 409 naming it in "
+        "`acknowledgement_required`, as a booking is."
     )
 
     RENAMED = {
@@ -799,6 +825,38 @@ class StudyResolveSerializer(StudyActionSerializer):
         validators=[vr.validate_lt],
         help_text="Why the exception is closed, e.g. 'Test images'.",
     )
+
+
+# --- possible duplicate patients ------------------------------------------------
+
+
+class PossibleDuplicatesQuerySerializer(StrictSerializer):
+    """GET /api/patients/duplicates/: the patient about to be registered, as typed."""
+
+    patient_id = text(vr.validate_lo, max_length=64, help_text="The ID about to be used.")
+    issuer_of_patient_id = text(vr.validate_lo, max_length=64)
+    patient_name = text(
+        vr.validate_pn, max_length=194, help_text="DICOM PN form, e.g. Vivaldi^Antonio."
+    )
+    patient_birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+    exclude = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The id of a patient not to list (the one being edited).",
+    )
+
+    def validate(self, data):
+        named = data["patient_name"].strip() and data["patient_birth_date"] is not None
+        if not data["patient_id"].strip() and not named:
+            raise serializers.ValidationError(
+                {
+                    "patient_id": [
+                        "Send patient_id, or patient_name with patient_birth_date (or all)."
+                    ]
+                }
+            )
+        return data
 
 
 # --- first available -------------------------------------------------------------

@@ -102,10 +102,34 @@ class PatientViewSet(ServiceWriteViewSet):
         data.pop("revision", None)
         return patient_create(**data)
 
+    @extend_schema(
+        parameters=[serializers.PossibleDuplicatesQuerySerializer],
+        responses=serializers.PatientSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def duplicates(self, request):
+        """Registered patients who may be the one about to be registered (ask before a
+        POST, as the registration page shows them): born the same day with a similar
+        name (accents, case and the order of the name parts ignored), or holding the
+        same patient ID under another issuer. At most 20; an empty list when none."""
+        params = serializers.PossibleDuplicatesQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        found = selectors.possible_duplicates(**params.validated_data, user=request.user)
+        return Response(self.get_serializer(found, many=True).data)
+
     def update_object(self, instance, data):
         if "revision" in data:  # the client says which version it changes: checked
             return patient_edit(patient=instance, **data)
         return patient_update(patient=instance, **data)
+
+
+BOOKING_CONFLICT = OpenApiResponse(
+    description="Refused by a booking rule, nothing written. `detail` says why; "
+    "`conflicting_step` names the step holding the room or the patient at that time; "
+    "`rule` names a patient safety rule: `patient_overlap` (send "
+    "`allow_patient_overlap`) or `alert_acknowledgement` (send the codes listed in "
+    "`acknowledgement_required` in `acknowledged_alerts`)."
+)
 
 
 class OrderViewSet(ReadViewSet):
@@ -115,7 +139,8 @@ class OrderViewSet(ReadViewSet):
     filterset_class = OrderFilter
 
     @extend_schema(
-        request=serializers.OrderCreateSerializer, responses={201: serializers.OrderSerializer}
+        request=serializers.OrderCreateSerializer,
+        responses={201: serializers.OrderSerializer, 409: BOOKING_CONFLICT},
     )
     def create(self, request):
         serializer = serializers.OrderCreateSerializer(data=request.data)
@@ -124,12 +149,15 @@ class OrderViewSet(ReadViewSet):
         return Response(serializers.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=serializers.OrderDetailsSerializer, responses=serializers.OrderSerializer
+        request=serializers.OrderUpdateSerializer,
+        responses={200: serializers.OrderSerializer, 409: BOOKING_CONFLICT},
     )
     def partial_update(self, request, pk=None):
-        serializer = serializers.OrderDetailsSerializer(data=request.data, partial=True)
+        serializer = serializers.OrderUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        order = order_update(order=self.get_object(), **serializer.validated_data)
+        order = order_update(
+            order=self.get_object(), user=request.user, **serializer.validated_data
+        )
         return Response(serializers.OrderSerializer(selectors.order_get(order.pk)).data)
 
     @extend_schema(request=serializers.OrderCancelSerializer, responses=serializers.OrderSerializer)
@@ -150,7 +178,8 @@ class ProcedureStepViewSet(ReadViewSet):
     filterset_class = StepFilter
 
     @extend_schema(
-        request=serializers.StepUpdateSerializer, responses=serializers.WorklistStepSerializer
+        request=serializers.StepUpdateSerializer,
+        responses={200: serializers.WorklistStepSerializer, 409: BOOKING_CONFLICT},
     )
     def partial_update(self, request, pk=None):
         serializer = serializers.StepUpdateSerializer(data=request.data, partial=True)

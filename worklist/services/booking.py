@@ -285,7 +285,7 @@ def order_create(
         user=user,
         detail="; ".join(
             [f"{s.scheduled_procedure_step_id} on {history.slot_text(s)}" for s in booked]
-            + ([safety.acknowledgement_text(order)] if acknowledgements else [])
+            + ([safety.acknowledgement_text(acknowledgements)] if acknowledgements else [])
         ),
     )
     safety.check_patient_free(
@@ -358,9 +358,14 @@ PROCEDURE_EDITABLE = (
     patient_of_call=lambda kwargs: kwargs["order"].patient,
 )
 @transaction.atomic
-def order_update(*, order: Order, **fields) -> Order:
-    """Change the descriptive fields of an order that is not finished."""
-    order = Order.objects.select_for_update().get(pk=order.pk)
+def order_update(
+    *, order: Order, acknowledged_alerts: list[str] | None = None, user=None, **fields
+) -> Order:
+    """Change the descriptive fields of an order that is not finished. Another
+    procedure is checked against the patient's alerts as a booking is
+    (safety.check_change_acknowledged): `acknowledged_alerts` acknowledges what it
+    makes needed."""
+    order = Order.objects.select_for_update().select_related("patient").get(pk=order.pk)
     if order.status in (OrderStatus.CANCELLED, OrderStatus.COMPLETED, OrderStatus.DISCONTINUED):
         raise Conflict(f"Order {order.accession_number} is {order.status} and cannot change.")
     requested = order.requested_procedures.first()
@@ -377,6 +382,15 @@ def order_update(*, order: Order, **fields) -> Order:
     order.save()
     full_clean(requested, exclude=["order", "procedure"], identity_checked=True)
     requested.save()
+    if "requested_procedure_code_sequence" in fields:
+        first_step = requested.scheduled_procedure_steps.order_by("start", "pk").first()
+        safety.check_change_acknowledged(
+            order=order,
+            procedure=requested.procedure,
+            modality=first_step.modality if first_step else "",
+            acknowledged=acknowledged_alerts,
+            user=user,
+        )
     return order
 
 
@@ -501,15 +515,18 @@ def step_update(
     user=None,
     reason: str = "",
     allow_patient_overlap: bool = False,
+    acknowledged_alerts: list[str] | None = None,
     **details,
 ) -> ScheduledProcedureStep:
     """Reschedule (new time, duration or room), discontinue, or edit a scheduled step.
 
     A move is checked like a new booking: the room exists, is open, and is free, and a
     new time or room does not start in the past (a longer or shorter step keeps its
-    start, past or not). Discontinuing the order's last step still to be done cancels
-    the order (cancelling_ends_order). Moves and discontinuations are recorded in the
-    order's history, with `user` and `reason`.
+    start, past or not). A move or another modality is checked against the patient's
+    alerts as a booking is (safety.check_change_acknowledged: an alert recorded since
+    the booking, or MR now, asks for `acknowledged_alerts`). Discontinuing the order's
+    last step still to be done cancels the order (cancelling_ends_order). Moves and
+    discontinuations are recorded in the order's history, with `user` and `reason`.
     """
     current = Station.objects.values_list("scheduled_station_ae_title", flat=True).get(
         pk=step.station_id
@@ -543,6 +560,15 @@ def step_update(
         _check_slot(station=step.station, start=step.start, end=step.end, path=(), exclude=step.pk)
     full_clean(step, exclude=["requested_procedure", "station", "end"], identity_checked=True)
     step.save()
+    acknowledged = []
+    if moved or "modality" in details:
+        acknowledged = safety.check_change_acknowledged(
+            order=Order.objects.select_related("patient").get(pk=step.requested_procedure.order_id),
+            procedure=step.requested_procedure.procedure,
+            modality=step.modality,
+            acknowledged=acknowledged_alerts,
+            user=user,
+        )
     if moved:
         safety.check_patient_free(
             patient=safety.locked_patient_of(step),
@@ -557,7 +583,8 @@ def step_update(
             OrderEvent.Kind.RESCHEDULED,
             user=user,
             detail=f"{step.scheduled_procedure_step_id} from {was} to {history.slot_text(step)}"
-            + (f": {reason}" if reason else ""),
+            + (f": {reason}" if reason else "")
+            + (f"; {safety.acknowledgement_text(acknowledged)}" if acknowledged else ""),
         )
     return step
 
@@ -691,10 +718,18 @@ def order_request(
     patient_of_call=lambda kwargs: kwargs["order"].patient,
 )
 @transaction.atomic
-def order_schedule(*, order: Order, steps: list[StepBooking], user=None) -> Order:
+def order_schedule(
+    *,
+    order: Order,
+    steps: list[StepBooking],
+    user=None,
+    allow_patient_overlap: bool = False,
+    acknowledged_alerts: list[str] | None = None,
+) -> Order:
     """Book the steps of an order waiting to be scheduled (REQUESTED): the same checks
-    as a new booking, on the order's own requested procedure, instead of a second
-    order. Stations are locked before the order, as every writer does."""
+    as a new booking (patient safety included, with the same overrides), on the order's
+    own requested procedure, instead of a second order. Stations are locked before the
+    order, as every writer does."""
     if not steps:
         raise Invalid({"scheduled_procedure_steps": ["At least one step is required."]})
     stations = _lock_stations([s.scheduled_station_ae_title for s in steps])
@@ -709,6 +744,13 @@ def order_schedule(*, order: Order, steps: list[StepBooking], user=None) -> Orde
             )
     _check_unique("", "", "", steps)
     requested = order.requested_procedures.select_related("procedure").first()
+    acknowledged = safety.check_change_acknowledged(
+        order=order,
+        procedure=requested.procedure,
+        modality=steps[0].modality,
+        acknowledged=acknowledged_alerts,
+        user=user,
+    )
     booked = [
         _book_step(
             requested_procedure=requested,
@@ -727,7 +769,14 @@ def order_schedule(*, order: Order, steps: list[StepBooking], user=None) -> Orde
         OrderEvent.Kind.BOOKED,
         user=user,
         detail="; ".join(
-            f"{s.scheduled_procedure_step_id} on {history.slot_text(s)}" for s in booked
+            [f"{s.scheduled_procedure_step_id} on {history.slot_text(s)}" for s in booked]
+            + ([safety.acknowledgement_text(acknowledged)] if acknowledged else [])
         ),
+    )
+    safety.check_patient_free(
+        patient=safety.locked_patient_of(booked[0]),
+        steps=booked,
+        allow_patient_overlap=allow_patient_overlap,
+        user=user,
     )
     return _with_relations(order, requested, booked)

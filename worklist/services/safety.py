@@ -2,7 +2,8 @@
 alerts that matter for the exam booked (contrast allergy, MR with an implant) are
 acknowledged explicitly before the booking goes through.
 
-The booking services (booking.order_create, booking.step_update) call these, so the
+The booking services (booking.order_create, order_schedule, order_update, step_update)
+call these, so the
 UI, the API and every other caller get the same answer: a Conflict (HTTP 409) that
 names the other step or the alert to acknowledge.
 """
@@ -221,6 +222,19 @@ def booking_alerts(
 ACKNOWLEDGEABLE = (CONTRAST_ALLERGY, MR_IMPLANT)
 
 
+def alerts_to_acknowledge(
+    patient: Patient,
+    procedure: Procedure | None,
+    modality: str = "",
+    already: list[dict] | tuple = (),
+) -> list[Alert]:
+    """The booking alerts (booking_alerts) still to acknowledge: those whose code is not
+    among `already`, the acknowledgements an order holds from its booking or an
+    earlier change. What the booking page and the move page ask for."""
+    done = {item.get("code") for item in already}
+    return [a for a in booking_alerts(patient, procedure, modality) if a.code not in done]
+
+
 def check_alerts_acknowledged(
     *,
     patient: Patient,
@@ -228,12 +242,14 @@ def check_alerts_acknowledged(
     modality: str = "",
     acknowledged: list[str] | None,
     user=None,
+    already: list[dict] | tuple = (),
 ) -> list[dict]:
-    """Refuse (Conflict, 409) a booking whose alerts (booking_alerts) are not all in
-    `acknowledged` (their codes). Returns the acknowledgements to store on the order:
-    code, text, who and when."""
+    """Refuse (Conflict, 409) a booking, or a change of a booked order (`already`: the
+    acknowledgements the order holds), whose alerts (alerts_to_acknowledge) are not all
+    in `acknowledged` (their codes). Returns the acknowledgements to store on the
+    order: those it held, then the new ones with code, text, who and when."""
     acknowledged = set(acknowledged or ())
-    needed = booking_alerts(patient, procedure, modality)
+    needed = alerts_to_acknowledge(patient, procedure, modality, already)
     missing = [a for a in needed if a.code not in acknowledged]
     if missing:
         raise Conflict(
@@ -243,13 +259,45 @@ def check_alerts_acknowledged(
         )
     now = timezone.now().isoformat()
     username = user.get_username() if getattr(user, "pk", None) else ""
-    return [{"code": a.code, "text": a.text, "user": username, "at": now} for a in needed]
+    return [
+        *already,
+        *({"code": a.code, "text": a.text, "user": username, "at": now} for a in needed),
+    ]
 
 
-def acknowledgement_text(order: Order) -> str:
+def check_change_acknowledged(
+    *,
+    order: Order,
+    procedure: Procedure | None,
+    modality: str = "",
+    acknowledged: list[str] | None,
+    user=None,
+) -> list[dict]:
+    """The booking's acknowledgement rule for a change of a booked (locked) order: a
+    move, another modality, another procedure. An alert the order's booking (or an
+    earlier change) acknowledged is not asked again; one the change makes needed (a
+    contrast procedure now, an allergy recorded since) is, with the same 409. The new
+    acknowledgements are stored on the order and returned (for its history line)."""
+    held = list(order.alert_acknowledgements or [])
+    stored = check_alerts_acknowledged(
+        patient=order.patient,
+        procedure=procedure,
+        modality=modality,
+        acknowledged=acknowledged,
+        user=user,
+        already=held,
+    )
+    new = stored[len(held) :]
+    if new:
+        order.alert_acknowledgements = stored
+        order.save(update_fields=["alert_acknowledgements", "updated_at"])
+    return new
+
+
+def acknowledgement_text(items: list[dict]) -> str:
+    """'CONTRAST_ALLERGY acknowledged by sam': acknowledgements for a history line."""
     return "; ".join(
-        f"{item['code']} acknowledged by {item.get('user') or 'system'}"
-        for item in order.alert_acknowledgements
+        f"{item['code']} acknowledged by {item.get('user') or 'system'}" for item in items
     )
 
 

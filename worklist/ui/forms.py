@@ -264,6 +264,8 @@ class BookingForm(SlotRangeForm):
     it only chooses what to show; bound to POST it books, and needs a slot."""
 
     patient = forms.IntegerField(widget=forms.HiddenInput)
+    # an order waiting to be scheduled (the order inbox): booking fills its steps
+    order = forms.IntegerField(required=False, widget=forms.HiddenInput)
     procedure = forms.ModelChoiceField(queryset=None, empty_label="Choose a procedure…")
     shown_procedure = forms.IntegerField(required=False, widget=forms.HiddenInput)
     duration = forms.IntegerField(
@@ -388,6 +390,18 @@ class BookingForm(SlotRangeForm):
             **{name: data[name] for name in self.ORDER_FIELDS},
         }
 
+    def schedule_arguments(self, order) -> dict:
+        """cleaned_data shaped as services.order_schedule's keyword arguments: the step
+        on the slot picked for `order`, a waiting order whose details the hospital
+        system sent."""
+        booking = self.service_arguments(order.patient)
+        return {
+            "order": order,
+            "steps": booking["steps"],
+            "acknowledged_alerts": booking["acknowledged_alerts"],
+            "allow_patient_overlap": booking["allow_patient_overlap"],
+        }
+
 
 class RescheduleForm(SlotRangeForm):
     """A step moved to a free slot, in its room or another of the same modality."""
@@ -399,6 +413,7 @@ class RescheduleForm(SlotRangeForm):
     allow_patient_overlap = forms.BooleanField(
         label="Move anyway: the patient has another exam at that time", required=False
     )
+    acknowledged_alerts = BookingForm.base_fields["acknowledged_alerts"]
 
     def __init__(self, *args, booking=False, **kwargs):
         super().__init__(*args, **kwargs)

@@ -11,7 +11,7 @@ from django_htmx.http import push_url
 
 from ris.errors import Conflict
 from worklist import selectors
-from worklist.models import Priority
+from worklist.models import OrderStatus, Priority
 from worklist.services import availability, booking, safety
 from worklist.ui.forms import BookingForm
 from worklist.ui.grid import exam_text
@@ -77,15 +77,47 @@ def _booked(request, patient, order):
     return redirect("ui:order", pk=order.pk)
 
 
+def _scheduled(request, order):
+    step = order.requested_procedure.scheduled_procedure_steps.all()[0]
+    messages.success(
+        request,
+        f"Scheduled {exam_text(step, patient=order.patient)}, order {order.accession_number}.",
+    )
+    return redirect("ui:order", pk=order.pk)
+
+
+def _waiting_order(request, source):
+    """The order waiting to be scheduled named by `order` (from the order inbox), or
+    None; one that is no longer waiting answers with its own page instead."""
+    if not source.get("order"):
+        return None, None
+    order = _found(selectors.order_to_schedule, pk=source["order"], user=request.user)
+    if order.status != OrderStatus.REQUESTED:
+        messages.info(request, f"Order {order.accession_number} is {order.status}.")
+        return order, redirect("ui:order", pk=order.pk)
+    return order, None
+
+
 @requires("worklist.add_order", "worklist.view_patient")
 def book(request):
-    """Pick a procedure, see the free slots of its rooms, pick one, book."""
+    """Pick a procedure, see the free slots of its rooms, pick one, book. With `order`
+    (Schedule in the order inbox) the page books the steps of that waiting order, its
+    procedure chosen, instead of a new order."""
     source = request.POST if request.method == "POST" else request.GET
-    patient_pk = source.get("patient")
+    waiting, answered = _waiting_order(request, source)
+    if answered is not None:
+        return answered
+    patient_pk = waiting.patient_id if waiting else source.get("patient")
     if not patient_pk:
         messages.info(request, "Find the patient first, then book from their page.")
         return redirect("ui:patients")
     patient = _found(selectors.patient_get, pk=patient_pk, user=request.user)
+    if waiting is not None:
+        source = source.copy()
+        source["patient"] = str(patient.pk)
+        requested = waiting.requested_procedure.procedure
+        if requested is not None and not source.get("procedure"):
+            source["procedure"] = str(requested.pk)
     all_stations = selectors.stations_for()
     procedures = selectors.procedure_catalogue()
     posted = request.method == "POST"
@@ -101,6 +133,7 @@ def book(request):
         form = BookingForm(
             initial={
                 "patient": patient.pk,
+                "order": waiting.pk if waiting else None,
                 "span": "day",
                 "day": source.get("day") or timezone.localdate(),
                 "requested_procedure_priority": Priority.ROUTINE,
@@ -115,14 +148,19 @@ def book(request):
     lost_slot = None
     refusal = None
     if posted and form.is_valid():
+        service, arguments = (
+            (booking.order_schedule, form.schedule_arguments(waiting))
+            if waiting
+            else (booking.order_create, form.service_arguments(patient))
+        )
         try:
             outcome = attempt(
                 form,
-                booking.order_create,
+                service,
                 renamed={"scheduled_procedure_step_start_datetime": "slot"},
                 conflict_on_form=False,
                 user=request.user,
-                **form.service_arguments(patient),
+                **arguments,
             )
         except PermissionDenied:
             outcome = Attempt(status=403)
@@ -139,6 +177,8 @@ def book(request):
             form.cleaned_data["slot"] = None
             form.data = form.data.copy()
             form.data.pop("slot", None)
+        elif outcome.done and waiting:
+            return _scheduled(request, outcome.result)
         elif outcome.done:
             return _booked(request, patient, outcome.result)
     elif posted:
@@ -160,13 +200,14 @@ def book(request):
         panel = _slot_panel(stations=shown, form=form, duration=form.cleaned_data["duration"])
     context = {
         "patient": patient,
+        "waiting": waiting,
         "form": form,
         "procedure": procedure,
         "panel": panel,
         "lost_slot": lost_slot,
         "refusal": refusal,
         "first": first,
-        "booking_alerts": safety.booking_alerts(patient, procedure) if procedure else [],
+        "booking_alerts": _alerts(patient, procedure, waiting),
         "may_overlap": request.user.has_perm(safety.OVERLAP_PERMISSION),
     }
     response = _fragment_or_page(
@@ -177,8 +218,24 @@ def book(request):
     return response
 
 
+def _alerts(patient, procedure, waiting) -> list:
+    """The alerts to acknowledge before booking, as the service will ask for them: for
+    a waiting order, those of its own requested procedure (services.safety)."""
+    if procedure is None:
+        return []
+    if waiting is None:
+        return safety.alerts_to_acknowledge(patient, procedure)
+    return safety.alerts_to_acknowledge(
+        patient,
+        waiting.requested_procedure.procedure,
+        procedure.modality,
+        waiting.alert_acknowledgements,
+    )
+
+
 STATE_FIELDS = (
     "patient",
+    "order",
     "procedure",
     "day",
     "span",

@@ -62,6 +62,7 @@ def step_reschedule(request, pk: int):
                 start=start,
                 reason=form.cleaned_data["reason"],
                 allow_patient_overlap=form.cleaned_data["allow_patient_overlap"],
+                acknowledged_alerts=form.cleaned_data["acknowledged_alerts"],
                 user=request.user,
             )
         except PermissionDenied:
@@ -86,12 +87,20 @@ def step_reschedule(request, pk: int):
     panel = _slot_panel(
         stations=shown, form=form, duration=step.duration_minutes, exclude_step=step
     )
+    order = step.requested_procedure.order
     context = {
         "step": step,
         "form": form,
         "panel": panel,
         "lost_slot": lost_slot,
         "refusal": refusal,
+        # asked before the move, as the booking page asks (services.safety)
+        "booking_alerts": safety.alerts_to_acknowledge(
+            order.patient,
+            step.requested_procedure.procedure,
+            step.modality,
+            order.alert_acknowledgements,
+        ),
         "may_overlap": request.user.has_perm(safety.OVERLAP_PERMISSION),
     }
     return _fragment_or_page(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from audit import services as audit
@@ -162,9 +162,17 @@ def instance_received(
     """
     written: list[Path] = []
     try:
-        return _record_instance(
-            header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
-        )
+        try:
+            return _record_instance(
+                header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
+            )
+        except IntegrityError:
+            # The same instance stored by a racing association since we looked (its
+            # insert came first): nothing of ours was kept, and the second look finds
+            # the first copy, whose file, if any, stays.
+            return _record_instance(
+                header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
+            )
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
@@ -175,15 +183,19 @@ def instance_received(
 def _record_instance(
     header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
 ) -> Received:
+    """One transaction of few statements, the common case (a further instance of a
+    known series) six: the instance looked up, the study locked, the series looked
+    up, the instance inserted, the series' and the study's counts updated."""
     now = timezone.now()
-    existing = _existing_instance(header.sop_instance_uid)
-    if existing is not None and existing.source == ArrivalSource.STORE:
-        return Received(
-            existing,
-            created=False,
-            discrepancies=_second_copy(existing, header, calling_ae_title, now),
-        )
-    if existing is not None:
+    held = _held_instance(header.sop_instance_uid)
+    if held is not None:
+        existing = _existing_instance(header.sop_instance_uid)
+        if held == ArrivalSource.STORE:
+            return Received(
+                existing,
+                created=False,
+                discrepancies=_second_copy(existing, header, calling_ae_title, now),
+            )
         return _announced_now_stored(
             existing, header, calling_ae_title, transfer_syntax_uid, file_bytes, written, now
         )
@@ -194,12 +206,12 @@ def _record_instance(
         now,
         header.patient | header.study,
     )
-    series, new_series = _series(
+    series_id, new_series = _series_id(
         study, header.series_instance_uid, header.series, calling_ae_title, now
     )
     differs = {} if study_created else _differences(study, header.patient | header.study)
     instance = Instance(
-        series=series,
+        series_id=series_id,
         sop_instance_uid=header.sop_instance_uid,
         sop_class_uid=header.sop_class_uid,
         instance_number=header.instance_number,
@@ -212,16 +224,9 @@ def _record_instance(
     data = file_bytes() if file_bytes is not None else None
     if data is not None:
         instance.file, instance.file_size = str(file_path(header)), len(data)
-    try:
-        with transaction.atomic():
-            instance.save()
-    except IntegrityError:
-        # The same instance stored by a racing association since we looked: its file,
-        # if any, is the first copy's and stays.
-        first = _existing_instance(header.sop_instance_uid)
-        return Received(
-            first, created=False, discrepancies=_second_copy(first, header, calling_ae_title, now)
-        )
+    # No savepoint: an insert that collides (a racing copy, whose insert came first)
+    # ends the transaction, and instance_received looks again.
+    instance.save(force_insert=True)
     if data is not None:
         # Written only once the row is ours: no other copy's record names this path.
         keep_file(header, data, written)
@@ -234,7 +239,7 @@ def _record_instance(
         calling_ae_title,
         now,
     )
-    _counted(study, series, now, new_instances=1, new_series=new_series or study_created)
+    _counted(study, series_id, now, new_instances=1, new_series=new_series or study_created)
     if audit_transfer:
         _audit_transfer(study, calling_ae_title)
     return Received(instance, created=True, discrepancies=recorded)
@@ -259,6 +264,14 @@ def _announced_now_stored(
         fields += ["file", "file_size"]
     existing.save(update_fields=fields)
     return Received(existing, created=False)
+
+
+def _held_instance(sop_instance_uid: str) -> str | None:
+    """The source of an instance already held, or None: a narrow look (the common
+    case, a new instance, needs no more)."""
+    return _unique(
+        Instance.objects.filter(sop_instance_uid=sop_instance_uid).values_list("source", flat=True)
+    )
 
 
 def _existing_instance(sop_instance_uid: str) -> Instance | None:
@@ -315,6 +328,20 @@ def _series(
     ), True
 
 
+def _series_id(
+    study: Study, uid: str, attributes: dict, calling_ae_title: str, now: datetime
+) -> tuple[int, bool]:
+    """The series' key (created when new) for a stored instance: no more is needed of
+    it, its counts are updated in place (_counted)."""
+    found = _unique(
+        Series.objects.filter(study=study, series_instance_uid=uid).values_list("pk", flat=True)
+    )
+    if found is not None:
+        return found, False
+    series, _ = _series(study, uid, attributes, calling_ae_title, now)
+    return series.pk, True
+
+
 def _differences(study: Study, attributes: dict) -> dict:
     """The identifying attributes of an instance that differ from its study's (values
     missing on either side are no difference)."""
@@ -343,13 +370,15 @@ def _fill_missing(study: Study, attributes: dict) -> None:
 
 
 def _counted(
-    study: Study, series: Series, now: datetime, *, new_instances: int, new_series: bool
+    study: Study, series_id: int, now: datetime, *, new_instances: int, new_series: bool
 ) -> None:
     """Counts and arrival times after new instances, and the next decision due at the
-    end of the quiet period (a later instance postpones it)."""
-    series.number_of_series_related_instances += new_instances
-    series.last_received_at = now
-    series.save(update_fields=["number_of_series_related_instances", "last_received_at"])
+    end of the quiet period (a later instance postpones it). The series' count is
+    added to in the database (one statement, whatever the row held when read)."""
+    Series.objects.filter(pk=series_id).update(
+        number_of_series_related_instances=F("number_of_series_related_instances") + new_instances,
+        last_received_at=now,
+    )
     study.number_of_study_related_instances += new_instances
     _after_change(study, now, new_series=new_series)
 

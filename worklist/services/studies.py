@@ -19,10 +19,11 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -185,7 +186,8 @@ def _record_instance(
 ) -> Received:
     """One transaction of few statements, the common case (a further instance of a
     known series) six: the instance looked up, the study locked, the series looked
-    up, the instance inserted, the series' and the study's counts updated."""
+    up, the instance inserted, the series' and the study's counts updated (on
+    PostgreSQL the last three are one statement: four)."""
     now = timezone.now()
     held = _held_instance(header.sop_instance_uid)
     if held is not None:
@@ -224,12 +226,6 @@ def _record_instance(
     data = file_bytes() if file_bytes is not None else None
     if data is not None:
         instance.file, instance.file_size = str(file_path(header)), len(data)
-    # No savepoint: an insert that collides (a racing copy, whose insert came first)
-    # ends the transaction, and instance_received looks again.
-    instance.save(force_insert=True)
-    if data is not None:
-        # Written only once the row is ours: no other copy's record names this path.
-        keep_file(header, data, written)
     _fill_missing(study, header.patient | header.study)
     recorded = _record_discrepancies(
         study,
@@ -239,7 +235,12 @@ def _record_instance(
         calling_ae_title,
         now,
     )
-    _counted(study, series_id, now, new_instances=1, new_series=new_series or study_created)
+    # No savepoint: an insert that collides (a racing copy, whose insert came first)
+    # ends the transaction, and instance_received looks again.
+    _insert_counted(instance, study, series_id, now, new_series=new_series or study_created)
+    if data is not None:
+        # Written only once the row is ours: no other copy's record names this path.
+        keep_file(header, data, written)
     if audit_transfer:
         _audit_transfer(study, calling_ae_title)
     return Received(instance, created=True, discrepancies=recorded)
@@ -332,7 +333,7 @@ def _series_id(
     study: Study, uid: str, attributes: dict, calling_ae_title: str, now: datetime
 ) -> tuple[int, bool]:
     """The series' key (created when new) for a stored instance: no more is needed of
-    it, its counts are updated in place (_counted)."""
+    it, its counts are updated in place (_insert_counted)."""
     found = _unique(
         Series.objects.filter(study=study, series_instance_uid=uid).values_list("pk", flat=True)
     )
@@ -369,22 +370,101 @@ def _fill_missing(study: Study, attributes: dict) -> None:
         study.save(update_fields=changed)
 
 
-def _counted(
-    study: Study, series_id: int, now: datetime, *, new_instances: int, new_series: bool
+def _insert_counted(
+    instance: Instance, study: Study, series_id: int, now: datetime, *, new_series: bool
 ) -> None:
-    """Counts and arrival times after new instances, and the next decision due at the
-    end of the quiet period (a later instance postpones it). The series' count is
-    added to in the database (one statement, whatever the row held when read)."""
-    Series.objects.filter(pk=series_id).update(
-        number_of_series_related_instances=F("number_of_series_related_instances") + new_instances,
-        last_received_at=now,
+    """A new instance's row and the counts it changes: the instance inserted, its
+    series' count added to in the database (whatever the row held when read), the
+    study's counts, arrival and next decision (_changed). On PostgreSQL the three
+    writes are one statement (one round trip, no ORM compiling: about a millisecond of
+    the listener's CPU an image)."""
+    was_due = study.reconcile_after is not None
+    study.number_of_study_related_instances += 1
+    _changed(study, now, new_series=new_series)
+    if connection.vendor == "postgresql":
+        _insert_counted_postgresql(instance, study, series_id, now)
+    else:
+        instance.save(force_insert=True)
+        Series.objects.filter(pk=series_id).update(
+            number_of_series_related_instances=F("number_of_series_related_instances") + 1,
+            last_received_at=now,
+        )
+        study.save(update_fields=CHANGED_STUDY_FIELDS)
+    if not was_due:
+        _reconcile_later(study.pk, quiet_period().total_seconds())
+
+
+def _insert_counted_postgresql(
+    instance: Instance, study: Study, series_id: int, now: datetime
+) -> None:
+    """The ORM path's three writes of _insert_counted in one statement, with the values
+    Django would write (each field's own preparation): no rule of its own. A colliding
+    insert fails the whole statement, as the ORM's insert would (IntegrityError)."""
+    inserted, changed = _inserted_fields(), _changed_fields()
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in inserted]
+    study_values = [f.get_db_prep_save(f.pre_save(study, False), connection) for f in changed]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_counted_sql(), [now, series_id, *study_values, study.pk, *values])
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding, instance._state.db = False, connection.alias
+
+
+def _inserted_fields() -> list:
+    return [f for f in Instance._meta.local_concrete_fields if not f.primary_key]
+
+
+def _changed_fields() -> list:
+    return [Study._meta.get_field(name) for name in CHANGED_STUDY_FIELDS]
+
+
+@cache
+def _insert_counted_sql() -> str:
+    quote = connection.ops.quote_name
+
+    def column(model, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    count = column(Series, "number_of_series_related_instances")
+    inserted = _inserted_fields()
+    return (
+        f"WITH counted AS (UPDATE {quote(Series._meta.db_table)}"  # noqa: S608 - names from the models, values as placeholders
+        f" SET {count} = {count} + 1, {column(Series, 'last_received_at')} = %s"
+        f" WHERE {quote(Series._meta.pk.column)} = %s),"
+        f" changed AS (UPDATE {quote(Study._meta.db_table)}"
+        f" SET {', '.join(f'{quote(f.column)} = %s' for f in _changed_fields())}"
+        f" WHERE {quote(Study._meta.pk.column)} = %s)"
+        f" INSERT INTO {quote(Instance._meta.db_table)}"
+        f" ({', '.join(quote(f.column) for f in inserted)})"
+        f" VALUES ({', '.join(['%s'] * len(inserted))})"
+        f" RETURNING {quote(Instance._meta.pk.column)}"
     )
-    study.number_of_study_related_instances += new_instances
-    _after_change(study, now, new_series=new_series)
+
+
+# What a change in what arrived changes of a study (_changed).
+CHANGED_STUDY_FIELDS = [
+    "number_of_study_related_series",
+    "number_of_study_related_instances",
+    "reported_instances",
+    "modalities_in_study",
+    "last_received_at",
+    "revision",
+    "reconcile_after",
+    "updated_at",
+]
 
 
 def _after_change(study: Study, now: datetime, *, new_series: bool = True) -> None:
     was_due = study.reconcile_after is not None
+    _changed(study, now, new_series=new_series)
+    study.save(update_fields=CHANGED_STUDY_FIELDS)
+    if not was_due:
+        _reconcile_later(study.pk, quiet_period().total_seconds())
+
+
+def _changed(study: Study, now: datetime, *, new_series: bool) -> None:
+    """Counts of series and modalities (when a series is new), the last arrival, a
+    new revision, and the next decision due at the end of the quiet period (a later
+    arrival postpones it). Not saved here."""
     if new_series:
         study.number_of_study_related_series = study.series.count()
         study.modalities_in_study = "\\".join(
@@ -393,20 +473,6 @@ def _after_change(study: Study, now: datetime, *, new_series: bool = True) -> No
     study.last_received_at = now
     study.revision += 1
     study.reconcile_after = now + quiet_period()
-    study.save(
-        update_fields=[
-            "number_of_study_related_series",
-            "number_of_study_related_instances",
-            "reported_instances",
-            "modalities_in_study",
-            "last_received_at",
-            "revision",
-            "reconcile_after",
-            "updated_at",
-        ]
-    )
-    if not was_due:
-        _reconcile_later(study.pk, quiet_period().total_seconds())
 
 
 def _reconcile_later(study_id: int, delay: float) -> None:

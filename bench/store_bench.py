@@ -18,14 +18,18 @@ The rate is images / wall time from the start signal to the last sender's exit; 
 run checks each sender's exit status and, for the RIS, that the database holds one
 instance per image. The RIS's studies are deleted between its runs (a second copy of
 an instance would be a cheap no-op). Prints one line per run and the RIS's rates as
-ratios to both storescp runs, with the listener process's CPU per image (user + system, from
-/proc, over the sending). The database is dropped at the end unless --keep-db.
+ratios to both storescp runs, with CPU per image over the sending (user + system, from
+/proc): the listener process's, its PostgreSQL backends' (the sessions of the bench's
+database) and the senders' (every storescu together). The machine's two cores carry
+all three, so their sum bounds the rate. The database is dropped at the end unless
+--keep-db.
 
     .venv/bin/python bench/store_bench.py --senders 4 --images 100
 """
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -104,6 +108,7 @@ def send_all(port: int, batches: list[list[Path]], nodelay: bool) -> float:
     env.pop("TCP_NODELAY", None)
     if nodelay:
         env["TCP_NODELAY"] = "1"
+    senders_before = children_cpu()
     started = time.monotonic()
     senders = [
         subprocess.Popen(
@@ -129,6 +134,7 @@ def send_all(port: int, batches: list[list[Path]], nodelay: bool) -> float:
         if sender.returncode != 0 or b"Store Failed" in err:
             failures.append(err.decode(errors="replace")[-500:])
     elapsed = time.monotonic() - started
+    CPU_MS["senders"] = 1000 * (children_cpu() - senders_before) / sum(map(len, batches))
     if failures:
         sys.exit("a sender failed:\n" + "\n".join(failures))
     return elapsed
@@ -175,10 +181,11 @@ def run_ris(url: str, port: int, batches, work: Path, *, files: bool, nodelay: b
     try:
         wait_for_port(port, receiver)
         cpu_before = process_cpu(receiver.pid)
+        database_before = backends_cpu(url)
         elapsed = send_all(port, batches, nodelay)
-        LISTENER_CPU_MS[files, nodelay] = (
-            1000 * (process_cpu(receiver.pid) - cpu_before) / sum(len(b) for b in batches)
-        )
+        images = sum(len(b) for b in batches)
+        CPU_MS["listener"] = 1000 * (process_cpu(receiver.pid) - cpu_before) / images
+        CPU_MS["PostgreSQL"] = 1000 * (cpu_spent(backends_cpu(url), database_before)) / images
     finally:
         receiver.terminate()
         receiver.wait(timeout=30)
@@ -188,8 +195,39 @@ def run_ris(url: str, port: int, batches, work: Path, *, files: bool, nodelay: b
     return elapsed
 
 
-# (files kept, senders TCP_NODELAY) -> the listener's CPU per image in the last run
-LISTENER_CPU_MS: dict[tuple[bool, bool], float] = {}
+# "listener", "PostgreSQL", "senders" -> CPU ms per image in the last run
+CPU_MS: dict[str, float] = {}
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (the senders, once done)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def backends_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the bench's database
+    (the server is local: its processes' /proc), other than this query's own."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    spent = {}
+    for (pid,) in pids:
+        try:
+            spent[pid] = process_cpu(pid)
+        except (OSError, IndexError):
+            continue
+    return spent
+
+
+def cpu_spent(after: dict[int, float], before: dict[int, float]) -> float:
+    """What the backends spent between two readings; a backend started meanwhile
+    counts from its start."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def process_cpu(pid: int) -> float:
@@ -241,12 +279,18 @@ def main() -> None:
                 lambda p: run_ris(url, p, batches, work, files=True, nodelay=True),
             ),
         ]
+        print(f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
         for name, run in runs:
-            LISTENER_CPU_MS.clear()
+            CPU_MS.clear()
             elapsed = run(free_port())
             rates[name] = total / elapsed
-            cpu = "".join(f", listener CPU {ms:.1f} ms an image" for ms in LISTENER_CPU_MS.values())
-            print(f"{name:42s} {rates[name]:8.1f} images/s  ({elapsed:.2f} s){cpu}", flush=True)
+            cpu = ", ".join(f"{who} {ms:.1f}" for who, ms in CPU_MS.items())
+            print(
+                f"{name:42s} {rates[name]:8.1f} images/s  ({elapsed:.2f} s); "
+                f"CPU ms an image: {cpu}",
+                flush=True,
+            )
+        print(f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
         base, fast = rates["storescp defaults"], rates["storescp TCP_NODELAY=1 both ends"]
         for name, rate in rates.items():
             if name.startswith("RIS"):

@@ -19,11 +19,12 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from audit import services as audit
@@ -162,9 +163,17 @@ def instance_received(
     """
     written: list[Path] = []
     try:
-        return _record_instance(
-            header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
-        )
+        try:
+            return _record_instance(
+                header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
+            )
+        except IntegrityError:
+            # The same instance stored by a racing association since we looked (its
+            # insert came first): nothing of ours was kept, and the second look finds
+            # the first copy, whose file, if any, stays.
+            return _record_instance(
+                header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
+            )
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
@@ -175,15 +184,20 @@ def instance_received(
 def _record_instance(
     header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
 ) -> Received:
+    """One transaction of few statements, the common case (a further instance of a
+    known series) six: the instance looked up, the study locked, the series looked
+    up, the instance inserted, the series' and the study's counts updated (on
+    PostgreSQL the last three are one statement: four)."""
     now = timezone.now()
-    existing = _existing_instance(header.sop_instance_uid)
-    if existing is not None and existing.source == ArrivalSource.STORE:
-        return Received(
-            existing,
-            created=False,
-            discrepancies=_second_copy(existing, header, calling_ae_title, now),
-        )
-    if existing is not None:
+    held = _held_instance(header.sop_instance_uid)
+    if held is not None:
+        existing = _existing_instance(header.sop_instance_uid)
+        if held == ArrivalSource.STORE:
+            return Received(
+                existing,
+                created=False,
+                discrepancies=_second_copy(existing, header, calling_ae_title, now),
+            )
         return _announced_now_stored(
             existing, header, calling_ae_title, transfer_syntax_uid, file_bytes, written, now
         )
@@ -194,12 +208,12 @@ def _record_instance(
         now,
         header.patient | header.study,
     )
-    series, new_series = _series(
+    series_id, new_series = _series_id(
         study, header.series_instance_uid, header.series, calling_ae_title, now
     )
     differs = {} if study_created else _differences(study, header.patient | header.study)
     instance = Instance(
-        series=series,
+        series_id=series_id,
         sop_instance_uid=header.sop_instance_uid,
         sop_class_uid=header.sop_class_uid,
         instance_number=header.instance_number,
@@ -212,19 +226,6 @@ def _record_instance(
     data = file_bytes() if file_bytes is not None else None
     if data is not None:
         instance.file, instance.file_size = str(file_path(header)), len(data)
-    try:
-        with transaction.atomic():
-            instance.save()
-    except IntegrityError:
-        # The same instance stored by a racing association since we looked: its file,
-        # if any, is the first copy's and stays.
-        first = _existing_instance(header.sop_instance_uid)
-        return Received(
-            first, created=False, discrepancies=_second_copy(first, header, calling_ae_title, now)
-        )
-    if data is not None:
-        # Written only once the row is ours: no other copy's record names this path.
-        keep_file(header, data, written)
     _fill_missing(study, header.patient | header.study)
     recorded = _record_discrepancies(
         study,
@@ -234,7 +235,12 @@ def _record_instance(
         calling_ae_title,
         now,
     )
-    _counted(study, series, now, new_instances=1, new_series=new_series or study_created)
+    # No savepoint: an insert that collides (a racing copy, whose insert came first)
+    # ends the transaction, and instance_received looks again.
+    _insert_counted(instance, study, series_id, now, new_series=new_series or study_created)
+    if data is not None:
+        # Written only once the row is ours: no other copy's record names this path.
+        keep_file(header, data, written)
     if audit_transfer:
         _audit_transfer(study, calling_ae_title)
     return Received(instance, created=True, discrepancies=recorded)
@@ -259,6 +265,14 @@ def _announced_now_stored(
         fields += ["file", "file_size"]
     existing.save(update_fields=fields)
     return Received(existing, created=False)
+
+
+def _held_instance(sop_instance_uid: str) -> str | None:
+    """The source of an instance already held, or None: a narrow look (the common
+    case, a new instance, needs no more)."""
+    return _unique(
+        Instance.objects.filter(sop_instance_uid=sop_instance_uid).values_list("source", flat=True)
+    )
 
 
 def _existing_instance(sop_instance_uid: str) -> Instance | None:
@@ -315,6 +329,20 @@ def _series(
     ), True
 
 
+def _series_id(
+    study: Study, uid: str, attributes: dict, calling_ae_title: str, now: datetime
+) -> tuple[int, bool]:
+    """The series' key (created when new) for a stored instance: no more is needed of
+    it, its counts are updated in place (_insert_counted)."""
+    found = _unique(
+        Series.objects.filter(study=study, series_instance_uid=uid).values_list("pk", flat=True)
+    )
+    if found is not None:
+        return found, False
+    series, _ = _series(study, uid, attributes, calling_ae_title, now)
+    return series.pk, True
+
+
 def _differences(study: Study, attributes: dict) -> dict:
     """The identifying attributes of an instance that differ from its study's (values
     missing on either side are no difference)."""
@@ -342,20 +370,101 @@ def _fill_missing(study: Study, attributes: dict) -> None:
         study.save(update_fields=changed)
 
 
-def _counted(
-    study: Study, series: Series, now: datetime, *, new_instances: int, new_series: bool
+def _insert_counted(
+    instance: Instance, study: Study, series_id: int, now: datetime, *, new_series: bool
 ) -> None:
-    """Counts and arrival times after new instances, and the next decision due at the
-    end of the quiet period (a later instance postpones it)."""
-    series.number_of_series_related_instances += new_instances
-    series.last_received_at = now
-    series.save(update_fields=["number_of_series_related_instances", "last_received_at"])
-    study.number_of_study_related_instances += new_instances
-    _after_change(study, now, new_series=new_series)
+    """A new instance's row and the counts it changes: the instance inserted, its
+    series' count added to in the database (whatever the row held when read), the
+    study's counts, arrival and next decision (_changed). On PostgreSQL the three
+    writes are one statement (one round trip, no ORM compiling: about a millisecond of
+    the listener's CPU an image)."""
+    was_due = study.reconcile_after is not None
+    study.number_of_study_related_instances += 1
+    _changed(study, now, new_series=new_series)
+    if connection.vendor == "postgresql":
+        _insert_counted_postgresql(instance, study, series_id, now)
+    else:
+        instance.save(force_insert=True)
+        Series.objects.filter(pk=series_id).update(
+            number_of_series_related_instances=F("number_of_series_related_instances") + 1,
+            last_received_at=now,
+        )
+        study.save(update_fields=CHANGED_STUDY_FIELDS)
+    if not was_due:
+        _reconcile_later(study.pk, quiet_period().total_seconds())
+
+
+def _insert_counted_postgresql(
+    instance: Instance, study: Study, series_id: int, now: datetime
+) -> None:
+    """The ORM path's three writes of _insert_counted in one statement, with the values
+    Django would write (each field's own preparation): no rule of its own. A colliding
+    insert fails the whole statement, as the ORM's insert would (IntegrityError)."""
+    inserted, changed = _inserted_fields(), _changed_fields()
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in inserted]
+    study_values = [f.get_db_prep_save(f.pre_save(study, False), connection) for f in changed]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_counted_sql(), [now, series_id, *study_values, study.pk, *values])
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding, instance._state.db = False, connection.alias
+
+
+def _inserted_fields() -> list:
+    return [f for f in Instance._meta.local_concrete_fields if not f.primary_key]
+
+
+def _changed_fields() -> list:
+    return [Study._meta.get_field(name) for name in CHANGED_STUDY_FIELDS]
+
+
+@cache
+def _insert_counted_sql() -> str:
+    quote = connection.ops.quote_name
+
+    def column(model, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    count = column(Series, "number_of_series_related_instances")
+    inserted = _inserted_fields()
+    return (
+        f"WITH counted AS (UPDATE {quote(Series._meta.db_table)}"  # noqa: S608 - names from the models, values as placeholders
+        f" SET {count} = {count} + 1, {column(Series, 'last_received_at')} = %s"
+        f" WHERE {quote(Series._meta.pk.column)} = %s),"
+        f" changed AS (UPDATE {quote(Study._meta.db_table)}"
+        f" SET {', '.join(f'{quote(f.column)} = %s' for f in _changed_fields())}"
+        f" WHERE {quote(Study._meta.pk.column)} = %s)"
+        f" INSERT INTO {quote(Instance._meta.db_table)}"
+        f" ({', '.join(quote(f.column) for f in inserted)})"
+        f" VALUES ({', '.join(['%s'] * len(inserted))})"
+        f" RETURNING {quote(Instance._meta.pk.column)}"
+    )
+
+
+# What a change in what arrived changes of a study (_changed).
+CHANGED_STUDY_FIELDS = [
+    "number_of_study_related_series",
+    "number_of_study_related_instances",
+    "reported_instances",
+    "modalities_in_study",
+    "last_received_at",
+    "revision",
+    "reconcile_after",
+    "updated_at",
+]
 
 
 def _after_change(study: Study, now: datetime, *, new_series: bool = True) -> None:
     was_due = study.reconcile_after is not None
+    _changed(study, now, new_series=new_series)
+    study.save(update_fields=CHANGED_STUDY_FIELDS)
+    if not was_due:
+        _reconcile_later(study.pk, quiet_period().total_seconds())
+
+
+def _changed(study: Study, now: datetime, *, new_series: bool) -> None:
+    """Counts of series and modalities (when a series is new), the last arrival, a
+    new revision, and the next decision due at the end of the quiet period (a later
+    arrival postpones it). Not saved here."""
     if new_series:
         study.number_of_study_related_series = study.series.count()
         study.modalities_in_study = "\\".join(
@@ -364,20 +473,6 @@ def _after_change(study: Study, now: datetime, *, new_series: bool = True) -> No
     study.last_received_at = now
     study.revision += 1
     study.reconcile_after = now + quiet_period()
-    study.save(
-        update_fields=[
-            "number_of_study_related_series",
-            "number_of_study_related_instances",
-            "reported_instances",
-            "modalities_in_study",
-            "last_received_at",
-            "revision",
-            "reconcile_after",
-            "updated_at",
-        ]
-    )
-    if not was_due:
-        _reconcile_later(study.pk, quiet_period().total_seconds())
 
 
 def _reconcile_later(study_id: int, delay: float) -> None:

@@ -1,12 +1,13 @@
 """Reads of the HL7 message log and of the orders waiting to be scheduled. Both
 hold patient data: every read is audited (the rows fetched, i.e. the page shown)."""
 
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Q, QuerySet
 
 from audit.audited import audited
 from audit.codes import Action, ObjectKind
 from worklist import audit_subjects
 from worklist.models import Order, OrderStatus
+from worklist.selectors import by_urgency
 
 from .models import Message
 
@@ -49,27 +50,16 @@ def message_get(*, pk: int) -> Message:
     return Message.objects.select_related("order").get(pk=pk)
 
 
-PRIORITY_RANK = Case(
-    When(requested_procedures__requested_procedure_priority="STAT", then=Value(0)),
-    When(requested_procedures__requested_procedure_priority="HIGH", then=Value(1)),
-    When(requested_procedures__requested_procedure_priority="MEDIUM", then=Value(2)),
-    When(requested_procedures__requested_procedure_priority="ROUTINE", then=Value(3)),
-    default=Value(4),
-    output_field=IntegerField(),
-)
-
-
 @audited(
     Action.ORDER_RECORD, patient=lambda order: order.patient, objects=audit_subjects.order_objects
 )
 def order_inbox() -> QuerySet[Order]:
-    """Orders waiting to be scheduled: STAT first, then by priority, oldest first."""
-    return (
+    """Orders waiting to be scheduled: STAT first, then HIGH, ROUTINE, LOW, oldest first
+    (worklist.selectors.by_urgency, as the orders list sorts by urgency)."""
+    return by_urgency(
         Order.objects.filter(status=OrderStatus.REQUESTED)
         .select_related("patient")
         .prefetch_related("requested_procedures__procedure")
-        .annotate(priority_rank=PRIORITY_RANK)
-        .order_by("priority_rank", "created_at", "id")
     )
 
 

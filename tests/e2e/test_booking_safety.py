@@ -109,3 +109,37 @@ def test_override_with_permission(page, make_user, rooms, catalogue, allergic):
     page.get_by_role("button", name="Book exam").click()
     expect(page.locator(".messages")).to_contain_text("Booked CT head")
     assert Order.objects.count() == 2
+
+
+def test_a_move_after_an_allergy_was_recorded_asks_as_booking_does(
+    page, make_user, rooms, contrast_ct, artifacts
+):
+    from worklist.services.patients import patient_update
+
+    make_user("sam", "scheduler")
+    day = future_day(3)
+    anna = factories.patient("SAFE2", patient_name="Vivaldi^Anna")
+    step = factories.book_step(
+        patient=anna, procedure=contrast_ct, ae_title="CT1", start=local(day, 9)
+    )
+    patient_update(patient=anna, allergies="Iodinated contrast")
+    log_in(page, "sam")
+    page.goto(f"/steps/{step.pk}/reschedule/?day={day.isoformat()}")
+    expect(page.locator("#safety-confirm")).to_contain_text("Contrast allergy")
+    page.screenshot(path=str(artifacts / "move-asks-acknowledgement.png"), full_page=True)
+
+    # not acknowledged: refused, the step stays
+    slot(page, "CT2", day, "11:00").click()
+    page.get_by_role("button", name="Move to the chosen slot").click()
+    expect(page.locator("#safety-refusal")).to_contain_text("Acknowledge first")
+    step.refresh_from_db()
+    assert step.station.scheduled_station_ae_title == "CT1"
+
+    page.get_by_label("I acknowledge: Contrast allergy", exact=False).check()
+    slot(page, "CT2", day, "11:00").click()
+    page.get_by_role("button", name="Move to the chosen slot").click()
+    expect(page.locator(".messages")).to_contain_text("Moved CT abdomen with contrast")
+    step.refresh_from_db()
+    assert step.station.scheduled_station_ae_title == "CT2"
+    order = Order.objects.get(pk=step.requested_procedure.order_id)
+    assert order.alert_acknowledgements[0]["user"] == "sam"

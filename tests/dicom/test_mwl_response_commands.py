@@ -63,3 +63,17 @@ def test_final_and_failure_responses_are_built_as_before():
     message.primitive_to_message(failure)
     assert not isinstance(message.command_set, answers.KeptCommand)
     assert message.command_set.ErrorComment == "Identifier does not match SOP class"
+
+
+def test_a_c_find_response_makes_its_empty_command_set_only_when_read():
+    """With this pynetdicom the saving is installed (a new pynetdicom whose message
+    constructor does more than we copy keeps its own, and this test says so), and a
+    command set read before it is set holds what pynetdicom's constructor makes."""
+    assert isinstance(
+        vars(dimse_messages.C_FIND_RSP).get("command_set"), answers._CommandSetOnFirstRead
+    )
+    message = dimse_messages.C_FIND_RSP()
+    assert "command_set" not in vars(message)
+    made = {element.keyword for element in message.command_set}
+    assert made == set(dimse_messages._COMMAND_SET_KEYWORDS["C-FIND-RSP"])
+    assert all(element.value in (None, "") for element in message.command_set)

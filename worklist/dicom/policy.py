@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
+from django.db.models import Q
 from pynetdicom import evt
 from pynetdicom.sop_class import Verification
 
@@ -72,37 +73,38 @@ def address_allowed(modality: Modality, address: str) -> bool:
 
 
 def resolve(calling_ae: str, address: str) -> Access | None:
-    """The access of a caller, or None when it must be refused."""
+    """The access of a caller, or None when it must be refused. Two queries: the
+    modality of that AE title, if known, then the stations it may see (its own, and
+    those listed for the modality when it calls from an allowed address)."""
     calling_ae = calling_ae.strip()
-    modality = (
-        Modality.objects.filter(ae_title=calling_ae, active=True)
-        .prefetch_related("stations")
-        .first()
+    # The AE title is unique: one row or none, no ordering to compile.
+    modality = next(
+        iter(Modality.objects.filter(ae_title=calling_ae, active=True).order_by()[:1]), None
     )
-    own = list(Station.objects.filter(scheduled_station_ae_title=calling_ae, active=True))
+    allowed = modality is not None and address_allowed(modality, address)
+    if modality is not None and not allowed:
+        logger.warning(
+            "Known modality %s called from %s, not one of its allowed addresses",
+            calling_ae,
+            address,
+        )
+    found = Station.objects.filter(active=True).order_by("pk")
+    if allowed and not modality.sees_all_stations:
+        found = found.filter(Q(scheduled_station_ae_title=calling_ae) | Q(modalities=modality))
+        found = found.distinct()  # a station both its own and listed
+    else:
+        found = found.filter(scheduled_station_ae_title=calling_ae)
+    stations = {s.pk: s for s in found}
     grounds = []
-    stations: dict[int, Station] = {s.pk: s for s in own}
-    every_station = False
-    character_set = charset.UTF_8
-    if own:
+    if any(s.scheduled_station_ae_title == calling_ae for s in stations.values()):
         grounds.append(f"station {calling_ae}")
-    if modality is not None:
-        if address_allowed(modality, address):
-            grounds.append(f"known modality {calling_ae}")
-            character_set = modality.character_set
-            every_station = modality.sees_all_stations
-            stations.update({s.pk: s for s in modality.stations.all() if s.active})
-        else:
-            logger.warning(
-                "Known modality %s called from %s, not one of its allowed addresses",
-                calling_ae,
-                address,
-            )
+    if allowed:
+        grounds.append(f"known modality {calling_ae}")
     if grounds:
         return Access(
             calling_ae=calling_ae,
-            stations=None if every_station else tuple(stations.values()),
-            character_set=character_set,
+            stations=None if allowed and modality.sees_all_stations else tuple(stations.values()),
+            character_set=modality.character_set if allowed else charset.UTF_8,
             grounds=", ".join(grounds),
         )
     if modality is None and not settings.RIS_DICOM_STRICT_AE:

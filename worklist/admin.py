@@ -1,11 +1,17 @@
-"""Admin for every model. Bookings are made through the booking service (API or UI),
-so the admin shows steps' slots read-only and cancels orders through the service.
-Pages of patient data read through the audited selectors and record their saves
+"""Admin for every model. Patients, orders, requested procedures and steps are written
+only by their services (worklist/services), which the UI, the API, DICOM and HL7 call:
+their rules (a finished order cannot change, a change of procedure asks for the
+alerts' acknowledgement, a moved step is checked like a booking, a new patient is
+checked for duplicates) live there once. The admin shows those records read-only,
+links each to its page in the RIS where it is edited, and cancels through the
+services. Reference data (rooms, opening hours, procedures, modalities) is edited
+here. Pages of patient data read through the audited selectors
 (audit.admin.AuditedAdmin)."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
 
 from audit.admin import AdminAudit, AuditedAdmin
 from audit.codes import Action
@@ -42,7 +48,7 @@ def _message(exc: Conflict | Invalid) -> str:
 class ReadOnlyAdmin:
     """For what only the services write: shown, never added, changed or deleted here."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -52,8 +58,30 @@ class ReadOnlyAdmin:
         return False
 
 
+class WrittenByServices:
+    """For patient data the services write: listed, opened read-only with a link to
+    the RIS page that edits it, never added, changed or deleted here. The list keeps
+    its change permission so that its actions (cancel through the service) stay
+    available."""
+
+    ris_page: str  # the URL name of the record's page in the RIS
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def view_on_site(self, obj):
+        return reverse(self.ris_page, args=[obj.pk])
+
+
 @admin.register(Patient)
-class PatientAdmin(AuditedAdmin, admin.ModelAdmin):
+class PatientAdmin(WrittenByServices, AuditedAdmin, admin.ModelAdmin):
+    ris_page = "ui:patient"
     audit = AdminAudit(selectors.patient_list, Action.PATIENT_RECORD, patient=lambda p: p)
     list_display = ["patient_id", "issuer_of_patient_id", "patient_name", "patient_birth_date"]
     search_fields = ["patient_id", "patient_name", "patient_name_search"]
@@ -122,18 +150,13 @@ class StationAdmin(admin.ModelAdmin):
 SLOT_FIELDS = ["station", "start", "end", "duration_minutes", "scheduled_procedure_step_status"]
 
 
-class ScheduledProcedureStepInline(admin.StackedInline):
+class ScheduledProcedureStepInline(ReadOnlyAdmin, admin.StackedInline):
     model = ScheduledProcedureStep
     extra = 0
-    can_delete = False
-    readonly_fields = ["scheduled_procedure_step_id", *SLOT_FIELDS]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RequestedProcedure)
-class RequestedProcedureAdmin(AuditedAdmin, admin.ModelAdmin):
+class RequestedProcedureAdmin(WrittenByServices, AuditedAdmin, admin.ModelAdmin):
     audit = AdminAudit(
         selectors.requested_procedure_list,
         Action.PROCEDURE_RECORD,
@@ -150,23 +173,19 @@ class RequestedProcedureAdmin(AuditedAdmin, admin.ModelAdmin):
     readonly_fields = ["order", "study_instance_uid"]
     inlines = [ScheduledProcedureStepInline]
 
-    def has_add_permission(self, request):
-        return False
+    def view_on_site(self, obj):
+        return reverse("ui:order", args=[obj.order_id])
 
 
-class RequestedProcedureInline(admin.StackedInline):
+class RequestedProcedureInline(ReadOnlyAdmin, admin.StackedInline):
     model = RequestedProcedure
     extra = 0
-    can_delete = False
-    readonly_fields = ["requested_procedure_id", "study_instance_uid"]
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Order)
-class OrderAdmin(AuditedAdmin, admin.ModelAdmin):
+class OrderAdmin(WrittenByServices, AuditedAdmin, admin.ModelAdmin):
+    ris_page = "ui:order"
     audit = AdminAudit(
         selectors.order_list,
         Action.ORDER_RECORD,
@@ -187,12 +206,6 @@ class OrderAdmin(AuditedAdmin, admin.ModelAdmin):
     inlines = [RequestedProcedureInline]
     actions = ["cancel_orders"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.action(description="Cancel selected orders", permissions=["change"])
     def cancel_orders(self, request, queryset):
         for order in queryset:
@@ -203,7 +216,8 @@ class OrderAdmin(AuditedAdmin, admin.ModelAdmin):
 
 
 @admin.register(ScheduledProcedureStep)
-class ScheduledProcedureStepAdmin(AuditedAdmin, admin.ModelAdmin):
+class ScheduledProcedureStepAdmin(WrittenByServices, AuditedAdmin, admin.ModelAdmin):
+    ris_page = "ui:step"
     audit = AdminAudit(
         selectors.step_list,
         Action.PROCEDURE_RECORD,
@@ -222,12 +236,6 @@ class ScheduledProcedureStepAdmin(AuditedAdmin, admin.ModelAdmin):
     date_hierarchy = "start"
     readonly_fields = ["requested_procedure", "scheduled_procedure_step_id", *SLOT_FIELDS]
     actions = ["cancel_steps"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Cancel selected steps", permissions=["change"])
     def cancel_steps(self, request, queryset):

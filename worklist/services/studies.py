@@ -24,7 +24,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from audit import services as audit
@@ -184,12 +184,12 @@ def instance_received(
 def _record_instance(
     header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
 ) -> Received:
-    """One transaction of few statements, the common case (a further instance of a
-    known series) six: the instance looked up, the study locked, the series looked
-    up, the instance inserted, the series' and the study's counts updated (on
-    PostgreSQL the last three are one statement: four)."""
+    """One transaction of few statements. The common case (a further instance of a
+    known series): the study locked with what is held of the instance and its series
+    (one statement), then the instance inserted and the series' and the study's counts
+    updated (one statement on PostgreSQL, three elsewhere)."""
     now = timezone.now()
-    held = _held_instance(header.sop_instance_uid)
+    study, held, series_id = _look(header)
     if held is not None:
         existing = _existing_instance(header.sop_instance_uid)
         if held == ArrivalSource.STORE:
@@ -201,16 +201,19 @@ def _record_instance(
         return _announced_now_stored(
             existing, header, calling_ae_title, transfer_syntax_uid, file_bytes, written, now
         )
-    study, study_created = _locked_study(
-        header.study_instance_uid,
-        ArrivalSource.STORE,
-        calling_ae_title,
-        now,
-        header.patient | header.study,
-    )
-    series_id, new_series = _series_id(
-        study, header.series_instance_uid, header.series, calling_ae_title, now
-    )
+    study_created = new_series = False
+    if study is None:
+        study, study_created = _locked_study(
+            header.study_instance_uid,
+            ArrivalSource.STORE,
+            calling_ae_title,
+            now,
+            header.patient | header.study,
+        )
+    if series_id is None:
+        series_id, new_series = _series_id(
+            study, header.series_instance_uid, header.series, calling_ae_title, now
+        )
     differs = {} if study_created else _differences(study, header.patient | header.study)
     instance = Instance(
         series_id=series_id,
@@ -265,6 +268,34 @@ def _announced_now_stored(
         fields += ["file", "file_size"]
     existing.save(update_fields=fields)
     return Received(existing, created=False)
+
+
+def _look(header: InstanceHeader) -> tuple[Study | None, str | None, int | None]:
+    """What is held of a stored instance: its study's row, locked (instances of one
+    study are counted one after the other), the source of the instance when already
+    held, the key of its series when known. One statement when the study is known;
+    when not, the instance is looked up alone."""
+    study = _unique(
+        Study.objects.select_for_update()
+        .filter(study_instance_uid=header.study_instance_uid)
+        .annotate(
+            held_source=Subquery(
+                Instance.objects.filter(sop_instance_uid=header.sop_instance_uid)
+                .order_by()
+                .values("source")[:1]
+            ),
+            series_key=Subquery(
+                Series.objects.filter(
+                    study=OuterRef("pk"), series_instance_uid=header.series_instance_uid
+                )
+                .order_by()
+                .values("pk")[:1]
+            ),
+        )
+    )
+    if study is None:
+        return None, _held_instance(header.sop_instance_uid), None
+    return study, study.held_source, study.series_key
 
 
 def _held_instance(sop_instance_uid: str) -> str | None:

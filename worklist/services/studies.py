@@ -168,9 +168,10 @@ def instance_received(
                 header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
             )
         except IntegrityError:
-            # The same instance stored by a racing association since we looked (its
-            # insert came first): nothing of ours was kept, and the second look finds
-            # the first copy, whose file, if any, stays.
+            # The same instance, or the same new series, stored by a racing association
+            # since we looked (its insert came first; the look's subqueries see the
+            # statement's snapshot): nothing of ours was kept, and the second look
+            # finds theirs (a first copy's file, if any, stays).
             return _record_instance(
                 header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
             )

@@ -16,17 +16,19 @@ STUDY, SERIES, SOP = "1.2.3.8", "1.2.3.8.1", "1.2.3.8.9.1"
 
 @pytest.fixture
 def first_look_misses(monkeypatch):
-    """The second association's look happens before the first one's commit."""
-    look = studies._held_instance
+    """The second association's look happens before the first one's commit: it does
+    not see the instance."""
+    look = studies._look
     missed = []
 
-    def racing(sop_instance_uid):
+    def racing(header):
+        study, held, series_id = look(header)
         if not missed:
-            missed.append(sop_instance_uid)
-            return None
-        return look(sop_instance_uid)
+            missed.append(header.sop_instance_uid)
+            return study, None, series_id
+        return study, held, series_id
 
-    monkeypatch.setattr(studies, "_held_instance", racing)
+    monkeypatch.setattr(studies, "_look", racing)
     return missed
 
 

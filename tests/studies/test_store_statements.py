@@ -35,14 +35,14 @@ def statements(queries: CaptureQueriesContext) -> list[str]:
     ]
 
 
-def test_a_further_instance_of_a_known_series_takes_at_most_six_statements():
+def test_a_further_instance_of_a_known_series_takes_at_most_four_statements():
     store(1)
 
     with CaptureQueriesContext(connection) as queries:
         received = store(2)
 
     assert received.created
-    assert len(statements(queries)) <= 6, statements(queries)
+    assert len(statements(queries)) <= 4, statements(queries)
     study = Study.objects.get(study_instance_uid=STUDY)
     assert study.number_of_study_related_instances == 2
     assert study.series.get().number_of_series_related_instances == 2

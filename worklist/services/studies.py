@@ -168,9 +168,10 @@ def instance_received(
                 header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
             )
         except IntegrityError:
-            # The same instance stored by a racing association since we looked (its
-            # insert came first): nothing of ours was kept, and the second look finds
-            # the first copy, whose file, if any, stays.
+            # The same instance, or the same new series, stored by a racing association
+            # since we looked (its insert came first; the look's subqueries see the
+            # statement's snapshot): nothing of ours was kept, and the second look
+            # finds theirs (a first copy's file, if any, stays).
             return _record_instance(
                 header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
             )
@@ -184,12 +185,12 @@ def instance_received(
 def _record_instance(
     header, calling_ae_title, transfer_syntax_uid, file_bytes, audit_transfer, written
 ) -> Received:
-    """One transaction of few statements, the common case (a further instance of a
-    known series) six: the instance looked up, the study locked, the series looked
-    up, the instance inserted, the series' and the study's counts updated (on
-    PostgreSQL the last three are one statement: four)."""
+    """One transaction of few statements. The common case (a further instance of a
+    known series): the study locked with what is held of the instance and its series
+    (one statement), then the instance inserted and the series' and the study's counts
+    updated (one statement on PostgreSQL, three elsewhere)."""
     now = timezone.now()
-    held = _held_instance(header.sop_instance_uid)
+    study, held, series_id = _look(header)
     if held is not None:
         existing = _existing_instance(header.sop_instance_uid)
         if held == ArrivalSource.STORE:
@@ -201,16 +202,19 @@ def _record_instance(
         return _announced_now_stored(
             existing, header, calling_ae_title, transfer_syntax_uid, file_bytes, written, now
         )
-    study, study_created = _locked_study(
-        header.study_instance_uid,
-        ArrivalSource.STORE,
-        calling_ae_title,
-        now,
-        header.patient | header.study,
-    )
-    series_id, new_series = _series_id(
-        study, header.series_instance_uid, header.series, calling_ae_title, now
-    )
+    study_created = new_series = False
+    if study is None:
+        study, study_created = _locked_study(
+            header.study_instance_uid,
+            ArrivalSource.STORE,
+            calling_ae_title,
+            now,
+            header.patient | header.study,
+        )
+    if series_id is None:
+        series_id, new_series = _series_id(
+            study, header.series_instance_uid, header.series, calling_ae_title, now
+        )
     differs = {} if study_created else _differences(study, header.patient | header.study)
     instance = Instance(
         series_id=series_id,
@@ -265,6 +269,42 @@ def _announced_now_stored(
         fields += ["file", "file_size"]
     existing.save(update_fields=fields)
     return Received(existing, created=False)
+
+
+def _look(header: InstanceHeader) -> tuple[Study | None, str | None, int | None]:
+    """What is held of a stored instance: its study's row, locked (instances of one
+    study are counted one after the other), the source of the instance when already
+    held, the key of its series when known. One statement when the study is known;
+    when not, the instance is looked up alone. Its SQL is written once (_look_sql):
+    the ORM's building and compiling of this query took about 1.2 ms of the listener's
+    CPU an image."""
+    params = [header.sop_instance_uid, header.series_instance_uid, header.study_instance_uid]
+    study = next(iter(Study.objects.raw(_look_sql(), params)), None)
+    if study is None:
+        return None, _held_instance(header.sop_instance_uid), None
+    return study, study.held_source, study.series_key
+
+
+@cache
+def _look_sql() -> str:
+    """The study by its UID, with what _look needs of its instance and series as
+    subqueries; locked where the database locks rows (not SQLite)."""
+    quote = connection.ops.quote_name
+
+    def column(model, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    study, series, instance = (quote(m._meta.db_table) for m in (Study, Series, Instance))
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return (
+        f"SELECT {study}.*,"  # noqa: S608 - names from the models, values as placeholders
+        f" (SELECT {column(Instance, 'source')} FROM {instance}"
+        f" WHERE {column(Instance, 'sop_instance_uid')} = %s LIMIT 1) AS held_source,"
+        f" (SELECT {quote(Series._meta.pk.column)} FROM {series}"
+        f" WHERE {column(Series, 'study')} = {study}.{quote(Study._meta.pk.column)}"
+        f" AND {column(Series, 'series_instance_uid')} = %s LIMIT 1) AS series_key"
+        f" FROM {study} WHERE {column(Study, 'study_instance_uid')} = %s{lock}"
+    )
 
 
 def _held_instance(sop_instance_uid: str) -> str | None:

@@ -129,7 +129,7 @@ class Parsed:
         self._by_id = {}
         for line in self.text.strip().split("\r"):
             if not line:
-                continue
+                raise ValueError("an empty segment")  # as the library's parse refused it
             fields = line.split(field_separator)
             if fields[0] == "MSH":
                 fields.insert(1, field_separator)

@@ -26,12 +26,19 @@ and the user's role without a lock; audit_append() takes the lock and writes the
 event and its patient rows only if the head is still the one it was hashed after
 (otherwise it answers the new head, and the hash is made again). The lock is never
 held while the database waits for the client.
+
+Inside `appends_at_end()` (the HL7 listener's transaction per message), events are
+chained and written when the block ends, still in the caller's transaction, so the
+lock is held only from the last statements to COMMIT and concurrent writers overlap
+the rest of their work.
 """
 
 import functools
 import hashlib
 import json
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -309,6 +316,29 @@ def _append_python(fields: dict, patients, *, using: str) -> Event:
     return event
 
 
+# Events recorded inside appends_at_end(), written when it ends: (event, arguments).
+_at_end: ContextVar[list | None] = ContextVar("audit_appends_at_end", default=None)
+
+
+@contextmanager
+def appends_at_end():
+    """Events recorded inside the block (in a transaction) are chained and written as
+    the block ends, in the order recorded, in the same transaction: so the chain lock,
+    held from the append to COMMIT, is taken just before the COMMIT. Enter it inside
+    the transaction and as its last step (nothing but COMMIT after it). The Event that
+    record() returned inside the block is filled in then. If the block raises, the
+    events are dropped with the transaction that the error undoes."""
+    queue: list = []
+    token = _at_end.set(queue)
+    try:
+        yield
+    finally:
+        _at_end.reset(token)
+    for event, fields, patients, synchronous, using in queue:
+        written = _append_now(fields, patients, synchronous=synchronous, using=using)
+        event.__dict__.update(written.__dict__)
+
+
 def append(
     fields: dict,
     patients: list[tuple[str, str]],
@@ -325,7 +355,17 @@ def append(
     chained, and any later synchronous commit makes it durable too; only a server
     crash within a fraction of a second can lose it. For reads only, by setting.
     `using` is the database connection (the expiry writes its record through its own).
+    Inside appends_at_end() and a transaction, written when that block ends.
     """
+    queue = _at_end.get()
+    if queue is not None and connections[using].in_atomic_block:
+        event = Event(**fields)
+        queue.append((event, fields, patients, synchronous, using))
+        return event
+    return _append_now(fields, patients, synchronous=synchronous, using=using)
+
+
+def _append_now(fields: dict, patients, *, synchronous: bool, using: str) -> Event:
     if connections[using].vendor == "postgresql":
         return _append_postgresql(fields, patients, synchronous=synchronous, using=using)
     return _append_python(fields, patients, using=using)

@@ -9,9 +9,10 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from audit import chain as audit_chain
 from audit import context as audit_context
 from worklist.models import ip_network_list
 
@@ -46,9 +47,9 @@ def receive(raw: bytes, *, address: str = "", port: int | None = None) -> Answer
         )
         return _answer_unparsed(raw, msh, error, address, started)
     header = _header(parsed)
-    previous = _previous(header)
-    if previous is not None:
-        return _again(previous, parsed)
+    previous_id, senders = _previous_and_senders(header)
+    if previous_id is not None:
+        return _again(Message.objects.get(pk=previous_id), parsed)
     message = Message(
         direction=Direction.IN,
         raw=parsed.text,
@@ -64,7 +65,7 @@ def receive(raw: bytes, *, address: str = "", port: int | None = None) -> Answer
         detail=f"HL7 {header['message_type']} {header['control_id']}"[:255],
     ):
         try:
-            return _apply(message, parsed, msh, address, started)
+            return _apply(message, parsed, msh, address, started, senders)
         except IntegrityError:
             # The same message on another connection at the same moment: the first
             # one's ACK, once it is written.
@@ -95,16 +96,24 @@ def reapply(message: Message) -> Message:
     return message
 
 
-def _apply(message: Message, parsed: codec.Parsed, msh: list[str], address, started) -> Answer:
+def _apply(
+    message: Message, parsed: codec.Parsed, msh: list[str], address, started, senders=None
+) -> Answer:
     """Check, apply and keep the message with its ACK in one transaction; on a refusal
     that transaction is undone and the message is kept with its error in another. The
     sender of the same control ID twice at once: one of them fails on the message's
-    unique constraint (IntegrityError, for the caller)."""
+    unique constraint (IntegrityError, for the caller). The audit events are written
+    last, after the message (audit_chain.appends_at_end): the chain's lock is held
+    from there to COMMIT, so other connections' messages overlap the rest."""
     outermost = not transaction.get_connection().in_atomic_block
     try:
-        with transaction.atomic(), _no_savepoints() if outermost else nullcontext():
+        with (
+            transaction.atomic(),
+            _no_savepoints() if outermost else nullcontext(),
+            audit_chain.appends_at_end(),
+        ):
             if address is not None:
-                _check_sender(message, address)
+                _check_sender(message, address, senders)
             _check_receiver(parsed)
             handler = inbound.handler_for(*_type(parsed))
             outcome = handler(parsed)
@@ -180,6 +189,42 @@ def _again(previous: Message, parsed: codec.Parsed) -> Answer:
         message=previous,
         duplicate=True,
     )
+
+
+def _previous_and_senders(header: dict) -> tuple[int | None, list[Sender]]:
+    """The ID of the message already received with this sender and control ID (with
+    its ACK), and the active senders that may match this one: one statement where
+    _previous and the sender check would be two."""
+    sql = (
+        f"SELECT 0, m.id, '', '' FROM {Message._meta.db_table} AS m "  # noqa: S608 - table names
+        "WHERE m.direction = %s AND m.sending_application = %s AND m.sending_facility = %s "
+        "AND m.control_id = %s AND m.ack <> '' "
+        "UNION ALL "
+        f"SELECT 1, s.id, s.sending_facility, s.allowed_addresses FROM {Sender._meta.db_table} "
+        "AS s WHERE s.active = %s AND s.sending_application = %s "
+        "AND s.sending_facility IN ('', %s)"
+    )
+    application, facility = header["sending_application"], header["sending_facility"]
+    with connection.cursor() as cursor:
+        control_id = header["control_id"]
+        cursor.execute(
+            sql,
+            [Direction.IN.value, application, facility, control_id, True, application, facility],
+        )
+        rows = cursor.fetchall()
+    previous = next((row[1] for row in rows if row[0] == 0), None)
+    senders = [
+        Sender(
+            id=pk,
+            sending_application=application,
+            sending_facility=sender_facility,
+            allowed_addresses=allowed,
+            active=True,
+        )
+        for kind, pk, sender_facility, allowed in rows
+        if kind == 1
+    ]
+    return previous, senders
 
 
 def _previous(header: dict) -> Message | None:
@@ -268,12 +313,15 @@ def _identifiers(parsed: codec.Parsed) -> dict:
     }
 
 
-def _check_sender(message: Message, address: str) -> None:
+def _check_sender(message: Message, address: str, senders: list[Sender] | None = None) -> None:
     """A known sender (application, and facility when its record names one), connecting
-    from an allowed address. Without strict senders, unknown ones are accepted."""
-    candidates = Sender.objects.filter(
-        active=True, sending_application=message.sending_application
-    ).filter(sending_facility__in=["", message.sending_facility])
+    from an allowed address. Without strict senders, unknown ones are accepted.
+    `senders`: the candidates, when read already (_previous_and_senders)."""
+    candidates = senders
+    if candidates is None:
+        candidates = Sender.objects.filter(
+            active=True, sending_application=message.sending_application
+        ).filter(sending_facility__in=["", message.sending_facility])
     sender = next(iter(sorted(candidates, key=lambda s: s.sending_facility == "")), None)
     if sender is None:
         if settings.RIS_HL7_STRICT_SENDERS:

@@ -1,7 +1,8 @@
 """`manage.py dicomserver` with RIS_DICOM_PROCESSES=2: two listener processes on one
 port (picked by the kernel: port 0), answering DCMTK's echoscu and findscu, sharing
 one association cap, a killed one started again while the other serves on, and all of
-them stopping on SIGTERM with their open associations aborted."""
+them stopping on SIGTERM with their open associations aborted; a killed supervisor
+is replaced with listener processes of its own."""
 
 import os
 import re
@@ -285,3 +286,29 @@ def test_a_process_killed_while_counting_does_not_lock_the_cap_for_the_others():
     assert cap.held() == 1  # the dead process's association is gone with it
     assert cap.take()
     assert not cap.take()  # the limit still holds
+
+
+def test_a_killed_supervisor_is_replaced_with_its_listener_processes(start_listener):
+    server = start_listener()
+    first = server.children()
+    supervisor = int(
+        Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+        .read_text()
+        .split()[0]
+    )
+
+    os.kill(supervisor, signal.SIGKILL)
+    # Its listener processes stop when they see it gone; another supervisor starts two more.
+    server.wait_for(re.compile(rf"DICOM listener supervisor \(pid {supervisor}\) was killed"))
+    server.wait_for(STARTED, count=4)
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in first.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in first.values())
+    assoc = associate_soon(server.port)
+    assert assoc.send_c_echo().Status == 0x0000
+    assoc.release()
+
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=15) == 0, server.output
+    assert not any(alive(pid) for pid in server.children().values())

@@ -159,6 +159,7 @@ class ListenerProcesses:
         self._plan = Plan(count, sockets, cap, serve, shutdown, sending)
         self.supervisor: multiprocessing.process.BaseProcess | None = None
         self._stopping = threading.Event()
+        self._restarting = threading.Lock()
         self._watcher = threading.Thread(
             target=self._watch, name="dicom-listener-watcher", daemon=True
         )
@@ -185,7 +186,8 @@ class ListenerProcesses:
             name="dicom-listener-supervisor",
             daemon=False,  # it has children of its own; it stops when this process goes
         )
-        self.supervisor.start()
+        with signals_held():
+            self.supervisor.start()
 
     def _watch(self) -> None:
         """Pass the tasks asked for later to this process's scheduler; start another
@@ -201,17 +203,23 @@ class ListenerProcesses:
             if self._stopping.is_set():
                 return
             if self.supervisor.exitcode is not None:
-                logger.error(
-                    "DICOM listener supervisor (pid %d) %s; starting another",
-                    self.supervisor.pid,
-                    exit_description(self.supervisor.exitcode),
-                )
-                self.supervisor.join()
-                time.sleep(FIRST_BACKOFF)
-                # Its listener processes stop by themselves, their count with them.
-                self._plan = replace(self._plan, cap=AssociationCap(self.cap.limit, self.count))
-                self.cap = self._plan.cap
-                self._fork_supervisor()
+                with self._restarting:
+                    if self._stopping.is_set():
+                        return
+                    self._replace_supervisor()
+
+    def _replace_supervisor(self) -> None:
+        logger.error(
+            "DICOM listener supervisor (pid %d) %s; starting another",
+            self.supervisor.pid,
+            exit_description(self.supervisor.exitcode),
+        )
+        self.supervisor.join()
+        time.sleep(FIRST_BACKOFF)
+        # Its listener processes stop by themselves, their count with them.
+        self._plan = replace(self._plan, cap=AssociationCap(self.cap.limit, self.count))
+        self.cap = self._plan.cap
+        self._fork_supervisor()
 
     def _pass_on_tasks(self) -> None:
         try:
@@ -227,9 +235,8 @@ class ListenerProcesses:
         """The supervisor stops every listener process (SIGTERM: open associations
         aborted) and exits; then the sockets close."""
         self._stopping.set()
-        if self._watcher.is_alive():
-            self._watcher.join()
-        supervisor = self.supervisor
+        with self._restarting:  # no supervisor is being replaced, nor will be
+            supervisor = self.supervisor
         deadline = time.monotonic() + STOP_SECONDS + 5
         while supervisor.exitcode is None and time.monotonic() < deadline:
             # Again each turn: one forked just now may not have its handler yet.
@@ -246,6 +253,8 @@ class ListenerProcesses:
                 supervisor.pid,
                 exit_description(supervisor.exitcode),
             )
+        if self._watcher.is_alive():
+            self._watcher.join()
         self._pass_on_tasks()
         for end in (self._tasks, self._plan.tasks):
             if end is not None:
@@ -264,12 +273,48 @@ def exit_description(code: int | None) -> str:
     return f"exited with status {code}"
 
 
-def stop_on_signals() -> threading.Event:
-    """SIGTERM and SIGINT (Ctrl-C reaches the whole process group) set the event."""
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda signum, frame: stopping.set())
-    return stopping
+STOP = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def signals_held():
+    """SIGTERM and SIGINT held back in this thread while it forks, so that the new
+    process, which starts with the same mask, hears them only once it has handlers of
+    its own (before, one would end it or set its parent's flag)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class StopSignals:
+    """SIGTERM and SIGINT (Ctrl-C reaches the whole process group) ask this process to
+    stop. The handler only sets a flag: one that took a lock (threading.Event.set)
+    would wait for ever on itself when a second signal came while it ran, and the
+    supervisor and the command repeat SIGTERM until it is heard. `wait` ends at once
+    on a signal (the interpreter writes to the wakeup pipe before the handler runs)."""
+
+    def __init__(self):
+        self.requested = False
+        self._woken, wake = os.pipe()
+        os.set_blocking(self._woken, False)
+        os.set_blocking(wake, False)
+        signal.set_wakeup_fd(wake)  # in place of an inherited one
+        for signum in STOP:
+            signal.signal(signum, self._heard)
+        # Held since the fork (`signals_held`): one sent meanwhile is heard now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP)
+
+    def _heard(self, signum, frame) -> None:
+        self.requested = True
+
+    def wait(self, timeout: float, also=()) -> None:
+        """Until a signal, one of `also` (connections, sentinels) ready, or `timeout`."""
+        wait([self._woken, *also], timeout)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._woken, 512):
+                pass
 
 
 # --- the supervisor -----------------------------------------------------------------
@@ -292,18 +337,18 @@ def supervise(plan: Plan, *, parent: int) -> None:
     """The supervisor's body, on its main thread, with no other: start the listener
     processes, start another in place of one that dies, stop them all on SIGTERM or
     when the command's process is gone."""
-    stopping = stop_on_signals()
+    stopping = StopSignals()
     children = [Child(index) for index in range(plan.count)]
     for child in children:
         start_child(plan, child)
-    while not stopping.is_set():
-        wait([c.process.sentinel for c in children if c.process is not None], CHECK_EVERY)
+    while not stopping.requested:
+        stopping.wait(CHECK_EVERY, [c.process.sentinel for c in children if c.process])
         if os.getppid() != parent:
             logger.warning("DICOM listener supervisor: the command's process is gone")
             break
         now = time.monotonic()
         for child in children:
-            if stopping.is_set():
+            if stopping.requested:
                 break
             if child.process is not None and child.process.exitcode is not None:
                 bury(plan, child, now)
@@ -320,7 +365,8 @@ def start_child(plan: Plan, child: Child) -> None:
         name=f"dicom-listener-{child.number}",
         daemon=True,  # terminated by multiprocessing should the supervisor exit unstopped
     )
-    process.start()
+    with signals_held():
+        process.start()
     child.process, child.started, child.restart_at = process, time.monotonic(), None
 
 
@@ -380,13 +426,16 @@ def stop_children(children: list[Child]) -> None:
 def run_child(index: int, plan: Plan, *, parent: int) -> None:
     """The body of a listener process: serve until SIGTERM/SIGINT or until the
     supervisor is gone, then stop as a single listener does (associations aborted)."""
-    stopping = stop_on_signals()
+    stopping = StopSignals()
     inprocess.forward_to(plan.tasks)
     plan.cap.index = index
     server = plan.serve(index, plan.sockets, plan.cap)
     pid = os.getpid()
     logger.info("DICOM listener process %d started (pid %d)", index + 1, pid)
-    while not stopping.wait(CHECK_EVERY):
+    while not stopping.requested:
+        stopping.wait(CHECK_EVERY)
+        if stopping.requested:
+            break
         if os.getppid() != parent:
             logger.warning("DICOM listener process %d (pid %d): parent gone", index + 1, pid)
             break

@@ -137,10 +137,6 @@ def stop() -> None:
         _scheduler = None
 
 
-def runs_here() -> bool:
-    return _scheduler is not None
-
-
 def forward_to(connection) -> None:
     """In a process forked from the one whose scheduler runs (the parent's thread is
     not here): tasks asked for later go to it through `connection` (a pipe's sending

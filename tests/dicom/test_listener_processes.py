@@ -1,22 +1,29 @@
 """`manage.py dicomserver` with RIS_DICOM_PROCESSES=2: two listener processes on one
-port (picked by the kernel: port 0), answering DCMTK's echoscu and findscu, sharing
-one association cap, a killed one started again while the other serves on, and all of
-them stopping on SIGTERM with their open associations aborted."""
+port (picked by the kernel: port 0), answering DCMTK's echoscu, findscu and storescu,
+MPPS and IAN, sharing one association cap, a killed one started again while the other
+serves on, and all of them stopping on SIGTERM with their open associations aborted;
+a killed supervisor is replaced with listener processes of its own."""
 
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from pydicom.uid import generate_uid
 from pynetdicom import AE
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import ModalityPerformedProcedureStep, Verification
 
 from tests.conftest import require_peer
+from tests.studies.dicom_files import StudySpec, short_uid, storescu, write_study
+from tests.studies.test_instance_availability import notification
+from tests.studies.test_instance_availability import send as send_ian
 
+from .mpps_messages import n_create, n_set_completed
 from .test_dicomserver_command import SETUP, manage
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -41,8 +48,14 @@ def database_env(tmp_path_factory):
         PYTHONUNBUFFERED="1",
     )
     manage(env, "migrate", "-v", "0")
-    manage(env, "shell", "-c", SETUP)
+    manage(env, "shell", "-c", SETUP + PACS)
     return env
+
+
+PACS = """
+from worklist.models import Modality
+Modality.objects.create(ae_title="PACS1", kind=Modality.Kind.PACS)
+"""
 
 
 class Listener:
@@ -197,6 +210,49 @@ def test_both_processes_answer_dcmtk_on_the_one_port(start_listener, tmp_path):
     assert answered_by == pids
 
 
+def test_every_service_is_answered_by_the_listener_processes(
+    start_listener, database_env, tmp_path
+):
+    storescu_path = require_peer("/usr/bin/storescu", "dcmtk")
+    server = start_listener()
+
+    stored = StudySpec(series=(3,))
+    sent = storescu(storescu_path, server.port, write_study(stored, tmp_path / "study"))
+    assert sent.returncode == 0, sent.stderr
+
+    modality = AE(ae_title="CT1")
+    modality.add_requested_context(ModalityPerformedProcedureStep)
+    assoc = modality.associate("127.0.0.1", server.port, ae_title="RIS")
+    assert assoc.is_established
+    performed = generate_uid()
+    status, _ = assoc.send_n_create(n_create(), ModalityPerformedProcedureStep, performed)
+    assert status.Status == 0x0000
+    status, _ = assoc.send_n_set(n_set_completed(), ModalityPerformedProcedureStep, performed)
+    assert status.Status == 0x0000
+    assoc.release()
+
+    announced = short_uid()
+    assert send_ian(server.port, notification(announced, {short_uid(): 2})).Status == 0x0000
+
+    # All written to the one database the processes share.
+    database = Path(database_env["RIS_DATA_DIR"]) / "ris.sqlite3"
+    with sqlite3.connect(database, timeout=10) as db:
+        counts = dict(
+            db.execute(
+                "SELECT study_instance_uid, number_of_study_related_instances "
+                "FROM worklist_study WHERE study_instance_uid IN (?, ?)",
+                (stored.study_instance_uid, announced),
+            ).fetchall()
+        )
+        states = db.execute(
+            "SELECT performed_procedure_step_status FROM worklist_performedprocedurestep "
+            "WHERE sop_instance_uid = ?",
+            (performed,),
+        ).fetchall()
+    assert counts == {stored.study_instance_uid: 3, announced: 2}
+    assert states == [("COMPLETED",)]
+
+
 def test_the_association_cap_holds_across_processes(start_listener):
     server = start_listener(RIS_DICOM_MAX_ASSOCIATIONS="3")
     held = [associate(server.port) for _ in range(3)]
@@ -285,3 +341,29 @@ def test_a_process_killed_while_counting_does_not_lock_the_cap_for_the_others():
     assert cap.held() == 1  # the dead process's association is gone with it
     assert cap.take()
     assert not cap.take()  # the limit still holds
+
+
+def test_a_killed_supervisor_is_replaced_with_its_listener_processes(start_listener):
+    server = start_listener()
+    first = server.children()
+    supervisor = int(
+        Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+        .read_text()
+        .split()[0]
+    )
+
+    os.kill(supervisor, signal.SIGKILL)
+    # Its listener processes stop when they see it gone; another supervisor starts two more.
+    server.wait_for(re.compile(rf"DICOM listener supervisor \(pid {supervisor}\) was killed"))
+    server.wait_for(STARTED, count=4)
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in first.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in first.values())
+    assoc = associate_soon(server.port)
+    assert assoc.send_c_echo().Status == 0x0000
+    assoc.release()
+
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=15) == 0, server.output
+    assert not any(alive(pid) for pid in server.children().values())

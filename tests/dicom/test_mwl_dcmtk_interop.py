@@ -18,7 +18,8 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from tests.conftest import require_peer
+from tests.conftest import ON_POSTGRES, require_peer
+from worklist.dicom import listener
 from worklist.services.booking import StepBooking, order_create
 
 from .conftest import free_port, start_with_tls
@@ -120,6 +121,19 @@ ANSWER_DIFFERENCES = {
         "an operator typing a name expects."
     ),
 }
+
+
+@pytest.fixture(params=[1, 2], ids=["1 process", "2 processes"])
+def dicom_server(request, transactional_db, mwl_settings):
+    """Our worklist answered by the listener in this process, and by two listener
+    processes (RIS_DICOM_PROCESSES) forked from it with its settings. Those reach the
+    test database through connections of their own: on PostgreSQL; the embedded test
+    database lives in this process's memory, where they cannot see it."""
+    if request.param > 1 and not ON_POSTGRES:
+        pytest.skip("two listener processes need the test database on PostgreSQL")
+    server = listener.launch(count=request.param, host="127.0.0.1", port=0, tls_port=0)
+    yield server
+    listener.stop(server)
 
 
 @pytest.fixture(scope="module")
@@ -440,8 +454,6 @@ def test_the_listed_answer_differences_are_what_they_claim(
 
 @pytest.fixture
 def tls_listener(transactional_db, mwl_settings, tls_files):
-    from worklist.dicom import listener
-
     mwl_settings.RIS_DICOM_TLS_CERT = str(tls_files / "server.crt")
     mwl_settings.RIS_DICOM_TLS_KEY = str(tls_files / "server.key")
     mwl_settings.RIS_DICOM_TLS_CA = str(tls_files / "ca.crt")

@@ -211,10 +211,13 @@ def launch(
     port: int | None = None,
     ae_title: str | None = None,
     tls_port: int | None = None,
+    forward_tasks: bool = False,
 ):
     """The listener as `dicomserver` and `runris` run it: `count` processes on the
     same ports (default RIS_DICOM_PROCESSES), or `start` in this process when 1.
-    Either answers `server_address`, `ae_title`, `tls_server()` and `stop()`."""
+    Either answers `server_address`, `ae_title`, `tls_server()` and `stop()`.
+    `forward_tasks`: this process runs the in-process scheduler (runris without a
+    broker), which takes the tasks the listener processes ask for later."""
     count = max(1, settings.RIS_DICOM_PROCESSES if count is None else count)
     if count == 1:
         return start(host=host, port=port, ae_title=ae_title, tls_port=tls_port)
@@ -238,7 +241,13 @@ def launch(
         )
 
     group = processes.ListenerProcesses(
-        count=count, ae_title=ae_title, sockets=sockets, cap=cap, serve=serve, shutdown=stop
+        count=count,
+        ae_title=ae_title,
+        sockets=sockets,
+        cap=cap,
+        serve=serve,
+        shutdown=stop,
+        forward_tasks=forward_tasks,
     )
     return group.start()
 

@@ -24,6 +24,11 @@ in one line naming the peer.
 
 Accepted sockets get TCP_NODELAY, and TCP_QUICKACK again after each read (Linux).
 
+With several listener processes (processes.py) each accepts on a socket its parent
+bound (`Server(listening=...)`), and the association cap is checked here, once the
+A-ASSOCIATE-RQ has arrived, against the count they share (`Server(cap=...)`): one
+over it gets the A-ASSOCIATE-RJ pynetdicom sends for its own cap.
+
 pynetdicom internals relied on are checked in tests/test_pinned_internals.py.
 """
 

@@ -82,18 +82,22 @@ class Command(BaseCommand):
                 ae_title=options["ae_title"],
                 tls_port=options["tls_port"],
             )
-            host, port = server.server_address[:2]
-            logger.info(
-                "DICOM listener %s listening on %s:%s%s",
-                server.ae_title,
-                host,
-                port,
-                in_processes(server),
-            )
-            secure = listener.tls_server(server)
-            if secure is not None:
-                host, port = secure.server_address[:2]
-                logger.info("DICOM over TLS listening on %s:%s", host, port)
-            wait_until_set(stopping)
-            logger.info("Stopping the DICOM listener")
-            listener.stop(server)
+            try:
+                host, port = server.server_address[:2]
+                logger.info(
+                    "DICOM listener %s listening on %s:%s%s",
+                    server.ae_title,
+                    host,
+                    port,
+                    in_processes(server),
+                )
+                secure = listener.tls_server(server)
+                if secure is not None:
+                    host, port = secure.server_address[:2]
+                    logger.info("DICOM over TLS listening on %s:%s", host, port)
+                wait_until_set(stopping)
+                logger.info("Stopping the DICOM listener")
+            finally:
+                # Listener processes too: this process would otherwise wait for them
+                # on its way out.
+                listener.stop(server)

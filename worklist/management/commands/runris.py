@@ -152,8 +152,12 @@ def describe(stdout, *, http_port: int, dicom_server) -> None:
 
 def start_dicom(options, running: ExitStack):
     """Started before the web server, so that once /healthz answers the whole
-    service is up; RIS_DICOM_PROCESSES listener processes, or this one when 1."""
-    server = listener.launch(port=options["dicom_port"])
+    service is up; RIS_DICOM_PROCESSES listener processes, or this one when 1. First
+    of all: the listener processes are forked before this process has threads. With
+    no broker, the tasks they ask for later come to this process's scheduler."""
+    server = listener.launch(
+        port=options["dicom_port"], forward_tasks=settings.CELERY_TASK_ALWAYS_EAGER
+    )
     running.callback(listener.stop, server)
     return server
 
@@ -205,8 +209,8 @@ class Command(BaseCommand):
         with stop_signals() as stopping, ExitStack() as running:
             # Whatever started is stopped on the way out, in reverse order, also when a
             # later start fails (e.g. the web port is taken).
-            start_tasks(running)
             dicom_server = None if options["no_dicom"] else start_dicom(options, running)
+            start_tasks(running)
             hl7_server = start_hl7(running)
             http_port = start_web(options, running)
             describe(self.stdout, http_port=http_port, dicom_server=dicom_server)

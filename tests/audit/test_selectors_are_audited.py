@@ -30,6 +30,9 @@ BUILT_ON_AUDITED = {
     # An iterator streamed to the DICOM handler, which records one Query event
     # naming every patient before it answers (worklist/dicom/mwl.py).
     "modality_worklist": "worklist.dicom.mwl._audit",
+    # Sorts the orders it is given, which its callers read through order_list (the
+    # orders list, worklist.selectors.order_search; /api/orders/, the API's view).
+    "by_urgency": "worklist.selectors.order_list",
     # The unevaluated query behind modality_worklist (read there), and EXPLAINed.
     "modality_worklist_query": "worklist.selectors.modality_worklist",
 }

@@ -626,29 +626,76 @@ class UnrelatedPage:
     older: int | None = None
 
 
+NEWEST_ROWS_PER_PAIR = 4
+
+
 def _unrelated_candidates(since, until, before: int | None, size: int) -> list[UnrelatedAccess]:
     """Up to `size` (user, patient) pairs of the period's opened records whose last
-    access is before `before`, the most recent first: grouped in the database (whole
-    hours from the roll-up, _opened_per_hour), then
-    the last access of each read by key for its time and user name."""
+    access is before `before`, the most recent first, each with its count over the
+    period; then the last access of each read by key for its time and user name.
+
+    Not the whole period grouped for one page: a pair's last access is its newest row
+    (whole hours from the roll-up, the ragged ends from the trail, _opened_per_hour),
+    so the newest rows before `before` name the pairs in order of their last access.
+    Those pairs alone are then counted over the period, and dropped if they were
+    opened again at or after `before` (a previous page showed them). If too few are
+    left, the next newest rows are read the same way."""
     source, params = _opened_per_hour(since, until)
-    having = "HAVING MAX(last_seq) < %s" if before is not None else ""
-    # the source is the ORM's and the roll-up's, with its parameters; the rest are integers
-    sql = f"""
-        SELECT user_pk, pid, issuer, SUM(opened), MAX(last_seq) AS last_seq
-        FROM ({source}) per_hour GROUP BY 1, 2, 3 {having}
-        ORDER BY last_seq DESC LIMIT {int(size)}
-    """  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *([before] if before is not None else [])])
-        pairs = cursor.fetchall()
-    last = Event.objects.in_bulk([seq for *_, seq in pairs])
+    rows_wanted = NEWEST_ROWS_PER_PAIR * size
+    found: list[tuple] = []
+    while len(found) < size:
+        newest = _newest_rows(source, params, before, rows_wanted)
+        order = list(dict.fromkeys(row[:3] for row in newest))
+        counted = _counted_pairs(source, params, order)
+        for pair in order:
+            count, last_seq = counted[pair]
+            if before is None or last_seq < before:
+                found.append((*pair, count, last_seq))
+        if len(newest) < rows_wanted:
+            break
+        before = newest[-1][3]
+    found = found[:size]
+    last = Event.objects.in_bulk([seq for *_, seq in found])
     return [
         UnrelatedAccess(
             last[seq].username, pid, issuer, count, last[seq].event_date_time, user_pk, seq
         )
-        for user_pk, pid, issuer, count, seq in pairs
+        for user_pk, pid, issuer, count, seq in found
     ]
+
+
+def _newest_rows(source: str, params: list, before: int | None, limit: int) -> list[tuple]:
+    """(user_pk, pid, issuer, last_seq) of the period's `limit` newest rows before
+    `before` (a top-N sort of the period's rows, not a grouping)."""
+    where = "WHERE last_seq < %s" if before is not None else ""
+    # the source is the ORM's and the roll-up's, with its parameters; the rest are integers
+    sql = f"""
+        SELECT user_pk, pid, issuer, last_seq FROM ({source}) per_hour {where}
+        ORDER BY last_seq DESC LIMIT {int(limit)}
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *([before] if before is not None else [])])
+        return cursor.fetchall()
+
+
+def _counted_pairs(source: str, params: list, pairs: list[tuple]) -> dict[tuple, tuple]:
+    """For each of these (user_pk, pid, issuer) pairs, its count and last seq over the
+    period: only the period's rows naming one of their patients are grouped."""
+    if not pairs:
+        return {}
+    pids = sorted({pid for _, pid, _ in pairs})
+    marks = ", ".join(["%s"] * len(pids))
+    # the source is the ORM's and the roll-up's, with its parameters; the rest are marks
+    sql = f"""
+        SELECT user_pk, pid, issuer, SUM(opened), MAX(last_seq)
+        FROM ({source}) per_hour WHERE pid IN ({marks}) GROUP BY 1, 2, 3
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *pids])
+        counted = {
+            (user_pk, pid, issuer): (count, seq) for user_pk, pid, issuer, count, seq in cursor
+        }
+    return {pair: counted[pair] for pair in pairs}
 
 
 def without_order_relationship_page(
@@ -662,15 +709,18 @@ def without_order_relationship_page(
     """One page of the records opened by a user who neither booked nor changed an
     order of that patient, nor is named on one as referring, requesting or performing
     physician; most recent first, by keyset (`before`: the seq of a pair's last
-    access). The pairs are grouped in the database (or from `opened`, if read) and
-    their relationships looked up for one page's candidates at a time."""
+    access). The newest pairs are found and counted in the database
+    (_unrelated_candidates; or from `opened`, if read) and their relationships looked
+    up for two pages' worth of candidates at a time."""
     found: list[UnrelatedAccess] = []
+    # twice a page's worth at a time: a page rarely needs a second round
+    wanted = 2 * (size + 1)
     while len(found) <= size:
         if opened is None:
-            candidates = _unrelated_candidates(since, until, before, size + 1)
+            candidates = _unrelated_candidates(since, until, before, wanted)
         else:
             pairs = [p for p in _unrelated_pairs(opened) if before is None or p[0].seq < before]
-            candidates = [_access(*pair) for pair in pairs[: size + 1]]
+            candidates = [_access(*pair) for pair in pairs[:wanted]]
         if not candidates:
             break
         related = _related(candidates)

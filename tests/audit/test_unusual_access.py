@@ -155,3 +155,46 @@ def test_an_hour_is_rolled_up_once_and_only_when_closed(bob):
         "B1",
         "B0",
     ]
+
+
+@pytest.mark.parametrize("rows_per_pair", [1, 4])
+def test_pages_of_pairs_opened_again_and_again_match_the_records(
+    bob, scheduler, monkeypatch, rows_per_pair
+):
+    """The pages found from the newest rows (read a few at a time, pairs opened again
+    after a page's keyset left out, each pair counted over the whole period) are the
+    pages of the period's opened records grouped by pair; with and without the roll-up."""
+    from audit import rollup
+
+    monkeypatch.setattr(selectors, "NEWEST_ROWS_PER_PAIR", rows_per_pair)
+    # S1 opened in every hour, S2 and S3 in a few, each of bob's patients once
+    opened = [(scheduler, "S1", m) for m in range(15, 300, 20)]
+    opened += [(scheduler, "S2", 40), (scheduler, "S2", 200), (scheduler, "S3", 130)]
+    opened += [(bob, f"B{i}", 25 + 17 * i) for i in range(12)]
+    when = {}
+    for user, patient, minute in opened:
+        event = record_as(user, Action.PATIENT_RECORD, patients=[(patient, "H")])
+        when[event.seq] = WEDNESDAY_10 + timedelta(minutes=minute)
+    rewrite_history(lambda seq: when.get(seq, WEDNESDAY_10 - timedelta(days=30)))
+    period = {
+        "since": WEDNESDAY_10 + timedelta(minutes=20),
+        "until": WEDNESDAY_10 + timedelta(minutes=280),
+    }
+
+    def pages(**read):
+        found, before = [], None
+        while True:
+            page = selectors.without_order_relationship_page(size=2, before=before, **read)
+            found.append([(a.user, a.patient_id, a.accesses, a.last_seq) for a in page.accesses])
+            if page.older is None:
+                return found
+            before = page.older
+
+    records = selectors.opened_records(**period)
+    expected = pages(opened=records, **period)
+    assert pages(**period) == expected
+    rollup.roll_up_openings(now=WEDNESDAY_10 + timedelta(days=2))
+    assert pages(**period) == expected
+    everything = [access for page in expected for access in page]
+    assert len(everything) == len({access[:2] for access in everything}) == 15
+    assert ("alice", "S1", 13) in [access[:3] for access in everything]

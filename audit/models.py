@@ -189,6 +189,27 @@ class OpenedHour(models.Model):
         return f"hour {self.hour}: user {self.user_pk} opened {self.patient_id} ×{self.opened}"
 
 
+class OpenedUserHour(models.Model):
+    """How many records each user opened in one closed hour: OpenedHour summed over
+    the patients, kept with it (audit.rollup). The burst review counts a user's opens
+    per hour; reading these rows spares it grouping every (user, patient) row of a
+    long period."""
+
+    hour = models.BigIntegerField(help_text="Hours since the epoch (UTC).")
+    user_pk = models.IntegerField()
+    opened = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["hour"], include=["user_pk", "opened"], name="audit_opened_user_hour"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"hour {self.hour}: user {self.user_pk} opened {self.opened} records"
+
+
 class OpenedHoursDone(models.Model):
     """Up to which hour (hours since the epoch, excluded) OpenedHour holds the trail."""
 

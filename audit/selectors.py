@@ -354,31 +354,40 @@ def opened_records(
     ]
 
 
-def _opened_per_hour(since: datetime, until: datetime) -> tuple[str, list]:
+def _opened_per_hour(
+    since: datetime, until: datetime, *, per_user: bool = False
+) -> tuple[str, list]:
     """SQL (and its parameters) of the period's opened records as rows of user_pk, pid,
     issuer, hour, opened (a count) and last_seq: the whole hours the roll-up holds
     from OpenedHour (audit.rollup), the rest (the period's ragged ends, the hours not
-    rolled up yet) from the trail, one row per opened record."""
+    rolled up yet) from the trail, one row per opened record. `per_user`: rows of
+    user_pk, hour and opened only, the whole hours from OpenedUserHour (one row per
+    user and hour instead of one per user, patient and hour)."""
     done = rollup.rolled_up_until()
     first, end = rollup.first_whole_hour(since), rollup.hour_number(until)
     parts, params, raw = [], [], [(since, until)]
     if done is not None and first < min(end, done):
         end = min(end, done)
         parts.append(
-            "SELECT user_pk, patient_id AS pid, issuer_of_patient_id AS issuer, hour, "
+            "SELECT user_pk, hour, opened FROM audit_openeduserhour WHERE hour >= %s AND hour < %s"
+            if per_user
+            else "SELECT user_pk, patient_id AS pid, issuer_of_patient_id AS issuer, hour, "
             "opened, last_seq FROM audit_openedhour WHERE hour >= %s AND hour < %s"
         )
         params += [first, end]
         raw = [(since, rollup.hour_start(first)), (rollup.hour_start(end), until)]
     hour = rollup.hour_sql('"moment"')
+    columns = (
+        f'"user_pk_" AS user_pk, {hour} AS hour, 1 AS opened'
+        if per_user
+        else f'"user_pk_" AS user_pk, "pid", "issuer", {hour} AS hour, '
+        '1 AS opened, "seq" AS last_seq'
+    )
     for start, stop in raw:
         if start < stop or not parts:
             inner, inner_params = _opened_rows(start, stop).query.sql_with_params()
             # the inner query is the ORM's, with its parameters
-            parts.append(
-                f'SELECT "user_pk_" AS user_pk, "pid", "issuer", {hour} AS hour, '  # noqa: S608
-                f'1 AS opened, "seq" AS last_seq FROM ({inner}) opened'
-            )
+            parts.append(f"SELECT {columns} FROM ({inner}) opened")  # noqa: S608
             params += inner_params
     return " UNION ALL ".join(parts), params
 
@@ -386,8 +395,9 @@ def _opened_per_hour(since: datetime, until: datetime) -> tuple[str, list]:
 def _users_who_may_burst(since, until, threshold: int, window: timedelta) -> list[int]:
     """The users with `threshold` opened records within the hours a window can span
     (any window of up to k hours lies within k + 1 consecutive hours), counted in the
-    database per user and hour (audit.rollup): only their records are read."""
-    source, params = _opened_per_hour(since, until)
+    database per user and hour (audit.rollup, OpenedUserHour): only their records are
+    read."""
+    source, params = _opened_per_hour(since, until, per_user=True)
     spans = -(-int(window.total_seconds()) // 3600)
     # the source is the ORM's and the roll-up's, with its parameters; the rest are integers
     sql = f"""

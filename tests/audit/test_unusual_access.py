@@ -86,7 +86,7 @@ def test_access_without_an_order_relationship_is_listed(scheduler):
 
 def test_the_hourly_roll_up_gives_the_same_findings(bob, scheduler):
     from audit import rollup
-    from audit.models import OpenedHour
+    from audit.models import OpenedHour, OpenedUserHour
 
     bursts = [record_as(bob, Action.PATIENT_RECORD, patients=[(f"B{i}", "H")]) for i in range(25)]
     again = [
@@ -123,6 +123,8 @@ def test_the_hourly_roll_up_gives_the_same_findings(bob, scheduler):
     assert rollup.roll_up_openings(now=WEDNESDAY_10 + timedelta(days=2)) > 0
     bobs = OpenedHour.objects.filter(user_pk=bob.pk)
     assert len({row.hour for row in bobs}) == 2 and bobs.count() == 25  # 10:00 and 11:00
+    per_hour = OpenedUserHour.objects.filter(user_pk=bob.pk).order_by("hour")
+    assert [row.opened for row in per_hour] == [15, 10]  # 10:30-10:58, 11:00-11:18
     from_the_roll_up = findings()
 
     assert from_the_roll_up == from_the_trail
@@ -136,7 +138,7 @@ def test_the_hourly_roll_up_gives_the_same_findings(bob, scheduler):
 
 def test_an_hour_is_rolled_up_once_and_only_when_closed(bob):
     from audit import rollup
-    from audit.models import OpenedHour
+    from audit.models import OpenedHour, OpenedUserHour
 
     made = [record_as(bob, Action.PATIENT_RECORD, patients=[(f"B{i}", "H")]) for i in range(3)]
     when = {e.seq: WEDNESDAY_10 + timedelta(minutes=50 + 5 * i) for i, e in enumerate(made)}
@@ -149,6 +151,7 @@ def test_an_hour_is_rolled_up_once_and_only_when_closed(bob):
     assert OpenedHour.objects.filter(user_pk=bob.pk).count() == 2  # 10:50, 10:55; 11:00 open
     rollup.roll_up_openings(now=WEDNESDAY_10 + timedelta(minutes=66))
     assert OpenedHour.objects.filter(user_pk=bob.pk).count() == 2
+    assert list(OpenedUserHour.objects.filter(user_pk=bob.pk).values_list("opened")) == [(2,)]
     period = {"since": WEDNESDAY_10, "until": WEDNESDAY_10 + timedelta(hours=2)}
     assert [a.patient_id for a in selectors.without_order_relationship(**period)] == [
         "B2",

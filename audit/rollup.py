@@ -25,11 +25,12 @@ HOUR = timedelta(hours=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GRACE = timedelta(minutes=5)
 
-# the hours just rolled up, summed over their patients (OpenedUserHour)
+# the hours just rolled up, summed over their patients (OpenedUserHour), stored in hour
+# order: a period's rows are then on few pages
 PER_USER_SQL = """
     INSERT INTO audit_openeduserhour (hour, user_pk, opened)
     SELECT hour, user_pk, SUM(opened) FROM audit_openedhour
-    WHERE hour >= %s AND hour < %s GROUP BY hour, user_pk
+    WHERE hour >= %s AND hour < %s GROUP BY hour, user_pk ORDER BY hour, user_pk
 """
 
 

@@ -6,6 +6,7 @@ from django.db import migrations, models
 FROM_OPENED_HOURS = """
 INSERT INTO audit_openeduserhour (hour, user_pk, opened)
 SELECT hour, user_pk, SUM(opened) FROM audit_openedhour GROUP BY hour, user_pk
+ORDER BY hour, user_pk
 """
 
 

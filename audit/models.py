@@ -88,6 +88,18 @@ class Event(models.Model):
                 condition=Q(user_pk__isnull=False),
                 name="audit_event_opened",
             ),
+            # who booked or changed an order, for the unusual-access review's order
+            # relationships (migration 0011): the patient rows' events probed by key
+            models.Index(
+                fields=["seq"],
+                include=["user_pk"],
+                condition=Q(
+                    action=Action.ORDER_RECORD,
+                    event_action_code__in=[Verb.CREATE, Verb.UPDATE],
+                    event_outcome_indicator=0,
+                ),
+                name="audit_event_booking",
+            ),
         ]
 
     def __str__(self) -> str:

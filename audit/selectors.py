@@ -633,6 +633,8 @@ class UnrelatedPage:
 
 
 NEWEST_ROWS_PER_PAIR = 4
+# the period's last hours that give _newest_rows its floor
+RECENT_HOURS = 24
 
 
 def _unrelated_candidates(since, until, before: int | None, size: int) -> list[UnrelatedAccess]:
@@ -646,13 +648,15 @@ def _unrelated_candidates(since, until, before: int | None, size: int) -> list[U
     Those pairs alone are then counted over the period, and dropped if they were
     opened again at or after `before` (a previous page showed them). If too few are
     left, the next newest rows are read the same way."""
-    source, params = _opened_per_hour(since, until)
+    source = _opened_per_hour(since, until)
+    recent_since = rollup.hour_start(rollup.hour_number(until) - RECENT_HOURS)
+    recent = _opened_per_hour(recent_since, until) if recent_since > since else None
     rows_wanted = NEWEST_ROWS_PER_PAIR * size
     found: list[tuple] = []
     while len(found) < size:
-        newest = _newest_rows(source, params, before, rows_wanted)
+        newest = _newest_rows(source, recent, before, rows_wanted)
         order = list(dict.fromkeys(row[:3] for row in newest))
-        counted = _counted_pairs(source, params, order)
+        counted = _counted_pairs(*source, order)
         for pair in order:
             count, last_seq = counted[pair]
             if before is None or last_seq < before:
@@ -670,17 +674,32 @@ def _unrelated_candidates(since, until, before: int | None, size: int) -> list[U
     ]
 
 
-def _newest_rows(source: str, params: list, before: int | None, limit: int) -> list[tuple]:
+def _newest_rows(
+    source: tuple[str, list], recent: tuple[str, list] | None, before: int | None, limit: int
+) -> list[tuple]:
     """(user_pk, pid, issuer, last_seq) of the period's `limit` newest rows before
-    `before` (a top-N sort of the period's rows, not a grouping)."""
-    where = "WHERE last_seq < %s" if before is not None else ""
+    `before` (a top-N sort of the period's rows, not a grouping). `recent`: the same
+    rows of the period's last hours (from an hour's start, so each of them is a row of
+    the period too): the `limit`-th newest of those is a floor below which none of the
+    period's newest can be, so only the period's rows above it are sorted."""
+    sql, params = source
+    before_sql, before_params = ("AND last_seq < %s", [before]) if before is not None else ("", [])
+    floor_sql, floor_params = "-1", []
+    if recent is not None:
+        # the source is the ORM's and the roll-up's, with its parameters
+        floor_sql = f"""COALESCE((
+            SELECT last_seq FROM ({recent[0]}) recent WHERE 1 = 1 {before_sql}
+            ORDER BY last_seq DESC LIMIT 1 OFFSET {int(limit) - 1}
+        ), -1)"""  # noqa: S608
+        floor_params = [*recent[1], *before_params]
     # the source is the ORM's and the roll-up's, with its parameters; the rest are integers
-    sql = f"""
-        SELECT user_pk, pid, issuer, last_seq FROM ({source}) per_hour {where}
+    query = f"""
+        SELECT user_pk, pid, issuer, last_seq FROM ({sql}) per_hour
+        WHERE last_seq >= {floor_sql} {before_sql}
         ORDER BY last_seq DESC LIMIT {int(limit)}
     """  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *([before] if before is not None else [])])
+        cursor.execute(query, [*params, *floor_params, *before_params])
         return cursor.fetchall()
 
 

@@ -160,9 +160,9 @@ def test_an_hour_is_rolled_up_once_and_only_when_closed(bob):
     ]
 
 
-@pytest.mark.parametrize("rows_per_pair", [1, 4])
+@pytest.mark.parametrize(("rows_per_pair", "recent_hours"), [(1, 1), (4, 1), (4, 24)])
 def test_pages_of_pairs_opened_again_and_again_match_the_records(
-    bob, scheduler, monkeypatch, rows_per_pair
+    bob, scheduler, monkeypatch, rows_per_pair, recent_hours
 ):
     """The pages found from the newest rows (read a few at a time, pairs opened again
     after a page's keyset left out, each pair counted over the whole period) are the
@@ -170,6 +170,8 @@ def test_pages_of_pairs_opened_again_and_again_match_the_records(
     from audit import rollup
 
     monkeypatch.setattr(selectors, "NEWEST_ROWS_PER_PAIR", rows_per_pair)
+    # the newest rows' floor from the period's last hour (or from none: 24 h is longer)
+    monkeypatch.setattr(selectors, "RECENT_HOURS", recent_hours)
     # S1 opened in every hour, S2 and S3 in a few, each of bob's patients once
     opened = [(scheduler, "S1", m) for m in range(15, 300, 20)]
     opened += [(scheduler, "S2", 40), (scheduler, "S2", 200), (scheduler, "S3", 130)]

@@ -88,6 +88,18 @@ class Event(models.Model):
                 condition=Q(user_pk__isnull=False),
                 name="audit_event_opened",
             ),
+            # who booked or changed an order, for the unusual-access review's order
+            # relationships (migration 0011): the patient rows' events probed by key
+            models.Index(
+                fields=["seq"],
+                include=["user_pk"],
+                condition=Q(
+                    action=Action.ORDER_RECORD,
+                    event_action_code__in=[Verb.CREATE, Verb.UPDATE],
+                    event_outcome_indicator=0,
+                ),
+                name="audit_event_booking",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -187,6 +199,27 @@ class OpenedHour(models.Model):
 
     def __str__(self) -> str:
         return f"hour {self.hour}: user {self.user_pk} opened {self.patient_id} ×{self.opened}"
+
+
+class OpenedUserHour(models.Model):
+    """How many records each user opened in one closed hour: OpenedHour summed over
+    the patients, kept with it (audit.rollup). The burst review counts a user's opens
+    per hour; reading these rows spares it grouping every (user, patient) row of a
+    long period."""
+
+    hour = models.BigIntegerField(help_text="Hours since the epoch (UTC).")
+    user_pk = models.IntegerField()
+    opened = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["hour"], include=["user_pk", "opened"], name="audit_opened_user_hour"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"hour {self.hour}: user {self.user_pk} opened {self.opened} records"
 
 
 class OpenedHoursDone(models.Model):

@@ -7,6 +7,8 @@ hour is over, and a periodic task (audit.roll_up_openings) adds each closed hour
 once. The review reads whole rolled-up hours here and only the period's ragged ends
 (and the hours not rolled up yet) from the trail itself (audit.selectors): the same
 findings, from a few rows per user and hour instead of a join of every opened record.
+The burst review needs only each user's count per hour: OpenedUserHour holds the same
+hours summed over the patients.
 
 An hour is rolled up GRACE after it ended, so an event stamped in it but committed a
 little later is still counted.
@@ -17,11 +19,19 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import Min
 
-from .models import Event, OpenedHour, OpenedHoursDone
+from .models import Event, OpenedHour, OpenedHoursDone, OpenedUserHour
 
 HOUR = timedelta(hours=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GRACE = timedelta(minutes=5)
+
+# the hours just rolled up, summed over their patients (OpenedUserHour), stored in hour
+# order: a period's rows are then on few pages
+PER_USER_SQL = """
+    INSERT INTO audit_openeduserhour (hour, user_pk, opened)
+    SELECT hour, user_pk, SUM(opened) FROM audit_openedhour
+    WHERE hour >= %s AND hour < %s GROUP BY hour, user_pk ORDER BY hour, user_pk
+"""
 
 
 def hour_number(moment: datetime) -> int:
@@ -53,8 +63,9 @@ def rolled_up_until() -> int | None:
 
 def roll_up_openings(*, now: datetime | None = None) -> int:
     """Add the closed hours not rolled up yet (the first time: the whole trail) to
-    OpenedHour, and drop the rows of hours older than the trail's oldest event (gone
-    with `audit expire`). Returns the number of rows added."""
+    OpenedHour and, summed per user, to OpenedUserHour, and drop the rows of hours
+    older than the trail's oldest event (gone with `audit expire`). Returns the number
+    of OpenedHour rows added."""
     from .selectors import _opened_rows
 
     end = hour_number((now or datetime.now(UTC)) - GRACE)
@@ -78,7 +89,9 @@ def roll_up_openings(*, now: datetime | None = None) -> int:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 added = cursor.rowcount
+                cursor.execute(PER_USER_SQL, [done.until_hour, end])
             done.until_hour = end
             done.save(update_fields=["until_hour"])
         OpenedHour.objects.filter(hour__lt=start).delete()
+        OpenedUserHour.objects.filter(hour__lt=start).delete()
     return added

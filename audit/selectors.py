@@ -354,31 +354,40 @@ def opened_records(
     ]
 
 
-def _opened_per_hour(since: datetime, until: datetime) -> tuple[str, list]:
+def _opened_per_hour(
+    since: datetime, until: datetime, *, per_user: bool = False
+) -> tuple[str, list]:
     """SQL (and its parameters) of the period's opened records as rows of user_pk, pid,
     issuer, hour, opened (a count) and last_seq: the whole hours the roll-up holds
     from OpenedHour (audit.rollup), the rest (the period's ragged ends, the hours not
-    rolled up yet) from the trail, one row per opened record."""
+    rolled up yet) from the trail, one row per opened record. `per_user`: rows of
+    user_pk, hour and opened only, the whole hours from OpenedUserHour (one row per
+    user and hour instead of one per user, patient and hour)."""
     done = rollup.rolled_up_until()
     first, end = rollup.first_whole_hour(since), rollup.hour_number(until)
     parts, params, raw = [], [], [(since, until)]
     if done is not None and first < min(end, done):
         end = min(end, done)
         parts.append(
-            "SELECT user_pk, patient_id AS pid, issuer_of_patient_id AS issuer, hour, "
+            "SELECT user_pk, hour, opened FROM audit_openeduserhour WHERE hour >= %s AND hour < %s"
+            if per_user
+            else "SELECT user_pk, patient_id AS pid, issuer_of_patient_id AS issuer, hour, "
             "opened, last_seq FROM audit_openedhour WHERE hour >= %s AND hour < %s"
         )
         params += [first, end]
         raw = [(since, rollup.hour_start(first)), (rollup.hour_start(end), until)]
     hour = rollup.hour_sql('"moment"')
+    columns = (
+        f'"user_pk_" AS user_pk, {hour} AS hour, 1 AS opened'
+        if per_user
+        else f'"user_pk_" AS user_pk, "pid", "issuer", {hour} AS hour, '
+        '1 AS opened, "seq" AS last_seq'
+    )
     for start, stop in raw:
         if start < stop or not parts:
             inner, inner_params = _opened_rows(start, stop).query.sql_with_params()
             # the inner query is the ORM's, with its parameters
-            parts.append(
-                f'SELECT "user_pk_" AS user_pk, "pid", "issuer", {hour} AS hour, '  # noqa: S608
-                f'1 AS opened, "seq" AS last_seq FROM ({inner}) opened'
-            )
+            parts.append(f"SELECT {columns} FROM ({inner}) opened")  # noqa: S608
             params += inner_params
     return " UNION ALL ".join(parts), params
 
@@ -386,22 +395,19 @@ def _opened_per_hour(since: datetime, until: datetime) -> tuple[str, list]:
 def _users_who_may_burst(since, until, threshold: int, window: timedelta) -> list[int]:
     """The users with `threshold` opened records within the hours a window can span
     (any window of up to k hours lies within k + 1 consecutive hours), counted in the
-    database per user and hour (audit.rollup): only their records are read."""
-    source, params = _opened_per_hour(since, until)
+    database per user and hour (audit.rollup, OpenedUserHour): only their records are
+    read. Each hour's count goes to the k + 1 runs of hours that hold it (the run
+    starting at that hour and the k before it), so one grouping counts them all, with
+    no sort for a window function."""
+    source, params = _opened_per_hour(since, until, per_user=True)
     spans = -(-int(window.total_seconds()) // 3600)
+    shifts = " UNION ALL ".join(f"SELECT {shift} AS shift" for shift in range(int(spans) + 1))
     # the source is the ORM's and the roll-up's, with its parameters; the rest are integers
     sql = f"""
         SELECT DISTINCT user_pk FROM (
-            SELECT user_pk, SUM(opened) OVER (
-                PARTITION BY user_pk ORDER BY hour
-                RANGE BETWEEN CURRENT ROW AND {int(spans)} FOLLOWING
-            ) AS around
-            FROM (
-                SELECT user_pk, hour, SUM(opened) AS opened
-                FROM ({source}) per_hour GROUP BY 1, 2
-            ) hours
-        ) windows
-        WHERE around >= {int(threshold)}
+            SELECT user_pk FROM ({source}) per_hour CROSS JOIN ({shifts}) shifts
+            GROUP BY user_pk, hour - shift HAVING SUM(opened) >= {int(threshold)}
+        ) runs
     """  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -626,29 +632,95 @@ class UnrelatedPage:
     older: int | None = None
 
 
+NEWEST_ROWS_PER_PAIR = 4
+# the period's last hours that give _newest_rows its floor
+RECENT_HOURS = 24
+
+
 def _unrelated_candidates(since, until, before: int | None, size: int) -> list[UnrelatedAccess]:
     """Up to `size` (user, patient) pairs of the period's opened records whose last
-    access is before `before`, the most recent first: grouped in the database (whole
-    hours from the roll-up, _opened_per_hour), then
-    the last access of each read by key for its time and user name."""
-    source, params = _opened_per_hour(since, until)
-    having = "HAVING MAX(last_seq) < %s" if before is not None else ""
-    # the source is the ORM's and the roll-up's, with its parameters; the rest are integers
-    sql = f"""
-        SELECT user_pk, pid, issuer, SUM(opened), MAX(last_seq) AS last_seq
-        FROM ({source}) per_hour GROUP BY 1, 2, 3 {having}
-        ORDER BY last_seq DESC LIMIT {int(size)}
-    """  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *([before] if before is not None else [])])
-        pairs = cursor.fetchall()
-    last = Event.objects.in_bulk([seq for *_, seq in pairs])
+    access is before `before`, the most recent first, each with its count over the
+    period; then the last access of each read by key for its time and user name.
+
+    Not the whole period grouped for one page: a pair's last access is its newest row
+    (whole hours from the roll-up, the ragged ends from the trail, _opened_per_hour),
+    so the newest rows before `before` name the pairs in order of their last access.
+    Those pairs alone are then counted over the period, and dropped if they were
+    opened again at or after `before` (a previous page showed them). If too few are
+    left, the next newest rows are read the same way."""
+    source = _opened_per_hour(since, until)
+    recent_since = rollup.hour_start(rollup.hour_number(until) - RECENT_HOURS)
+    recent = _opened_per_hour(recent_since, until) if recent_since > since else None
+    rows_wanted = NEWEST_ROWS_PER_PAIR * size
+    found: list[tuple] = []
+    while len(found) < size:
+        newest = _newest_rows(source, recent, before, rows_wanted)
+        order = list(dict.fromkeys(row[:3] for row in newest))
+        counted = _counted_pairs(*source, order)
+        for pair in order:
+            count, last_seq = counted[pair]
+            if before is None or last_seq < before:
+                found.append((*pair, count, last_seq))
+        if len(newest) < rows_wanted:
+            break
+        before = newest[-1][3]
+    found = found[:size]
+    last = Event.objects.in_bulk([seq for *_, seq in found])
     return [
         UnrelatedAccess(
             last[seq].username, pid, issuer, count, last[seq].event_date_time, user_pk, seq
         )
-        for user_pk, pid, issuer, count, seq in pairs
+        for user_pk, pid, issuer, count, seq in found
     ]
+
+
+def _newest_rows(
+    source: tuple[str, list], recent: tuple[str, list] | None, before: int | None, limit: int
+) -> list[tuple]:
+    """(user_pk, pid, issuer, last_seq) of the period's `limit` newest rows before
+    `before` (a top-N sort of the period's rows, not a grouping). `recent`: the same
+    rows of the period's last hours (from an hour's start, so each of them is a row of
+    the period too): the `limit`-th newest of those is a floor below which none of the
+    period's newest can be, so only the period's rows above it are sorted."""
+    sql, params = source
+    before_sql, before_params = ("AND last_seq < %s", [before]) if before is not None else ("", [])
+    floor_sql, floor_params = "-1", []
+    if recent is not None:
+        # the source is the ORM's and the roll-up's, with its parameters
+        floor_sql = f"""COALESCE((
+            SELECT last_seq FROM ({recent[0]}) recent WHERE 1 = 1 {before_sql}
+            ORDER BY last_seq DESC LIMIT 1 OFFSET {int(limit) - 1}
+        ), -1)"""  # noqa: S608
+        floor_params = [*recent[1], *before_params]
+    # the source is the ORM's and the roll-up's, with its parameters; the rest are integers
+    query = f"""
+        SELECT user_pk, pid, issuer, last_seq FROM ({sql}) per_hour
+        WHERE last_seq >= {floor_sql} {before_sql}
+        ORDER BY last_seq DESC LIMIT {int(limit)}
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(query, [*params, *floor_params, *before_params])
+        return cursor.fetchall()
+
+
+def _counted_pairs(source: str, params: list, pairs: list[tuple]) -> dict[tuple, tuple]:
+    """For each of these (user_pk, pid, issuer) pairs, its count and last seq over the
+    period: only the period's rows naming one of their patients are grouped."""
+    if not pairs:
+        return {}
+    pids = sorted({pid for _, pid, _ in pairs})
+    marks = ", ".join(["%s"] * len(pids))
+    # the source is the ORM's and the roll-up's, with its parameters; the rest are marks
+    sql = f"""
+        SELECT user_pk, pid, issuer, SUM(opened), MAX(last_seq)
+        FROM ({source}) per_hour WHERE pid IN ({marks}) GROUP BY 1, 2, 3
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *pids])
+        counted = {
+            (user_pk, pid, issuer): (count, seq) for user_pk, pid, issuer, count, seq in cursor
+        }
+    return {pair: counted[pair] for pair in pairs}
 
 
 def without_order_relationship_page(
@@ -662,15 +734,18 @@ def without_order_relationship_page(
     """One page of the records opened by a user who neither booked nor changed an
     order of that patient, nor is named on one as referring, requesting or performing
     physician; most recent first, by keyset (`before`: the seq of a pair's last
-    access). The pairs are grouped in the database (or from `opened`, if read) and
-    their relationships looked up for one page's candidates at a time."""
+    access). The newest pairs are found and counted in the database
+    (_unrelated_candidates; or from `opened`, if read) and their relationships looked
+    up for two pages' worth of candidates at a time."""
     found: list[UnrelatedAccess] = []
+    # twice a page's worth at a time: a page rarely needs a second round
+    wanted = 2 * (size + 1)
     while len(found) <= size:
         if opened is None:
-            candidates = _unrelated_candidates(since, until, before, size + 1)
+            candidates = _unrelated_candidates(since, until, before, wanted)
         else:
             pairs = [p for p in _unrelated_pairs(opened) if before is None or p[0].seq < before]
-            candidates = [_access(*pair) for pair in pairs[: size + 1]]
+            candidates = [_access(*pair) for pair in pairs[:wanted]]
         if not candidates:
             break
         related = _related(candidates)

@@ -86,7 +86,7 @@ def test_access_without_an_order_relationship_is_listed(scheduler):
 
 def test_the_hourly_roll_up_gives_the_same_findings(bob, scheduler):
     from audit import rollup
-    from audit.models import OpenedHour
+    from audit.models import OpenedHour, OpenedUserHour
 
     bursts = [record_as(bob, Action.PATIENT_RECORD, patients=[(f"B{i}", "H")]) for i in range(25)]
     again = [
@@ -123,6 +123,8 @@ def test_the_hourly_roll_up_gives_the_same_findings(bob, scheduler):
     assert rollup.roll_up_openings(now=WEDNESDAY_10 + timedelta(days=2)) > 0
     bobs = OpenedHour.objects.filter(user_pk=bob.pk)
     assert len({row.hour for row in bobs}) == 2 and bobs.count() == 25  # 10:00 and 11:00
+    per_hour = OpenedUserHour.objects.filter(user_pk=bob.pk).order_by("hour")
+    assert [row.opened for row in per_hour] == [15, 10]  # 10:30-10:58, 11:00-11:18
     from_the_roll_up = findings()
 
     assert from_the_roll_up == from_the_trail
@@ -136,7 +138,7 @@ def test_the_hourly_roll_up_gives_the_same_findings(bob, scheduler):
 
 def test_an_hour_is_rolled_up_once_and_only_when_closed(bob):
     from audit import rollup
-    from audit.models import OpenedHour
+    from audit.models import OpenedHour, OpenedUserHour
 
     made = [record_as(bob, Action.PATIENT_RECORD, patients=[(f"B{i}", "H")]) for i in range(3)]
     when = {e.seq: WEDNESDAY_10 + timedelta(minutes=50 + 5 * i) for i, e in enumerate(made)}
@@ -149,9 +151,55 @@ def test_an_hour_is_rolled_up_once_and_only_when_closed(bob):
     assert OpenedHour.objects.filter(user_pk=bob.pk).count() == 2  # 10:50, 10:55; 11:00 open
     rollup.roll_up_openings(now=WEDNESDAY_10 + timedelta(minutes=66))
     assert OpenedHour.objects.filter(user_pk=bob.pk).count() == 2
+    assert list(OpenedUserHour.objects.filter(user_pk=bob.pk).values_list("opened")) == [(2,)]
     period = {"since": WEDNESDAY_10, "until": WEDNESDAY_10 + timedelta(hours=2)}
     assert [a.patient_id for a in selectors.without_order_relationship(**period)] == [
         "B2",
         "B1",
         "B0",
     ]
+
+
+@pytest.mark.parametrize(("rows_per_pair", "recent_hours"), [(1, 1), (4, 1), (4, 24)])
+def test_pages_of_pairs_opened_again_and_again_match_the_records(
+    bob, scheduler, monkeypatch, rows_per_pair, recent_hours
+):
+    """The pages found from the newest rows (read a few at a time, pairs opened again
+    after a page's keyset left out, each pair counted over the whole period) are the
+    pages of the period's opened records grouped by pair; with and without the roll-up."""
+    from audit import rollup
+
+    monkeypatch.setattr(selectors, "NEWEST_ROWS_PER_PAIR", rows_per_pair)
+    # the newest rows' floor from the period's last hour (or from none: 24 h is longer)
+    monkeypatch.setattr(selectors, "RECENT_HOURS", recent_hours)
+    # S1 opened in every hour, S2 and S3 in a few, each of bob's patients once
+    opened = [(scheduler, "S1", m) for m in range(15, 300, 20)]
+    opened += [(scheduler, "S2", 40), (scheduler, "S2", 200), (scheduler, "S3", 130)]
+    opened += [(bob, f"B{i}", 25 + 17 * i) for i in range(12)]
+    when = {}
+    for user, patient, minute in opened:
+        event = record_as(user, Action.PATIENT_RECORD, patients=[(patient, "H")])
+        when[event.seq] = WEDNESDAY_10 + timedelta(minutes=minute)
+    rewrite_history(lambda seq: when.get(seq, WEDNESDAY_10 - timedelta(days=30)))
+    period = {
+        "since": WEDNESDAY_10 + timedelta(minutes=20),
+        "until": WEDNESDAY_10 + timedelta(minutes=280),
+    }
+
+    def pages(**read):
+        found, before = [], None
+        while True:
+            page = selectors.without_order_relationship_page(size=2, before=before, **read)
+            found.append([(a.user, a.patient_id, a.accesses, a.last_seq) for a in page.accesses])
+            if page.older is None:
+                return found
+            before = page.older
+
+    records = selectors.opened_records(**period)
+    expected = pages(opened=records, **period)
+    assert pages(**period) == expected
+    rollup.roll_up_openings(now=WEDNESDAY_10 + timedelta(days=2))
+    assert pages(**period) == expected
+    everything = [access for page in expected for access in page]
+    assert len(everything) == len({access[:2] for access in everything}) == 15
+    assert ("alice", "S1", 13) in [access[:3] for access in everything]

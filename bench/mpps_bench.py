@@ -377,9 +377,21 @@ def machine_busy() -> tuple[float, float]:
 
 
 def process_cpu(pid: int) -> float:
-    """user + system CPU seconds of one process (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    """user + system CPU seconds of a process and of every process it started that is
+    still running (threads included): with RIS_DICOM_PROCESSES above 1 the listener
+    processes are the dicomserver's grandchildren (worklist/dicom/processes.py)."""
+    stats = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        stats[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])))
+    tree, total = {pid}, 0
+    for _ in range(4):  # parent, supervisor, listener processes: a shallow tree
+        tree |= {child for child, (parent, _) in stats.items() if parent in tree}
+    total = sum(stats[member][1] for member in tree if member in stats)
+    return total / TICK
 
 
 def postgres_cpu() -> float:

@@ -47,6 +47,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.proctree import tree_cpu  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/ris_bench_mpps"
 REFUSED_DATABASES = {"ris", "test_ris", "postgres", "template0", "template1"}
 CALLED_AE = "RIS"
@@ -377,21 +381,8 @@ def machine_busy() -> tuple[float, float]:
 
 
 def process_cpu(pid: int) -> float:
-    """user + system CPU seconds of a process and of every process it started that is
-    still running (threads included): with RIS_DICOM_PROCESSES above 1 the listener
-    processes are the dicomserver's grandchildren (worklist/dicom/processes.py)."""
-    stats = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # ended meanwhile
-        stats[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])))
-    tree, total = {pid}, 0
-    for _ in range(4):  # parent, supervisor, listener processes: a shallow tree
-        tree |= {child for child, (parent, _) in stats.items() if parent in tree}
-    total = sum(stats[member][1] for member in tree if member in stats)
-    return total / TICK
+    """The listener's CPU seconds: the dicomserver and its listener processes."""
+    return tree_cpu(pid)
 
 
 def postgres_cpu() -> float:

@@ -47,6 +47,7 @@ from bench.mpps_bench import (  # noqa: E402
     recreate_database,
     service_env,
 )
+from bench.proctree import tree_cpu  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/ris_bench_store"
 TARGETS = {"files off": 150, "files kept": 100}
@@ -231,9 +232,9 @@ def cpu_spent(after: dict[int, float], before: dict[int, float]) -> float:
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its threads so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) of a process, its threads and the processes it
+    started (the listener processes of a dicomserver), from /proc."""
+    return tree_cpu(pid)
 
 
 def check_and_clear(url: str, expected: int) -> None:

@@ -3,20 +3,18 @@
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django_htmx.http import push_url
 
-from ris.errors import Conflict
 from worklist import selectors
 from worklist.models import OrderStatus, Priority
 from worklist.services import availability, booking, safety
 from worklist.ui.forms import BookingForm
 from worklist.ui.grid import exam_text
 
-from .common import Attempt, _found, _fragment_or_page, _with_defaults, attempt, requires
+from .common import _found, _fragment_or_page, _with_defaults, attempt_slot, requires
 
 
 def _slot_panel(*, stations, form, duration, exclude_step=None) -> list[dict]:
@@ -153,28 +151,17 @@ def book(request):
             if waiting
             else (booking.order_create, form.service_arguments(patient))
         )
-        try:
-            outcome = attempt(
-                form,
-                service,
-                renamed={"scheduled_procedure_step_start_datetime": "slot"},
-                conflict_on_form=False,
-                user=request.user,
-                **arguments,
-            )
-        except PermissionDenied:
-            outcome = Attempt(status=403)
-            form.add_error("allow_patient_overlap", "You may not book overlapping exams.")
+        outcome, refusal, lost_slot = attempt_slot(
+            form,
+            service,
+            renamed={"scheduled_procedure_step_start_datetime": "slot"},
+            user=request.user,
+            **arguments,
+        )
         status = outcome.status
-        if outcome.conflict_details.get("rule"):
-            # A patient safety rule (services.safety): say which, keep the slot, offer
-            # the explicit confirmation it asks for.
-            refusal = Conflict(outcome.conflict, **outcome.conflict_details)
-        elif outcome.conflict:
+        if lost_slot:
             # Another scheduler took the slot (or a clash appeared) since the page was
-            # drawn: say so, keep what was typed, and show the slots as they are now.
-            lost_slot = outcome.conflict
-            form.cleaned_data["slot"] = None
+            # drawn: the slots are shown as they are now, none chosen.
             form.data = form.data.copy()
             form.data.pop("slot", None)
         elif outcome.done and waiting:

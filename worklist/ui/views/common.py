@@ -98,3 +98,23 @@ def attempt(form, service, /, *, renamed=None, conflict_on_form=True, **kwargs) 
     except Invalid as exc:
         put_errors(form, exc, renamed)
         return Attempt(status=400)
+
+
+def attempt_slot(form, service, /, *, renamed, **kwargs) -> tuple[Attempt, Conflict | None, str]:
+    """A booking or a move submitted from a slot page: `attempt`, with the answers the
+    booking and the move pages give alike. Returns the attempt, the patient safety
+    rule that refused it (services.safety: shown with the confirmation it asks for,
+    the slot kept) and the message of a slot taken meanwhile (the slot dropped from
+    the form, what was typed kept). No right to override an overlap is a 403, said
+    beside its checkbox."""
+    try:
+        outcome = attempt(form, service, renamed=renamed, conflict_on_form=False, **kwargs)
+    except PermissionDenied:
+        form.add_error("allow_patient_overlap", "You may not book overlapping exams.")
+        return Attempt(status=403), None, ""
+    if outcome.conflict_details.get("rule"):
+        return outcome, Conflict(outcome.conflict, **outcome.conflict_details), ""
+    if outcome.conflict:
+        form.cleaned_data["slot"] = None
+        return outcome, None, outcome.conflict
+    return outcome, None, ""

@@ -4,12 +4,10 @@ from datetime import date
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from ris.errors import Conflict
 from worklist import selectors
 from worklist.models import StepStatus
 from worklist.services import booking, safety
@@ -17,7 +15,7 @@ from worklist.ui.forms import CancelForm, RescheduleForm
 from worklist.ui.grid import exam_text
 
 from .booking import _slot_panel
-from .common import Attempt, _found, _fragment_or_page, _with_defaults, attempt, requires
+from .common import _found, _fragment_or_page, _with_defaults, attempt, attempt_slot, requires
 
 
 @requires("worklist.view_scheduledprocedurestep")
@@ -48,34 +46,23 @@ def step_reschedule(request, pk: int):
     status, lost_slot, refusal = 200, None, None
     if posted and form.is_valid():
         ae_title, start = form.cleaned_data["slot"]
-        try:
-            outcome = attempt(
-                form,
-                booking.step_update,
-                renamed={
-                    "scheduled_procedure_step_start_datetime": "slot",
-                    "scheduled_station_ae_title": "slot",
-                },
-                conflict_on_form=False,
-                step=step,
-                scheduled_station_ae_title=ae_title,
-                start=start,
-                reason=form.cleaned_data["reason"],
-                allow_patient_overlap=form.cleaned_data["allow_patient_overlap"],
-                acknowledged_alerts=form.cleaned_data["acknowledged_alerts"],
-                user=request.user,
-            )
-        except PermissionDenied:
-            outcome = Attempt(status=403)
-            form.add_error("allow_patient_overlap", "You may not book overlapping exams.")
+        outcome, refusal, lost_slot = attempt_slot(
+            form,
+            booking.step_update,
+            renamed={
+                "scheduled_procedure_step_start_datetime": "slot",
+                "scheduled_station_ae_title": "slot",
+            },
+            step=step,
+            scheduled_station_ae_title=ae_title,
+            start=start,
+            reason=form.cleaned_data["reason"],
+            allow_patient_overlap=form.cleaned_data["allow_patient_overlap"],
+            acknowledged_alerts=form.cleaned_data["acknowledged_alerts"],
+            user=request.user,
+        )
         status = outcome.status
-        if outcome.conflict_details.get("rule"):
-            # a patient safety rule: the slot is kept, the rule named
-            refusal = Conflict(outcome.conflict, **outcome.conflict_details)
-        elif outcome.conflict:
-            lost_slot = outcome.conflict
-            form.cleaned_data["slot"] = None
-        elif outcome.done:
+        if outcome.done:
             messages.success(request, f"Moved {exam_text(outcome.result)}.")
             local = timezone.localtime(outcome.result.start)
             return redirect(_calendar_url(ae_title, local.date()))

@@ -60,6 +60,10 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.proctree import tree_cpu  # noqa: E402
+
 STATIONS = [f"{m}{n:02d}" for m in ("CT", "MR", "US", "CR") for n in range(1, 11)]
 SLOTS_PER_DAY = 32  # 08:00-16:00, 15 minutes each
 FIRST_DAY = date(2025, 1, 1)
@@ -633,19 +637,9 @@ def modality_findscu(port, called_ae, ae, day, deadline, timeout, answers_asked)
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process, its threads and its
-    child processes still running."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        own = int(stat.parent.name) == pid
-        if own or int(fields[1]) == pid:  # fields[1]: the parent's pid
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    """CPU seconds used so far by a server and every process it started that still
+    runs (the listener processes of a dicomserver are its grandchildren)."""
+    return tree_cpu(pid)
 
 
 def measure(

@@ -494,23 +494,28 @@ def stop(process: subprocess.Popen) -> None:
 TWO_SLOTS = "080000-081500"
 
 
+# The return keys outside the Scheduled Procedure Step Sequence, asked alike by the
+# pynetdicom client and findscu.
+TOP_LEVEL_KEYS = (
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "RequestedProcedureDescription",
+    "RequestedProcedureID",
+    "RequestedProcedurePriority",
+)
+
+
 def station_day_query(ae: str, day: date, answers: int = 32):
     """The station-day query; with answers=2, only the day's first two slots."""
     from pydicom.dataset import Dataset
 
     query = Dataset()
-    for keyword in (
-        "AccessionNumber",
-        "ReferringPhysicianName",
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "PatientSex",
-        "StudyInstanceUID",
-        "RequestedProcedureDescription",
-        "RequestedProcedureID",
-        "RequestedProcedurePriority",
-    ):
+    for keyword in TOP_LEVEL_KEYS:
         setattr(query, keyword, "")
     item = Dataset()
     item.ScheduledStationAETitle = ae
@@ -595,18 +600,7 @@ def findscu_command(port, called_ae, ae, day, timeout, answers_asked) -> list[st
             "ScheduledProcedureStepLocation",
         )
     ]
-    keys += [
-        "AccessionNumber",
-        "ReferringPhysicianName",
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "PatientSex",
-        "StudyInstanceUID",
-        "RequestedProcedureDescription",
-        "RequestedProcedureID",
-        "RequestedProcedurePriority",
-    ]
+    keys += list(TOP_LEVEL_KEYS)
     command = ["findscu", "-v", "-W", "-aet", ae, "-aec", called_ae, "-to", str(int(timeout))]
     for key in keys:
         command += ["-k", key]

@@ -66,22 +66,17 @@ def _first_free(form, procedure):
     return found
 
 
-def _booked(request, patient, order):
+def _booked(request, patient, order, *, done="Booked", number="accession"):
     step = order.requested_procedure.scheduled_procedure_steps.all()[0]
     messages.success(
         request,
-        f"Booked {exam_text(step, patient=patient)}, accession {order.accession_number}.",
+        f"{done} {exam_text(step, patient=patient)}, {number} {order.accession_number}.",
     )
     return redirect("ui:order", pk=order.pk)
 
 
 def _scheduled(request, order):
-    step = order.requested_procedure.scheduled_procedure_steps.all()[0]
-    messages.success(
-        request,
-        f"Scheduled {exam_text(step, patient=order.patient)}, order {order.accession_number}.",
-    )
-    return redirect("ui:order", pk=order.pk)
+    return _booked(request, order.patient, order, done="Scheduled", number="order")
 
 
 def _waiting_order(request, source):

@@ -62,7 +62,7 @@ def service_env(tmp_path, **variables):
 class Service:
     """A runris process with its output in a file, so a full pipe can never block it."""
 
-    def __init__(self, tmp_path, *args, env):
+    def __init__(self, tmp_path, *args, env, new_session=False):
         self.output_path = tmp_path / "runris.log"
         with open(self.output_path, "wb") as output:
             self.process = subprocess.Popen(
@@ -71,6 +71,7 @@ class Service:
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
+                start_new_session=new_session,  # a process group of its own, as a terminal's
             )
 
     @property
@@ -90,8 +91,11 @@ class Service:
             time.sleep(0.25)
         pytest.fail(f"/healthz did not answer within {STARTUP_SECONDS} s:\n{self.output}")
 
-    def terminate(self):
-        self.process.send_signal(signal.SIGTERM)
+    def terminate(self, *, whole_group=False):
+        if whole_group:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        else:
+            self.process.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(timeout=SHUTDOWN_SECONDS)
         except subprocess.TimeoutExpired:
@@ -112,11 +116,14 @@ def ports():
 def start_service(tmp_path, ports):
     started = []
 
-    def start(*args):
+    def start(*args, new_session=False, **variables):
         env = service_env(
-            tmp_path, RIS_HTTP_PORT=str(ports["http"]), RIS_DICOM_PORT=str(ports["dicom"])
+            tmp_path,
+            RIS_HTTP_PORT=str(ports["http"]),
+            RIS_DICOM_PORT=str(ports["dicom"]),
+            **variables,
         )
-        service = Service(tmp_path, *args, env=env)
+        service = Service(tmp_path, *args, env=env, new_session=new_session)
         started.append(service)
         return service
 
@@ -153,6 +160,21 @@ def test_runris_serves_web_static_and_dicom_then_stops_on_sigterm(start_service,
 
     assert service.terminate() == 0, service.output
     assert not port_is_open(ports["http"])
+    assert not port_is_open(ports["dicom"])
+
+
+def test_a_stop_signal_to_the_whole_process_group_stops_runris_without_a_restart(
+    start_service, ports
+):
+    """Ctrl-C in a terminal, or a service manager stopping the unit's control group,
+    signals every process at once: the DICOM listener's supervisor, gone with the
+    rest, is not started again while the web server stops first."""
+    service = start_service(new_session=True, RIS_DICOM_PROCESSES="2")
+    service.wait_until_healthy(ports["http"])
+    assert echo_status(ports["dicom"]) == 0x0000
+
+    assert service.terminate(whole_group=True) == 0, service.output
+    assert "starting another" not in service.output
     assert not port_is_open(ports["dicom"])
 
 

@@ -61,7 +61,7 @@ Modality.objects.create(ae_title="PACS1", kind=Modality.Kind.PACS)
 class Listener:
     """A dicomserver process with its output in a file (a full pipe never blocks it)."""
 
-    def __init__(self, env, tmp_path, **variables):
+    def __init__(self, env, tmp_path, new_session=False, **variables):
         self.log = tmp_path / "dicomserver.log"
         with open(self.log, "wb") as output:
             self.process = subprocess.Popen(
@@ -70,6 +70,7 @@ class Listener:
                 env=dict(env, RIS_DICOM_PROCESSES="2", **variables),
                 stdout=output,
                 stderr=subprocess.STDOUT,
+                start_new_session=new_session,  # a process group of its own, as a terminal's
             )
         self.port = int(self.wait_for(LISTENING).group(1))
         self.wait_for(STARTED, count=2)
@@ -102,8 +103,8 @@ class Listener:
 def start_listener(database_env, tmp_path):
     started = []
 
-    def start(**variables):
-        started.append(Listener(database_env, tmp_path, **variables))
+    def start(new_session=False, **variables):
+        started.append(Listener(database_env, tmp_path, new_session, **variables))
         return started[-1]
 
     yield start
@@ -316,6 +317,20 @@ def test_sigterm_stops_every_process_and_aborts_open_associations(start_listener
     for number, pid in server.children().items():
         assert f"DICOM listener process {number} stopped (pid {pid})" in server.output
     assert echoscu(server.port).returncode != 0
+
+
+def test_a_stop_signal_to_the_whole_group_stops_it_without_a_restart(start_listener):
+    """Ctrl-C in a terminal, or a service manager stopping the unit's control group,
+    signals every process of the tree at once: the supervisor's clean exit is then
+    part of the stop, not a loss to replace."""
+    server = start_listener(new_session=True)
+    pids = list(server.children().values())
+
+    os.killpg(server.process.pid, signal.SIGTERM)
+    assert server.process.wait(timeout=10) == 0, server.output
+    assert "starting another" not in server.output
+    assert len(STARTED.findall(server.output)) == 2  # no listener process started again
+    assert not any(alive(pid) for pid in pids)
 
 
 def test_a_process_killed_while_counting_does_not_lock_the_cap_for_the_others():

@@ -58,6 +58,12 @@ FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 STOP_SECONDS = 10.0
 CHECK_EVERY = 0.5  # how often a process looks for its parent, a parent for its children
+# A supervisor that stopped cleanly (exit 0) was most often sent the stop signal with
+# this process: Ctrl-C in a terminal and a service manager stopping the unit (systemd's
+# control group) signal the whole tree at once. This long is left for this process to
+# stop the listener itself before the supervisor counts as lost: `runris` stops the web
+# server first (gunicorn's graceful stop, up to 10 s).
+STOP_GRACE = 15.0
 
 
 class AssociationCap:
@@ -203,6 +209,8 @@ class ListenerProcesses:
             if self._stopping.is_set():
                 return
             if self.supervisor.exitcode is not None:
+                if self.supervisor.exitcode == 0 and self._stopping.wait(STOP_GRACE):
+                    return  # stopped by the signal that stops this process too
                 with self._restarting:
                     if self._stopping.is_set():
                         return

@@ -130,6 +130,34 @@ def test_fuzzed_association_requests_are_answered_or_closed(port, thread_crashes
     assert not thread_crashes
 
 
+def test_a_presentation_context_without_an_abstract_syntax_is_refused_in_one_line(
+    port, thread_crashes
+):
+    """Found by the fuzz above: a presentation context item carrying transfer syntaxes
+    but no abstract syntax decodes, then crashed the association's thread in
+    negotiation ('abstract_syntax' must be str...)."""
+    from pynetdicom.pdu import A_ASSOCIATE_RQ
+    from pynetdicom.pdu_items import AbstractSyntaxSubItem
+
+    pdu = A_ASSOCIATE_RQ()
+    pdu.decode(associate_rq())
+    for item in pdu.presentation_context:
+        item.abstract_transfer_syntax_sub_items = [
+            sub
+            for sub in item.abstract_transfer_syntax_sub_items
+            if not isinstance(sub, AbstractSyntaxSubItem)
+        ]
+    peer = RawPeer(port, timeout=ANSWER_WITHIN)
+    try:
+        peer.send(pdu.encode())
+        answer = peer.read_pdu()
+        assert answer is None or answer[0] in (0x03, 0x07)  # rejected, aborted or closed
+    finally:
+        peer.close()
+    assert still_answers_echo(port)
+    assert not thread_crashes
+
+
 # --- after association ----------------------------------------------------------------
 
 pdv = st.builds(

@@ -229,7 +229,11 @@ def check_associate_rq(data: bytes) -> None:
     try:
         pdu = A_ASSOCIATE_RQ()
         pdu.decode(data)
-        pdu.to_primitive()
+        primitive = pdu.to_primitive()
+        for context in primitive.presentation_context_definition_list:
+            # An item without its abstract syntax decodes, then breaks negotiation.
+            if context.abstract_syntax is None:
+                raise ValueError(f"presentation context {context.context_id} names no SOP class")
     except Exception as exc:  # whatever the decoder trips on is the peer's fault
         raise Malformed(f"malformed A-ASSOCIATE-RQ ({type(exc).__name__}: {exc})") from None
     finally:

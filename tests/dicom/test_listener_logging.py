@@ -84,3 +84,44 @@ def test_malformed_input_is_one_line_naming_the_peer(port, caplog, thread_crashe
     assert lines[0].exc_info is None
     assert "127.0.0.1" in lines[0].getMessage()
     assert not thread_crashes
+
+
+@pytest.fixture
+def described(monkeypatch):
+    """The messages pynetdicom's standard handlers describe (formatted or not)."""
+    from pynetdicom import _config, association
+
+    seen = []
+    handler = association.standard_dimse_recv_handler
+
+    def describing(event):
+        seen.append(type(event.message).__name__)
+        return handler(event)
+
+    monkeypatch.setattr(association, "standard_dimse_recv_handler", describing)
+    monkeypatch.setattr(_config, "LOG_HANDLER_LEVEL", _config.LOG_HANDLER_LEVEL)
+    return seen
+
+
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO])
+def test_each_message_is_described_only_when_pynetdicom_logs_debug(
+    transactional_db, settings, caplog, described, level
+):
+    """RIS_DICOM_LOG_LEVEL=DEBUG shows every message exchanged, as pynetdicom does;
+    otherwise pynetdicom's describing handlers are not bound, and cost nothing."""
+    settings.RIS_AE_TITLE = "RIS"
+    caplog.set_level(level, logger="pynetdicom")
+    server = listener.start(host="127.0.0.1", port=0)
+    try:
+        peer = RawPeer(server.server_address[1])  # not pynetdicom: only the listener's
+        assert peer.associate()
+        assert peer.echo() == 0x0000
+        peer.release()
+    finally:
+        listener.stop(server)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("pynetdicom")]
+    if level == logging.DEBUG:
+        assert described == ["C_ECHO_RQ"]
+        assert any("C-ECHO RQ" in line for line in lines)
+    else:
+        assert described == []

@@ -31,7 +31,7 @@ from django.utils import timezone
 from audit.audited import audited
 from audit.codes import Action
 
-from . import audit_subjects, matching, names
+from . import audit_subjects, compiled, matching, names
 from .models import (
     OCCUPYING_STEP_STATUSES,
     Instance,
@@ -558,12 +558,32 @@ def modality_worklist(
     query keys, as one audit Query event (audit.services) before answering; it reads
     the rows as they stream, hence an iterator rather than a QuerySet.
     """
-    steps = _worklist_steps(_worklist_rows(tuple(columns)), match=match, stations=stations)
-    if steps is None:
+    columns = tuple(columns)
+    if stations is not None and not stations:
         return iter(())
-    if limit is not None:
-        return iter(list(steps[:limit]))
-    return steps.iterator(chunk_size=MWL_CHUNK_SIZE)
+
+    def steps():
+        return _worklist_steps(_worklist_rows(columns), match=match, stations=stations)
+
+    if limit is None:
+        return steps().iterator(chunk_size=MWL_CHUNK_SIZE)
+    try:
+        key = (
+            "modality_worklist",
+            compiled.freeze(match),
+            None if stations is None else tuple(_station_key(s) for s in stations),
+            columns,
+            limit,
+        )
+    except compiled.Uncacheable:
+        return iter(list(steps()[:limit]))
+    # The same query asked again (a modality polling its day) runs the SQL compiled
+    # the first time (worklist/compiled.py); its rows are read afresh.
+    return iter(compiled.STATEMENTS.rows(key, lambda: steps()[:limit]))
+
+
+def _station_key(station: Station) -> tuple:
+    return station.pk, station.scheduled_station_ae_title
 
 
 def modality_worklist_query(

@@ -134,3 +134,26 @@ def test_a_step_offered_to_a_further_ae_title_is_seen_by_that_station(two_rooms)
         step={"additional_station_ae_titles": "CT3"},
     )
     assert patients(two_rooms, "CT3") == ["Shared^Step"]
+
+
+def test_a_grant_changed_between_two_associations_applies_to_the_next_one(two_rooms):
+    """The calling-AE check runs SQL compiled once per AE title (worklist/compiled.py)
+    but reads the grant afresh for every association."""
+    modality = known("CTVIEW", stations=["CT2"])
+    assert patients(two_rooms, "CTVIEW") == ["Room^Two"]
+    modality_save(
+        modality=modality, stations=[Station.objects.get(scheduled_station_ae_title="CT1")]
+    )
+    assert patients(two_rooms, "CTVIEW") == ["Room^One"]
+    modality_save(modality=modality, sees_all_stations=True)
+    assert patients(two_rooms, "CTVIEW") == ["Room^One", "Room^Two"]
+    modality_save(modality=modality, active=False)
+    assert associate(two_rooms, calling_ae="CTVIEW").is_rejected
+
+
+def test_a_station_booked_between_two_queries_is_in_the_second_answer(two_rooms):
+    """The same query asked twice runs the SQL compiled the first time, on the rows
+    as they are now."""
+    assert patients(two_rooms, "CT1") == ["Room^One"]
+    book_step(ae_title="CT1", start=local(DAY, 11), patient_name="Room^Later")
+    assert patients(two_rooms, "CT1") == ["Room^One", "Room^Later"]

@@ -24,6 +24,7 @@ checks, a modality being set up). The handlers of each service read the grant wi
 import ipaddress
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
@@ -31,6 +32,7 @@ from django.db.models import Q
 from pynetdicom import evt
 from pynetdicom.sop_class import Verification
 
+from worklist import compiled
 from worklist.models import Modality, Station, ip_network_list
 
 from . import charset
@@ -38,17 +40,24 @@ from . import charset
 logger = logging.getLogger(__name__)
 
 
+class GrantedStation(NamedTuple):
+    """A station a caller may see: what the worklist and MPPS read of it."""
+
+    pk: int
+    scheduled_station_ae_title: str
+
+
 @dataclass(frozen=True)
 class Access:
     """What one caller may see: `stations` None means every station."""
 
     calling_ae: str
-    stations: tuple[Station, ...] | None
+    stations: tuple[GrantedStation | Station, ...] | None
     character_set: str = charset.UTF_8
     grounds: str = ""
 
     @property
-    def station_list(self) -> list[Station] | None:
+    def station_list(self) -> list[GrantedStation | Station] | None:
         return None if self.stations is None else list(self.stations)
 
 
@@ -62,8 +71,9 @@ def peer_address(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
     return found
 
 
-def address_allowed(modality: Modality, address: str) -> bool:
-    networks = ip_network_list(modality.allowed_addresses)
+def address_allowed(allowed_addresses: str, address: str) -> bool:
+    """Whether `address` is in one of the networks a modality lists (none listed: any)."""
+    networks = ip_network_list(allowed_addresses)
     if not networks:
         return True
     peer = peer_address(address)
@@ -72,44 +82,78 @@ def address_allowed(modality: Modality, address: str) -> bool:
     return any(peer in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
+class KnownModality(NamedTuple):
+    pk: int
+    allowed_addresses: str
+    sees_all_stations: bool
+    character_set: str
+
+
 def resolve(calling_ae: str, address: str) -> Access | None:
-    """The access of a caller, or None when it must be refused. Two queries: the
-    modality of that AE title, if known, then the stations it may see (its own, and
-    those listed for the modality when it calls from an allowed address)."""
+    """The access of a caller, or None when it must be refused. Two queries, compiled
+    once per AE title (worklist/compiled.py), read afresh every time: the modality of
+    that AE title, if known, then the stations it may see (its own, and those listed
+    for the modality when it calls from an allowed address)."""
     calling_ae = calling_ae.strip()
-    # The AE title is unique: one row or none, no ordering to compile.
-    modality = next(
-        iter(Modality.objects.filter(ae_title=calling_ae, active=True).order_by()[:1]), None
-    )
-    allowed = modality is not None and address_allowed(modality, address)
+    modality = known_modality(calling_ae)
+    allowed = modality is not None and address_allowed(modality.allowed_addresses, address)
     if modality is not None and not allowed:
         logger.warning(
             "Known modality %s called from %s, not one of its allowed addresses",
             calling_ae,
             address,
         )
-    found = Station.objects.filter(active=True).order_by("pk")
-    if allowed and not modality.sees_all_stations:
-        found = found.filter(Q(scheduled_station_ae_title=calling_ae) | Q(modalities=modality))
-        found = found.distinct()  # a station both its own and listed
-    else:
-        found = found.filter(scheduled_station_ae_title=calling_ae)
-    stations = {s.pk: s for s in found}
+    listed = allowed and not modality.sees_all_stations
+    stations = granted_stations(calling_ae, modality.pk if listed else None)
     grounds = []
-    if any(s.scheduled_station_ae_title == calling_ae for s in stations.values()):
+    if any(s.scheduled_station_ae_title == calling_ae for s in stations):
         grounds.append(f"station {calling_ae}")
     if allowed:
         grounds.append(f"known modality {calling_ae}")
     if grounds:
         return Access(
             calling_ae=calling_ae,
-            stations=None if allowed and modality.sees_all_stations else tuple(stations.values()),
+            stations=None if allowed and modality.sees_all_stations else stations,
             character_set=modality.character_set if allowed else charset.UTF_8,
             grounds=", ".join(grounds),
         )
     if modality is None and not settings.RIS_DICOM_STRICT_AE:
         return Access(calling_ae=calling_ae, stations=None, grounds="unknown AE, not strict")
     return None
+
+
+def known_modality(calling_ae: str) -> KnownModality | None:
+    """The active modality of this AE title (unique: one row or none)."""
+    rows = compiled.STATEMENTS.rows(
+        ("policy.known_modality", compiled.freeze_value(calling_ae)),
+        lambda: (
+            Modality.objects.filter(ae_title=calling_ae, active=True)
+            .order_by()
+            .values_list(*KnownModality._fields)[:1]
+        ),
+    )
+    return KnownModality(*rows[0]) if rows else None
+
+
+def granted_stations(calling_ae: str, listed_for: int | None) -> tuple[GrantedStation, ...]:
+    """The active stations whose AE title is the caller's and, with `listed_for`, those
+    listed for that modality."""
+
+    def build():
+        found = Station.objects.filter(active=True)
+        if listed_for is None:
+            found = found.filter(scheduled_station_ae_title=calling_ae)
+        else:
+            # distinct: a station both its own and listed.
+            found = found.filter(
+                Q(scheduled_station_ae_title=calling_ae) | Q(modalities=listed_for)
+            ).distinct()
+        return found.order_by("pk").values_list(*GrantedStation._fields)
+
+    rows = compiled.STATEMENTS.rows(
+        ("policy.granted_stations", compiled.freeze_value(calling_ae), listed_for), build
+    )
+    return tuple(GrantedStation(*row) for row in rows)
 
 
 # --- the association check ----------------------------------------------------------

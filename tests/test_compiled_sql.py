@@ -131,3 +131,110 @@ def test_a_worklist_query_asked_twice_sees_a_step_booked_in_between():
     assert names() == [patient_id(first)]
     second = book_step(ae_title="CT1", start=local(day, 10))
     assert names() == [patient_id(first), patient_id(second)]
+
+
+# --- templates: compiled once, run with the values of each call ----------------------
+
+
+def counting(build):
+    """`build`, and the list of the calls made to it (one per compilation)."""
+    calls = []
+
+    def counted(*values):
+        calls.append(values)
+        return build(*values)
+
+    return counted, calls
+
+
+def test_a_template_gives_each_call_the_rows_of_its_values_compiled_once():
+    for title in ("CT1", "CT2", "MR1"):
+        station(title, title[:2])
+    build, calls = counting(
+        lambda title, modality: Station.objects.filter(
+            scheduled_station_ae_title=title, modality=modality
+        ).values_list("scheduled_station_ae_title", "active")
+    )
+    template = compiled.Template(build)
+    assert template.rows("CT2", "CT") == [("CT2", True)]
+    assert template.rows("MR1", "MR") == [("MR1", True)]
+    assert template.rows("MR1", "CT") == []
+    Station.objects.filter(scheduled_station_ae_title="CT1").update(active=False)
+    assert template.rows("CT1", "CT") == [("CT1", False)]  # read as it is now
+    assert len(calls) == 1
+
+
+def test_a_list_of_keys_is_compiled_once_per_length():
+    station("CT1", "CT")
+    day = future_day(3)
+    steps = [book_step(ae_title="CT1", start=local(day, hour)) for hour in (9, 10, 11)]
+    pks = sorted(step.pk for step in steps)
+    build, calls = counting(
+        lambda keys: ScheduledProcedureStep.objects.filter(pk__in=keys)
+        .order_by("pk")
+        .values_list("pk", "scheduled_procedure_step_id")
+    )
+    template = compiled.Template(build)
+    assert [row[0] for row in template.rows(pks[:2])] == pks[:2]
+    assert [row[0] for row in template.rows(pks[1:])] == pks[1:]
+    assert [row[0] for row in template.rows(pks)] == pks
+    assert template.rows([]) == []
+    assert [len(values[0]) for values in calls] == [2, 3, 0]
+
+
+def test_a_value_folded_into_a_pattern_is_built_every_time():
+    station("CT1", "CT")
+    station("MR1", "MR")
+    build, calls = counting(
+        lambda part: Station.objects.filter(scheduled_station_ae_title__contains=part)
+        .order_by("pk")
+        .values_list("scheduled_station_ae_title")
+    )
+    template = compiled.Template(build)
+    assert template.rows("T1") == [("CT1",)]
+    assert template.rows("1") == [("CT1",), ("MR1",)]
+    # Placeholders compiled once, found folded into the pattern: each call builds.
+    assert calls[1:] == [("T1",), ("1",)]
+
+
+def test_a_value_of_another_type_than_text_or_integer_is_built_every_time():
+    step = book_step(ae_title=station("CT1", "CT").scheduled_station_ae_title)
+    build, calls = counting(
+        lambda start: ScheduledProcedureStep.objects.filter(start=start).values_list("pk")
+    )
+    template = compiled.Template(build)
+    assert template.rows(step.start) == [(step.pk,)]
+    assert template.rows(step.start) == [(step.pk,)]
+    assert len(calls) == 2
+
+
+def test_a_graph_links_its_instances_as_select_related_does(django_assert_num_queries):
+    step = book_step(ae_title=station("CT1", "CT").scheduled_station_ae_title)
+    graph = compiled.Graph(
+        ScheduledProcedureStep,
+        {
+            "": ("id", "requested_procedure_id", "station_id", "modality"),
+            "station": ("id", "scheduled_station_ae_title"),
+            "requested_procedure": ("id", "order_id"),
+            "requested_procedure__order": ("id", "patient_id", "accession_number"),
+            "requested_procedure__order__patient": ("id", "patient_id"),
+        },
+    )
+    template = compiled.Template(
+        lambda pk: ScheduledProcedureStep.objects.filter(pk=pk).values_list(*graph.columns())
+    )
+    (row,) = template.rows(step.pk)
+    with django_assert_num_queries(0):
+        made = graph.instances(row)
+        order = made.requested_procedure.order
+        assert (made.pk, made.modality, made.scheduled_station_ae_title) == (step.pk, "CT", "CT1")
+        assert order.accession_number == step.requested_procedure.order.accession_number
+        assert order.patient.patient_id == patient_id(step)
+    with django_assert_num_queries(1):  # a column not read is loaded when asked, as only()
+        assert made.requested_procedure.order.patient.patient_name
+    assert not made._state.adding
+
+
+def test_a_graph_wants_the_primary_key_first():
+    with pytest.raises(ValueError, match="primary key"):
+        compiled.Graph(Station, {"": ("scheduled_station_ae_title", "id")})

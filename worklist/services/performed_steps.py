@@ -34,11 +34,12 @@ from django.utils import timezone
 from audit.audited import audited
 from audit.codes import Action, ObjectKind, Verb
 from ris.errors import Conflict, Invalid
-from worklist import audit_subjects
+from worklist import audit_subjects, compiled
 from worklist.models import (
     Order,
     OrderEvent,
     OrderStatus,
+    Patient,
     PerformedProcedureStep,
     PerformedStepStatus,
     ScheduledProcedureStep,
@@ -244,15 +245,34 @@ def _inserted(performed: PerformedProcedureStep) -> bool:
     return True
 
 
-def _locked_instance(sop_instance_uid: str) -> PerformedProcedureStep | None:
-    # SOP Instance UID is unique: one row or none, no ordering to compile.
-    locked = (
-        PerformedProcedureStep.objects.select_related("matched_patient")
-        .select_for_update(of=("self",))
+# The reads of every MPPS message are compiled once (worklist/compiled.py): each is
+# asked with other values every time (a SOP Instance UID, a step ID, order keys).
+
+
+def _every_column(model) -> tuple[str, ...]:
+    pk = model._meta.pk.attname
+    return (pk, *(f.attname for f in model._meta.concrete_fields if f.attname != pk))
+
+
+PERFORMED = compiled.Graph(
+    PerformedProcedureStep,
+    {"": _every_column(PerformedProcedureStep), "matched_patient": _every_column(Patient)},
+)
+# SOP Instance UID is unique: one row or none, no ordering.
+LOCKED_PERFORMED = compiled.Template(
+    lambda sop_instance_uid: (
+        PerformedProcedureStep.objects.select_for_update(of=("self",))
         .filter(sop_instance_uid=sop_instance_uid)
-        .order_by()[:1]
+        .order_by()
+        .values_list(*PERFORMED.columns())[:1]
     )
-    return next(iter(locked), None)
+)
+
+
+def _locked_instance(sop_instance_uid: str) -> PerformedProcedureStep | None:
+    """The instance with its matched patient, its row locked."""
+    rows = LOCKED_PERFORMED.rows(sop_instance_uid)
+    return PERFORMED.instances(rows[0]) if rows else None
 
 
 def _retried(existing, fingerprint: str, calling_ae_title: str) -> Outcome:
@@ -312,21 +332,40 @@ def performed_step_update(
     return _follow(performed, _orders_of(performed))
 
 
+# Orders locked in key order: every writer of a step locks its order before it
+# (step_update, order_cancel), so the order lock guards its steps too.
+LOCKED_ORDER = compiled.Graph(
+    Order,
+    {"": ("id", "patient_id", "status"), "patient": ("id", "patient_id", "issuer_of_patient_id")},
+)
+
+
+def _locked_read(orders):
+    return (
+        orders.select_for_update(of=("self",)).order_by("pk").values_list(*LOCKED_ORDER.columns())
+    )
+
+
+ORDERS_OF_PERFORMED = compiled.Template(
+    lambda performed_pk: _locked_read(
+        Order.objects.filter(
+            pk__in=ScheduledProcedureStep.objects.filter(
+                performed_procedure_steps=performed_pk
+            ).values("requested_procedure__order_id")
+        )
+    )
+)
+ORDERS = compiled.Template(lambda pks: _locked_read(Order.objects.filter(pk__in=pks)))
+
+
 def _orders_of(performed) -> list[Order]:
     """The orders of the scheduled steps a performed step performs, locked."""
-    steps = ScheduledProcedureStep.objects.filter(performed_procedure_steps=performed)
-    return _locked(Order.objects.filter(pk__in=steps.values("requested_procedure__order_id")))
+    return [LOCKED_ORDER.instances(row) for row in ORDERS_OF_PERFORMED.rows(performed.pk)]
 
 
-def _locked(orders) -> list[Order]:
-    """Orders locked in key order: every writer of a step locks its order before it
-    (step_update, order_cancel), so the order lock guards its steps too."""
-    return list(
-        orders.select_related("patient")
-        .only("status", "patient__patient_id", "patient__issuer_of_patient_id")
-        .select_for_update(of=("self",))
-        .order_by("pk")
-    )
+def _locked(order_pks) -> list[Order]:
+    """These orders, locked."""
+    return [LOCKED_ORDER.instances(row) for row in ORDERS.rows(sorted(set(order_pks)))]
 
 
 # --- linking ----------------------------------------------------------------------
@@ -398,44 +437,62 @@ def _match_scheduled_steps(
 
 
 # What matching reads of a candidate step: fewer columns to fetch and turn into objects.
-CANDIDATE_FIELDS = (
-    "scheduled_procedure_step_id",
-    "modality",
-    "additional_station_ae_titles",
-    "station__scheduled_station_ae_title",
-    "requested_procedure__requested_procedure_id",
-    "requested_procedure__study_instance_uid",
-    "requested_procedure__order__accession_number",
-    "requested_procedure__order__patient__patient_id",
-    "requested_procedure__order__patient__issuer_of_patient_id",
+CANDIDATE = compiled.Graph(
+    ScheduledProcedureStep,
+    {
+        "": (
+            "id",
+            "requested_procedure_id",
+            "station_id",
+            "scheduled_procedure_step_id",
+            "modality",
+            "additional_station_ae_titles",
+        ),
+        "station": ("id", "scheduled_station_ae_title"),
+        "requested_procedure": ("id", "order_id", "requested_procedure_id", "study_instance_uid"),
+        "requested_procedure__order": ("id", "patient_id", "accession_number"),
+        "requested_procedure__order__patient": ("id", "patient_id", "issuer_of_patient_id"),
+    },
 )
+STEP_ID = "scheduled_procedure_step_id"
+ACCESSION = "requested_procedure__order__accession_number"
+PROCEDURE_ID = "requested_procedure__requested_procedure_id"
+STUDY = "requested_procedure__study_instance_uid"
+
+
+def _candidate_read(lookups: tuple[str, ...]) -> compiled.Template:
+    return compiled.Template(
+        lambda *values: ScheduledProcedureStep.objects.filter(
+            **dict(zip(lookups, values, strict=True))
+        ).values_list(*CANDIDATE.columns())[:50]
+    )
+
+
+# By the identifiers a reference carries, in this order of preference.
+CANDIDATE_READS = {
+    lookups: _candidate_read(lookups)
+    for lookups in ((STEP_ID,), (ACCESSION, PROCEDURE_ID), (ACCESSION,), (PROCEDURE_ID,), (STUDY,))
+}
 
 
 def _candidates(reference: StepReference) -> list[ScheduledProcedureStep]:
-    steps = ScheduledProcedureStep.objects.select_related(
-        "requested_procedure__order__patient", "station"
-    ).only(*CANDIDATE_FIELDS)
     if reference.scheduled_procedure_step_id:
-        found = steps.filter(scheduled_procedure_step_id=reference.scheduled_procedure_step_id)
+        named = {STEP_ID: reference.scheduled_procedure_step_id}
     elif reference.accession_number or reference.requested_procedure_id:
-        found = steps.filter(
-            **{
-                key: value
-                for key, value in (
-                    ("requested_procedure__order__accession_number", reference.accession_number),
-                    (
-                        "requested_procedure__requested_procedure_id",
-                        reference.requested_procedure_id,
-                    ),
-                )
-                if value
-            }
-        )
+        named = {
+            key: value
+            for key, value in (
+                (ACCESSION, reference.accession_number),
+                (PROCEDURE_ID, reference.requested_procedure_id),
+            )
+            if value
+        }
     elif reference.study_instance_uid:
-        found = steps.filter(requested_procedure__study_instance_uid=reference.study_instance_uid)
+        named = {STUDY: reference.study_instance_uid}
     else:
         return []
-    return list(found[:50])
+    rows = CANDIDATE_READS[tuple(named)].rows(*named.values())
+    return [CANDIDATE.instances(row) for row in rows]
 
 
 def _match_one(reference, performed, calling_ae_title, stations):
@@ -513,7 +570,7 @@ def _attach(performed, steps, *, user=None, linked_by_hand: bool = False) -> Out
     through.objects.bulk_create(
         [through(performedprocedurestep=performed, scheduledprocedurestep=step) for step in steps]
     )
-    orders = _locked(Order.objects.filter(pk__in={s.requested_procedure.order_id for s in steps}))
+    orders = _locked(s.requested_procedure.order_id for s in steps)
     return _follow(performed, orders, user=user, linked_by_hand=linked_by_hand)
 
 
@@ -540,13 +597,9 @@ class _Steps:
     linked: set[int] = field(default_factory=set)
 
 
-def _steps_of(orders, performed) -> _Steps:
-    """Read after the orders are locked, so a racing change of a sibling performed
-    step (the group case) is seen committed."""
-    rows = (
-        ScheduledProcedureStep.objects.filter(
-            requested_procedure__order__in=[order.pk for order in orders]
-        )
+STEPS_OF_ORDERS = compiled.Template(
+    lambda order_pks: (
+        ScheduledProcedureStep.objects.filter(requested_procedure__order__in=order_pks)
         .order_by()  # read into dicts: no sort needed
         .values_list(
             "pk",
@@ -557,6 +610,13 @@ def _steps_of(orders, performed) -> _Steps:
             "performed_procedure_steps__performed_procedure_step_status",
         )
     )
+)
+
+
+def _steps_of(orders, performed) -> _Steps:
+    """Read after the orders are locked, so a racing change of a sibling performed
+    step (the group case) is seen committed."""
+    rows = STEPS_OF_ORDERS.rows(sorted({order.pk for order in orders}))
     found = _Steps()
     for pk, step_id, status, order_id, performed_pk, performed_status in rows:
         found.status[pk], found.step_id[pk], found.order[pk] = status, step_id, order_id

@@ -170,9 +170,11 @@ def test_a_list_of_keys_is_compiled_once_per_length():
     steps = [book_step(ae_title="CT1", start=local(day, hour)) for hour in (9, 10, 11)]
     pks = sorted(step.pk for step in steps)
     build, calls = counting(
-        lambda keys: ScheduledProcedureStep.objects.filter(pk__in=keys)
-        .order_by("pk")
-        .values_list("pk", "scheduled_procedure_step_id")
+        lambda keys: (
+            ScheduledProcedureStep.objects.filter(pk__in=keys)
+            .order_by("pk")
+            .values_list("pk", "scheduled_procedure_step_id")
+        )
     )
     template = compiled.Template(build)
     assert [row[0] for row in template.rows(pks[:2])] == pks[:2]
@@ -186,9 +188,11 @@ def test_a_value_folded_into_a_pattern_is_built_every_time():
     station("CT1", "CT")
     station("MR1", "MR")
     build, calls = counting(
-        lambda part: Station.objects.filter(scheduled_station_ae_title__contains=part)
-        .order_by("pk")
-        .values_list("scheduled_station_ae_title")
+        lambda part: (
+            Station.objects.filter(scheduled_station_ae_title__contains=part)
+            .order_by("pk")
+            .values_list("scheduled_station_ae_title")
+        )
     )
     template = compiled.Template(build)
     assert template.rows("T1") == [("CT1",)]

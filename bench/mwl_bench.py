@@ -10,6 +10,9 @@ concurrent "modalities" (worker processes, each a station) ask, one full associa
 per query as a modality does, for their station's worklist of the middle day
 (Scheduled Station AE Title, Start Date, Modality, and the usual return keys) until
 the time budget runs out. Latency is measured around associate + C-FIND + release;
+with pynetdicom's client also up to the A-RELEASE-RP's arrival ("p50 to
+A-RELEASE-RP"), since its release then stops the client's threads by polling them
+every 10 ms, a wait that falls on some queries and not others whatever the server;
 the CPU each server process (and its children) used over a measurement, read from
 /proc, is divided by the queries it answered. For the RIS, the answer path alone
 (translate the identifier, run the worklist query, produce the 32 items, in one
@@ -537,18 +540,22 @@ def station_day_query(ae: str, day: date, answers: int = 32):
 def modality(args):
     """One modality: queries its station's day, a new association each time, until
     the deadline. Returns (latencies of the queries after the first, answers each,
-    failures, queries answered in all)."""
+    failures, queries answered in all, the same latencies up to the A-RELEASE-RP)."""
     port, called_ae, ae, day, deadline, timeout, answers_asked, client_kind = args
     if client_kind == "findscu":
         return modality_findscu(port, called_ae, ae, day, deadline, timeout, answers_asked)
     import logging
 
-    from pynetdicom import AE
+    from pynetdicom import AE, evt
     from pynetdicom.sop_class import ModalityWorklistInformationFind
 
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
     query = station_day_query(ae, day, answers_asked)
-    latencies, answers, failures, answered = [], set(), 0, 0
+    latencies, answers, failures, answered, exchanges = [], set(), 0, 0, []
+    released = []
+    # EVT_RELEASED fires as the A-RELEASE-RP arrives, before pynetdicom's client stops
+    # its threads (Association.kill polls them every 10 ms: see bench/README.md).
+    on_release = [(evt.EVT_RELEASED, lambda _event: released.append(time.perf_counter()))]
     first = True
     while time.time() < deadline or first:
         client = AE(ae_title=ae)
@@ -556,7 +563,8 @@ def modality(args):
         client.acse_timeout = 30
         client.dimse_timeout = client.network_timeout = timeout
         started = time.perf_counter()
-        assoc = client.associate("127.0.0.1", port, ae_title=called_ae)
+        released.clear()
+        assoc = client.associate("127.0.0.1", port, ae_title=called_ae, evt_handlers=on_release)
         if not assoc.is_established:
             failures += 1
             first = False
@@ -571,14 +579,14 @@ def modality(args):
         elapsed = time.perf_counter() - started
         if final != 0x0000:
             failures += 1
-        elif not first:
+        elif not first or time.time() >= deadline:  # else the only query there was
             latencies.append(elapsed)
-        elif time.time() >= deadline:
-            latencies.append(elapsed)  # the only query there was time for
+            if released:
+                exchanges.append(released[0] - started)
         answered += final == 0x0000
         answers.add(count)
         first = False
-    return latencies, sorted(answers), failures, answered
+    return latencies, sorted(answers), failures, answered, exchanges
 
 
 def findscu_command(port, called_ae, ae, day, timeout, answers_asked) -> list[str]:
@@ -627,7 +635,7 @@ def modality_findscu(port, called_ae, ae, day, deadline, timeout, answers_asked)
         answered += ok
         answers.add(count)
         first = False
-    return latencies, sorted(answers), failures, answered
+    return latencies, sorted(answers), failures, answered, []
 
 
 def process_cpu(pid: int) -> float:
@@ -680,6 +688,7 @@ def measure(
     latencies = sorted(x for r in results for x in r[0])
     answers = sorted({a for r in results for a in r[1]})
     failures = sum(r[2] for r in results)
+    exchanges = [x for r in results for x in r[4]]
     queries = len(latencies)
     return {
         "queries": queries,
@@ -692,6 +701,7 @@ def measure(
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
         if latencies
         else None,
+        "exchange_p50_ms": 1000 * statistics.median(exchanges) if exchanges else None,
         "qps": queries / wall if wall else None,
         "server_cpu_ms": 1000 * cpu / answered if cpu is not None and answered else None,
         # The modalities' processes (and the findscu they ran): on a machine they share
@@ -953,9 +963,9 @@ def table(results: list[dict]) -> str:
     lines = [
         "| steps | server | client | asked | modalities | p50 | p95 | p99 | queries/s "
         "| server CPU/query | clients' CPU/query | p50 ÷ floor | queries/s ÷ floor | queries "
-        "| answers each |",
+        "| answers each | p50 to A-RELEASE-RP | its ÷ floor |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
-        "| --- |",
+        "| --- | --- | --- |",
     ]
     for r in results:
         head = (
@@ -963,7 +973,7 @@ def table(results: list[dict]) -> str:
             f"| {r.get('asked', 32)} | {r['concurrency']} "
         )
         if "skipped" in r:
-            lines.append(f"{head}| — | — | — | — | — | — | — | — | not run: {r['skipped']} | |")
+            lines.append(f"{head}| — | — | — | — | — | — | — | — | not run: {r['skipped']} | | | |")
             continue
         floor = floor_of(results, r) or {}
         p50 = f"{r['p50_ms']:.1f} ms" if r["p50_ms"] is not None else "—"
@@ -974,10 +984,13 @@ def table(results: list[dict]) -> str:
         p99 = f"{r['p99_ms']:.1f} ms" if r.get("p99_ms") is not None else "—"
         failed = f" ({r['failures']} failed)" if r["failures"] else ""
         answers = "/".join(str(a) for a in r["answers"])
+        exchange = r.get("exchange_p50_ms")
+        exchange_text = f"{exchange:.1f} ms" if exchange is not None else "—"
         lines.append(
             f"{head}| {p50} | {p95} | {p99} | {qps} | {cpu} | {clients} "
             f"| {ratio(r['p50_ms'], floor.get('p50_ms'))} | {ratio(r['qps'], floor.get('qps'))} "
-            f"| {r['queries']}{failed} | {answers} |"
+            f"| {r['queries']}{failed} | {answers} | {exchange_text} "
+            f"| {ratio(exchange, floor.get('exchange_p50_ms'))} |"
         )
     return "\n".join(lines)
 

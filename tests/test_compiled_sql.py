@@ -136,6 +136,10 @@ def test_a_worklist_query_asked_twice_sees_a_step_booked_in_between():
 # --- templates: compiled once, run with the values of each call ----------------------
 
 
+class Text(str):
+    """A str subclass, as pydicom's UID and PersonName values are."""
+
+
 def counting(build):
     """`build`, and the list of the calls made to it (one per compilation)."""
     calls = []
@@ -159,6 +163,7 @@ def test_a_template_gives_each_call_the_rows_of_its_values_compiled_once():
     assert template.rows("CT2", "CT") == [("CT2", True)]
     assert template.rows("MR1", "MR") == [("MR1", True)]
     assert template.rows("MR1", "CT") == []
+    assert template.rows(Text("CT1"), "CT") == [("CT1", True)]  # a str subclass is text
     Station.objects.filter(scheduled_station_ae_title="CT1").update(active=False)
     assert template.rows("CT1", "CT") == [("CT1", False)]  # read as it is now
     assert len(calls) == 1

@@ -161,15 +161,17 @@ _TEMPLATE_SHAPES = 64  # shapes kept per template (a list's length makes a shape
 
 def _shape(value) -> tuple:
     """What a value's placeholder is made of: its type, and a list's length and
-    element type. Only str and int (not bool) pass to a parameter unchanged."""
+    element type. Only text and int (not bool) pass to a parameter unchanged."""
     if isinstance(value, (list, tuple)):
         kinds = {_shape(v) for v in value}
         if len(kinds) > 1:
             raise Uncacheable("a list of mixed types")
         return (list, len(value), *kinds)
-    if type(value) not in (str, int):
+    if isinstance(value, str):  # a str subclass too (pydicom's UID), passed as text
+        return (str,)
+    if type(value) is not int:
         raise Uncacheable(type(value).__name__)
-    return (type(value),)
+    return (int,)
 
 
 def _placeholders(shapes: tuple) -> tuple[list, list]:

@@ -137,7 +137,7 @@ def test_a_worklist_query_asked_twice_sees_a_step_booked_in_between():
 
 
 class Text(str):
-    """A str subclass, as pydicom's UID and PersonName values are."""
+    """A str subclass, as pydicom's UID is."""
 
 
 def counting(build):

@@ -231,7 +231,9 @@ def _inserted(performed: PerformedProcedureStep) -> bool:
     fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
     query = InsertQuery(PerformedProcedureStep, on_conflict=OnConflict.IGNORE)
     query.insert_values(fields, [performed])
-    compiler = query.get_compiler(connection=connection)
+    # By alias: the compiler reads its connection once a field, and the proxy would
+    # look it up in the thread's connections on every read.
+    compiler = query.get_compiler(using=connection.alias)
     compiler.returning_fields = [meta.pk]
     ((sql, params),) = compiler.as_sql()
     with connection.cursor() as cursor:

@@ -621,8 +621,8 @@ def percentile(values: list[float], p: float) -> float:
 
 def start_profiler(path: str, pid: int, log: Path) -> subprocess.Popen:
     """py-spy (not a dependency: `.venv/bin/pip install py-spy`) sampling the listener
-    during the timed phase only: the thread holding the GIL, 100 times a second,
-    without pausing it (so the figures stay those of an unprofiled run)."""
+    and its listener processes during the timed phase only: the thread holding the GIL,
+    100 times a second, without pausing it (so the figures stay those of an unprofiled run)."""
     spy = Path(sys.executable).with_name("py-spy")
     if not spy.exists():
         spy = shutil.which("py-spy") or spy
@@ -631,7 +631,7 @@ def start_profiler(path: str, pid: int, log: Path) -> subprocess.Popen:
     with open(log, "w") as out:
         profiler = subprocess.Popen(
             [str(spy), "record", "-p", str(pid), "-o", path, "-f", fmt, "-r", "100"]
-            + ["--threads", "--gil", "--nonblocking"],
+            + ["--threads", "--gil", "--nonblocking", "--subprocesses"],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -30,6 +30,14 @@ code path without the network); --statements-only prints just those, with each
 statement. The clients, the listener and PostgreSQL share the machine's cores.
 --nodelay makes the modalities send with TCP_NODELAY; --profile samples the listener
 with py-spy (not a dependency). The database is dropped at the end unless --keep-db.
+
+--floor then runs the same modalities, with the same messages, against a floor in the
+same run: a bare pynetdicom MPPS SCP that keeps the instances in memory and answers
+them (bench/mpps_floor_scp.py: no database, no checks, no audit), and prints the RIS's
+pairs/s, listener CPU a pair and whole-pair p50 as ratios to the floor's, so that runs
+on machines of different speed can be compared.
+
+    .venv/bin/python bench/mpps_bench.py --pairs-per-modality 200 --floor
 """
 
 import argparse
@@ -308,6 +316,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_floor(port: int, log_path: Path) -> subprocess.Popen:
+    with open(log_path, "w") as log:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "mpps_floor_scp.py"), "--port", str(port)],
+            cwd=ROOT / "bench",
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def start_listener(env: dict, port: int, log_path: Path) -> subprocess.Popen:
@@ -639,7 +657,9 @@ def start_profiler(path: str, pid: int, log: Path) -> subprocess.Popen:
     return profiler
 
 
-def measure(args, booked: dict, port: int, server: subprocess.Popen, work: Path) -> dict:
+def measure(
+    args, booked: dict, port: int, server: subprocess.Popen, work: Path, profile=None
+) -> dict:
     context = multiprocessing.get_context("spawn")
     ready, results, go = context.Queue(), context.Queue(), context.Event()
     options = (args.reuse_association, args.images, args.timeout, args.nodelay)
@@ -656,8 +676,8 @@ def measure(args, booked: dict, port: int, server: subprocess.Popen, work: Path)
     for _ in processes:
         ready.get(timeout=600)
     profiler = None
-    if args.profile:
-        profiler = start_profiler(args.profile, server.pid, work / "py-spy.log")
+    if profile:
+        profiler = start_profiler(profile, server.pid, work / "py-spy.log")
     stats_before = database_stats(args.database_url)
     server_before = process_cpu(server.pid)
     postgres_before = postgres_cpu()
@@ -834,6 +854,44 @@ def report(row: dict, checked: dict, expected: int) -> bool:
     return good
 
 
+def measure_floor(args, booked: dict, work: Path) -> dict:
+    """The same modalities and messages against the bare SCP of bench/mpps_floor_scp.py."""
+    port = free_port()
+    log_path = work / "floor.log"
+    floor = start_floor(port, log_path)
+    try:
+        wait_for_echo(port, floor, log_path)
+        return measure(args, booked, port, floor, work)
+    finally:
+        stop(floor)
+
+
+def report_floor(row: dict, floor: dict) -> bool:
+    """The floor's figures and the RIS's as ratios to them; False if the floor failed."""
+
+    def ratio(ours, theirs):
+        return f"{ours / theirs:.2f}" if ours and theirs else "-"
+
+    cpu, pair = row["cpu_ms_per_pair"], row["latency_ms"].get("pair", {})
+    floor_cpu, floor_pair = floor["cpu_ms_per_pair"], floor["latency_ms"].get("pair", {})
+    print()
+    print("floor:                 bare pynetdicom MPPS SCP (bench/mpps_floor_scp.py), same run")
+    print(
+        f"floor throughput:      {floor['pairs_per_s']:.1f} pairs/s, whole pair p50 "
+        f"{floor_pair.get(50, 0.0):.1f} ms, CPU per pair: SCP {floor_cpu['listener'] or 0:.1f} "
+        f"ms, clients {floor_cpu['clients'] or 0:.1f} ms"
+    )
+    print(
+        f"RIS / floor:           pairs/s {ratio(row['pairs_per_s'], floor['pairs_per_s'])}, "
+        f"listener CPU a pair {ratio(cpu['listener'], floor_cpu['listener'])}, "
+        f"whole pair p50 {ratio(pair.get(50), floor_pair.get(50))}"
+    )
+    failures = floor["failures"] + floor["warmup_failures"]
+    if failures:
+        print(f"!!! THE FLOOR FAILED {len(failures)} MESSAGES, e.g. {failures[0]}")
+    return not failures
+
+
 def report_statements(counted: dict, *, verbose: bool) -> None:
     """Statements per message, measured in-process after the run (see
     statements_per_message)."""
@@ -878,16 +936,22 @@ def run(args) -> int:
         try:
             wait_for_echo(port, server, log_path)
             print(f"# dicomserver pid {server.pid} answers C-ECHO on {port}; log {log_path}")
-            row = measure(args, booked, port, server, work)
+            row = measure(args, booked, port, server, work, profile=args.profile)
         finally:
             stop(server)
         checked = verify(url, env)
         good = report(row, checked, expected)
+        floor = measure_floor(args, booked, work) if args.floor else None
+        if floor is not None:
+            good = report_floor(row, floor) and good
         counted = statements_per_message(env, chosen, args.images)
         report_statements(counted, verbose=False)
         if args.json:
             Path(args.json).write_text(
-                json.dumps({"run": row, "database": checked, "statements": counted}, indent=1)
+                json.dumps(
+                    {"run": row, "floor": floor, "database": checked, "statements": counted},
+                    indent=1,
+                )
             )
     if args.keep_db:
         print(f"# kept database {database_name(url)}")
@@ -919,6 +983,11 @@ def main() -> None:
         "--statements-only",
         action="store_true",
         help="only count and list the SQL statements of one N-CREATE and one N-SET",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="then run the same modalities against a bare pynetdicom MPPS SCP, and compare",
     )
     parser.add_argument(
         "--profile",

@@ -124,6 +124,17 @@ def install_socket() -> None:
         association.AssociationSocket = FloorSocket
 
 
+def serve(ae: AE, port: int, handlers: list) -> None:
+    """Serve on 127.0.0.1:port with the floor's sockets until interrupted."""
+    server = ae.make_server(("127.0.0.1", port), evt_handlers=handlers, server_class=FloorServer)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
@@ -137,17 +148,7 @@ def main() -> None:
     ae = AE(ae_title=args.ae_title)
     ae.maximum_associations = 64
     ae.add_supported_context(ModalityWorklistInformationFind)
-    server = ae.make_server(
-        ("127.0.0.1", args.port),
-        evt_handlers=[(evt.EVT_C_FIND, make_handler(items))],
-        server_class=FloorServer,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.shutdown()
+    serve(ae, args.port, [(evt.EVT_C_FIND, make_handler(items))])
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import argparse
 import logging
 from threading import Lock
 
-from floor_scp import FloorServer, install_socket
+from floor_scp import install_socket, serve
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep, Verification
 
@@ -57,17 +57,7 @@ def main() -> None:
     ae.maximum_associations = 64
     ae.add_supported_context(ModalityPerformedProcedureStep)
     ae.add_supported_context(Verification)
-    server = ae.make_server(
-        ("127.0.0.1", args.port),
-        evt_handlers=[(evt.EVT_N_CREATE, instances.create), (evt.EVT_N_SET, instances.set)],
-        server_class=FloorServer,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.shutdown()
+    serve(ae, args.port, [(evt.EVT_N_CREATE, instances.create), (evt.EVT_N_SET, instances.set)])
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.mwl_bench import ratio  # noqa: E402
 from bench.proctree import tree_cpu  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/ris_bench_mpps"
@@ -868,10 +869,6 @@ def measure_floor(args, booked: dict, work: Path) -> dict:
 
 def report_floor(row: dict, floor: dict) -> bool:
     """The floor's figures and the RIS's as ratios to them; False if the floor failed."""
-
-    def ratio(ours, theirs):
-        return f"{ours / theirs:.2f}" if ours and theirs else "-"
-
     cpu, pair = row["cpu_ms_per_pair"], row["latency_ms"].get("pair", {})
     floor_cpu, floor_pair = floor["cpu_ms_per_pair"], floor["latency_ms"].get("pair", {})
     print()

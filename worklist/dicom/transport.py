@@ -873,8 +873,8 @@ class CheapCopies(list):
     validated again: some 60 ms of CPU an association for the storage classes'
     hundreds of contexts. Negotiation as acceptor only reads them (pinned by
     tests/test_pinned_internals.py), so each association gets a list of its own
-    holding the same context objects; copying each of them as well still cost about
-    a millisecond an association."""
+    holding the same context objects; copying each of them as well still cost 0.3-0.5
+    ms an association (bench/README.md, "MPPS receiver")."""
 
     def __deepcopy__(self, memo) -> list:
         return list(self)
